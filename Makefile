@@ -1,0 +1,122 @@
+# mnistd build.
+#
+#   make                 build build/mnistd (warnings on)
+#   make test            install missing test dependencies, build, run every test
+#   make test SANITIZER=address|undefined
+#   make bench           speed figures against PyTorch measured in the same run
+#   make run             build and start the daemon on the shipped model
+#   make model           retrain the shipped model with the recipe
+#
+# Objects of a sanitizer build go to build/<sanitizer>/ so that a normal and a
+# sanitized build can live side by side.
+
+CC       ?= cc
+STD      := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Wstrict-prototypes -Wshadow
+OPT      ?= -O3
+ARCH     ?= -march=native
+DEBUG    ?= -g
+CFLAGS   ?=
+LDFLAGS  ?=
+ifeq ($(CI),true)
+WERROR   ?= -Werror
+endif
+
+SANITIZER ?=
+ifeq ($(SANITIZER),)
+BUILD    := build
+MALLOC   := -ljemalloc
+SANFLAGS :=
+else ifeq ($(SANITIZER),address)
+BUILD    := build/address
+MALLOC   :=
+SANFLAGS := -fsanitize=address -fno-omit-frame-pointer -fno-sanitize-recover=all -DMNISTD_SANITIZER=1
+else ifeq ($(SANITIZER),undefined)
+BUILD    := build/undefined
+MALLOC   :=
+SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -DMNISTD_SANITIZER=1
+else
+$(error SANITIZER must be address or undefined)
+endif
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS     := -DMNISTD_VERSION=\"$(VERSION)\" -DMNISTD_GITREV=\"$(GITREV)\"
+ALLCFLAGS = $(STD) $(WARN) $(WERROR) $(OPT) $(ARCH) $(DEBUG) $(SANFLAGS) $(DEFS) -I. -pthread -MMD -MP $(CFLAGS)
+MODEL_LIBS  := -lopenblas -lpng -lz -lm
+SERVER_LIBS := -lmicrohttpd -lcjson
+LIBS     = $(SERVER_LIBS) $(MODEL_LIBS) $(MALLOC) -pthread
+
+MODEL_SRC  := $(sort $(wildcard model/*.c))
+SERVER_SRC := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+API_SRC    := $(sort $(wildcard api/*.c))
+MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ   := $(BUILD)/obj/server/main.o
+LIB_OBJ    := $(MODEL_OBJ) $(SERVER_OBJ) $(API_OBJ)
+
+TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC   := $(sort $(wildcard tests/tools/*.c bench/*.c))
+TOOL_BIN   := $(TOOL_SRC:%.c=$(BUILD)/%)
+
+.PHONY: all test bench run model deps-build deps-test deps-bench clean fuzz check-deploy
+all: $(BUILD)/mnistd
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(BUILD)/libmnistd.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mnistd: $(MAIN_OBJ) $(BUILD)/libmnistd.a
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libmnistd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmnistd.a $(LIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libmnistd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmnistd.a $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmnistd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmnistd.a $(LIBS)
+
+# Data for tests and benchmarks comes through the same setting a user has:
+# MNISTD_DATA. It defaults to ../shared/data/mnist when that folder exists.
+MNISTD_DATA ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data/mnist),)
+export MNISTD_DATA
+
+deps-build:
+	@bash scripts/deps.sh build
+deps-test:
+	@bash scripts/deps.sh test
+deps-bench:
+	@bash scripts/deps.sh bench
+
+test: deps-test
+	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TEST_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash tests/run.sh
+
+bench: deps-bench
+	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TOOL_BIN)
+	@BUILD=$(BUILD) bash bench/run.sh
+
+run: deps-build
+	$(MAKE) --no-print-directory $(BUILD)/mnistd
+	./$(BUILD)/mnistd serve --model models/mnist-cnn.safetensors $(if $(MNISTD_DATA),--data $(MNISTD_DATA),)
+
+model: deps-build
+	$(MAKE) --no-print-directory $(BUILD)/mnistd
+	./$(BUILD)/mnistd train --data "$(MNISTD_DATA)" --epochs 5 --seed 1 --out models/mnist-cnn.safetensors
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,84 @@
+/* model/net.h -- the reference convolutional network of mnistd.
+ *
+ * Tensor layout (written down once, kept everywhere in model/):
+ *   - activations are NHWC: (B, H, W, C), row-major float32;
+ *   - convolution weights are (OC, KH, KW, IC); dense weights are (OUT, IN);
+ *     biases are (OUT);
+ *   - Flatten reads the (3, 3, 64) activation in (h, w, c) order, as Keras's
+ *     channels_last Flatten does;
+ *   - an input image is (28, 28, 1) float32 in [0, 1] (pixel / 255), white
+ *     digit on black, as in MNIST.
+ *
+ * The network (the reference Keras recipe), 93,322 parameters:
+ *   conv1 3x3x1->32 relu  28x28x1 -> 26x26x32, maxpool 2x2 -> 13x13x32
+ *   conv2 3x3x32->64 relu 13x13x32 -> 11x11x64, maxpool 2x2 -> 5x5x64
+ *   conv3 3x3x64->64 relu 5x5x64 -> 3x3x64, flatten -> 576
+ *   fc1 576->64 relu, fc2 64->10, softmax.
+ *
+ * All parameters live in ONE flat float array of NET_NUM_PARAMS floats, in the
+ * order of net_tensors[]; gradients and Adam moments use the same layout. */
+#ifndef MNISTD_NET_H
+#define MNISTD_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NET_IN_H 28
+#define NET_IN_W 28
+#define NET_IN_PIXELS (NET_IN_H * NET_IN_W)
+#define NET_CLASSES 10
+#define NET_NUM_PARAMS 93322
+#define NET_NUM_TENSORS 10
+#define NET_ARCH_NAME "mnist-cnn-v1"
+
+/* One named tensor of the flat parameter array. */
+typedef struct {
+    const char *name;   /* e.g. "conv1.weight" (the safetensors name) */
+    int ndim;
+    int shape[4];
+    size_t offset;      /* in floats, into the flat array */
+    size_t count;       /* number of floats */
+    int fan_in, fan_out;/* for glorot-uniform init; 0 for biases */
+} net_tensor;
+
+extern const net_tensor net_tensors[NET_NUM_TENSORS];
+
+/* Named slices of a flat parameter (or gradient, or moment) array. */
+typedef struct {
+    float *conv1_w; /* (32, 3, 3, 1)  */
+    float *conv1_b; /* (32)           */
+    float *conv2_w; /* (64, 3, 3, 32) */
+    float *conv2_b; /* (64)           */
+    float *conv3_w; /* (64, 3, 3, 64) */
+    float *conv3_b; /* (64)           */
+    float *fc1_w;   /* (64, 576)      */
+    float *fc1_b;   /* (64)           */
+    float *fc2_w;   /* (10, 64)       */
+    float *fc2_b;   /* (10)           */
+} net_params;
+
+/* Points p's fields into flat (NET_NUM_PARAMS floats). */
+void net_params_map(net_params *p, float *flat);
+
+/* Keras defaults: glorot-uniform kernels, zero biases, from a seed. */
+void net_init(float *params, uint64_t seed);
+
+/* ---- Inference -------------------------------------------------------- */
+
+/* A context owns every buffer a forward pass needs for up to max_batch
+ * images, allocated once; forward never allocates. threads is how many
+ * threads (the caller's included) a forward pass may use; 0 = all cores.
+ * Returns NULL on allocation failure. Free with net_ctx_free. A context is
+ * used by one caller at a time. */
+typedef struct net_ctx net_ctx;
+net_ctx *net_ctx_create(int max_batch, int threads);
+void net_ctx_free(net_ctx *ctx);
+int net_ctx_max_batch(const net_ctx *ctx);
+
+/* Forward pass of B images (B*784 floats, NHWC) with params; writes B*10
+ * softmax probabilities to probs (and, if logits is not NULL, B*10 logits).
+ * Returns 0, or -1 if B is out of 1..max_batch. */
+int net_forward(net_ctx *ctx, const float *params, const float *x, int B,
+                float *probs, float *logits);
+
+#endif

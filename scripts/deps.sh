@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages mnistd needs for a purpose, only those missing.
+#   scripts/deps.sh build   compiler and libraries to build and run the daemon
+#   scripts/deps.sh test    build + what the test suite uses
+#   scripts/deps.sh bench   test + what the benchmarks compare against
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+build_pkgs=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
+            libjemalloc-dev libopenblas-dev)
+test_pkgs=(curl python3 clang libclang-rt-14-dev)
+bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
+
+case "${1:-build}" in
+  build) want=("${build_pkgs[@]}") ;;
+  test)  want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+if [ -n "${MNISTD_EXTRA_PKGS:-}" ]; then
+  read -r -a extra <<<"$MNISTD_EXTRA_PKGS"
+  want+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: missing ${missing[*]}; run as root" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

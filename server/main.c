@@ -1,0 +1,56 @@
+/* mnistd entry point: one binary for the daemon and the command line.
+ *
+ *   mnistd [serve] [flags]     run the HTTP daemon (default)
+ *   mnistd train [flags]       train a model with the recipe, no server
+ *   mnistd evaluate [flags]    evaluate a model file on the test set
+ *   mnistd predict [flags]     classify PNG files with a model file
+ *   mnistd --help | --version */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "mnistd %s: trains and serves a convolutional network for handwritten digits.\n"
+        "\n"
+        "usage: mnistd [serve] [flags]     run the HTTP daemon (the default)\n"
+        "       mnistd train [flags]       train a model with the recipe, without the server\n"
+        "       mnistd evaluate [flags]    evaluate a model file on the test set\n"
+        "       mnistd predict [flags] FILE.png...  classify PNG files with a model file\n"
+        "       mnistd COMMAND --help      the flags of a command\n"
+        "       mnistd --version\n", MNISTD_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && argv[1][0] != '-') {
+        const char *cmd = argv[1];
+        if (strcmp(cmd, "serve") == 0)
+            return daemon_main(argc - 1, argv + 1);
+        if (strcmp(cmd, "train") == 0)
+            return cli_train(argc - 1, argv + 1);
+        if (strcmp(cmd, "evaluate") == 0)
+            return cli_evaluate(argc - 1, argv + 1);
+        if (strcmp(cmd, "predict") == 0)
+            return cli_predict(argc - 1, argv + 1);
+        if (strcmp(cmd, "help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "mnistd: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        printf("\nserve flags (mnistd serve --help for details):\n");
+        return daemon_main(2, (char *[]){"serve", "--help", NULL});
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("mnistd %s (%s)\n", MNISTD_VERSION, MNISTD_GITREV);
+        return 0;
+    }
+    return daemon_main(argc, argv);
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every test: the C test programs in $BUILD/tests and the scripts in
+# tests/integration. Each prints PASS/FAIL/SKIP lines; this counts them and
+# ends with one line "N passed, N failed, N skipped". Exit 1 on any failure.
+set -u
+BUILD=${BUILD:-build}
+export BUILD
+export MNISTD_BIN=${MNISTD_BIN:-$PWD/$BUILD/mnistd}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+only=${TESTS:-}
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+pass=0; fail=0; skip=0
+failed_names=()
+
+run_one() {
+  local name=$1; shift
+  local log=$logdir/$name.log
+  local t0=$(date +%s.%N)
+  timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
+  local rc=$?
+  local t1=$(date +%s.%N)
+  local p f s
+  p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "FAIL $name: exited with status $rc" >>"$log"; f=1
+  fi
+  if [ "$rc" -eq 0 ] && [ "$f" -gt 0 ]; then :; fi
+  grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed "s|^|  |"
+  if [ "$f" -gt 0 ]; then
+    failed_names+=("$name")
+    echo "  --- $name failed; last lines of $log:"
+    tail -n 30 "$log" | sed 's/^/  | /'
+  fi
+  printf '%-32s %3d passed %3d failed %3d skipped  (%.1fs)\n' "$name" "$p" "$f" "$s" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')"
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+}
+
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  n=$(basename "$t")
+  [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
+  run_one "$n" "$t"
+done
+for t in tests/integration/test_*; do
+  [ -f "$t" ] || continue
+  n=$(basename "$t"); n=${n%.*}
+  [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
+  case "$t" in
+    *.sh) run_one "$n" bash "$t" ;;
+    *.py) run_one "$n" python3 "$t" ;;
+    *) run_one "$n" "$t" ;;
+  esac
+done
+
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

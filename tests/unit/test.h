@@ -1,0 +1,40 @@
+/* Minimal test harness shared by the C tests.
+ *
+ * Each check prints one line the runner (tests/run.sh) counts:
+ *   PASS <name>            the check held
+ *   FAIL <name>: <why>     it did not (file:line included)
+ *   SKIP <name>: <why>     it could not run here (e.g. no MNIST data)
+ * A test program exits 1 if any check failed, else 0. */
+#ifndef MNISTD_TEST_H
+#define MNISTD_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_failed_ = 0;
+static int t_cur_failed_ = 0;
+static const char *t_cur_ = NULL;
+
+#define TEST_BEGIN(name) do { t_cur_ = (name); t_cur_failed_ = 0; } while (0)
+#define TEST_END() do { if (!t_cur_failed_) printf("PASS %s\n", t_cur_); \
+                        fflush(stdout); t_cur_ = NULL; } while (0)
+#define TEST_SKIP(name, ...) do { printf("SKIP %s: ", (name)); printf(__VA_ARGS__); \
+                                  printf("\n"); fflush(stdout); } while (0)
+
+#define CHECK(cond, ...) do { if (!(cond)) { \
+    printf("FAIL %s: %s:%d: ", t_cur_ ? t_cur_ : "?", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); fflush(stdout); \
+    t_failed_++; t_cur_failed_++; } } while (0)
+
+#define TEST_EXIT() return t_failed_ ? 1 : 0
+
+/* Directory of the MNIST files for tests, or NULL: the MNISTD_DATA setting. */
+static inline const char *test_data_dir(void)
+{
+    const char *d = getenv("MNISTD_DATA");
+    return (d && *d) ? d : NULL;
+}
+
+#endif
