@@ -81,4 +81,30 @@ int net_ctx_max_batch(const net_ctx *ctx);
 int net_forward(net_ctx *ctx, const float *params, const float *x, int B,
                 float *probs, float *logits);
 
+/* ---- Training ---------------------------------------------------------- */
+
+/* A training context owns the activations, saved max-pool argmaxes and
+ * per-thread gradient buffers for up to max_batch samples; allocated once.
+ * threads as for net_ctx_create. NULL on allocation failure. */
+typedef struct net_train_ctx net_train_ctx;
+net_train_ctx *net_train_ctx_create(int max_batch, int threads);
+void net_train_ctx_free(net_train_ctx *ctx);
+
+/* Forward and backward pass of B samples with params. Writes to grads
+ * (NET_NUM_PARAMS floats, OVERWRITTEN, not accumulated) the gradient of the
+ * mean sparse categorical cross-entropy over the batch; returns that mean
+ * loss. If logits is not NULL it receives B*10 logits; if correct is not
+ * NULL, the number of samples whose argmax equals the label. labels are
+ * 0..9. The result is the same bit for bit for the same inputs and thread
+ * count. Returns NAN if B is out of 1..max_batch. */
+float net_train_grads(net_train_ctx *ctx, const float *params, const float *x,
+                      const uint8_t *labels, int B, float *grads, float *logits,
+                      int *correct);
+
+/* One Adam step over n parameters (Keras semantics: t is the 1-based step
+ * count; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) +
+ * eps), eps as given, Keras default 1e-7). */
+void net_adam_step(float *params, const float *grads, float *m, float *v,
+                   size_t n, float lr, float b1, float b2, float eps, long t);
+
 #endif

@@ -1,0 +1,381 @@
+/* model/layers.c -- layer kernels: see layers.h.
+ *
+ * The big products (convolutions with C > 1 and the dense layers) go through
+ * im2col and a single-threaded CBLAS sgemm: parallelism is over the batch, by
+ * the caller, never inside BLAS (two cores, one pool; BLAS threads on top of
+ * ours would oversubscribe them). conv1 (C == 1, K = 9) is too thin for a
+ * GEMM and is computed directly, vectorised over output channels. */
+#include "model/layers.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define MAX_OC 64
+
+/* im2col for a valid 3x3 convolution in NHWC: one row per output pixel, the
+ * row being (kh, kw, c). Since (kw, c) is contiguous in NHWC, each row is
+ * three contiguous copies of 3*C floats. */
+static void im2col3x3(float *col, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H - 2, OW = W - 2, seg = 3 * C;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float *row = col + ((size_t)(b * OH + oh) * OW + ow) * 9 * C;
+                for (int kh = 0; kh < 3; kh++)
+                    memcpy(row + kh * seg, inp + ((size_t)(b * H + oh + kh) * W + ow) * C,
+                           (size_t)seg * sizeof(float));
+            }
+}
+
+/* The adjoint of im2col3x3: dinp is overwritten with the sum of the rows'
+ * contributions. */
+static void col2im3x3(float *dinp, const float *dcol, int B, int H, int W, int C)
+{
+    const int OH = H - 2, OW = W - 2, seg = 3 * C;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *row = dcol + ((size_t)(b * OH + oh) * OW + ow) * 9 * C;
+                for (int kh = 0; kh < 3; kh++) {
+                    float *d = dinp + ((size_t)(b * H + oh + kh) * W + ow) * C;
+                    const float *s = row + kh * seg;
+                    for (int i = 0; i < seg; i++)
+                        d[i] += s[i];
+                }
+            }
+}
+
+static void bias_act(float *out, const float *bias, int M, int N, int relu)
+{
+    for (int i = 0; i < M; i++) {
+        float *o = out + (size_t)i * N;
+        if (relu)
+            for (int j = 0; j < N; j++) {
+                float v = o[j] + bias[j];
+                o[j] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int j = 0; j < N; j++)
+                o[j] += bias[j];
+    }
+}
+
+static void colsum_acc(float *dbias, const float *d, int M, int N)
+{
+    for (int i = 0; i < M; i++) {
+        const float *r = d + (size_t)i * N;
+        for (int j = 0; j < N; j++)
+            dbias[j] += r[j];
+    }
+}
+
+/* conv1: C == 1, direct, vectorised over OC. */
+static void conv3x3_c1_forward(float *out, const float *inp, const float *weight,
+                               const float *bias, int B, int H, int W, int OC, int relu)
+{
+    const int OH = H - 2, OW = W - 2;
+    float wt[9 * MAX_OC];
+    for (int oc = 0; oc < OC; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k * OC + oc] = weight[oc * 9 + k];
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float acc[MAX_OC];
+                float *o = out + ((size_t)(b * OH + oh) * OW + ow) * OC;
+                for (int oc = 0; oc < OC; oc++)
+                    acc[oc] = bias[oc];
+                for (int kh = 0; kh < 3; kh++)
+                    for (int kw = 0; kw < 3; kw++) {
+                        const float v = x[(oh + kh) * W + ow + kw];
+                        const float *w = wt + (kh * 3 + kw) * OC;
+                        for (int oc = 0; oc < OC; oc++)
+                            acc[oc] += v * w[oc];
+                    }
+                if (relu)
+                    for (int oc = 0; oc < OC; oc++)
+                        o[oc] = acc[oc] > 0.0f ? acc[oc] : 0.0f;
+                else
+                    memcpy(o, acc, (size_t)OC * sizeof(float));
+            }
+    }
+}
+
+static void conv3x3_c1_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int B, int H, int W,
+                                int OC)
+{
+    const int OH = H - 2, OW = W - 2;
+    float dwt[9 * MAX_OC];
+    memset(dwt, 0, sizeof(dwt));
+    if (dinp)
+        memset(dinp, 0, (size_t)B * H * W * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *d = dout + ((size_t)(b * OH + oh) * OW + ow) * OC;
+                for (int oc = 0; oc < OC; oc++)
+                    dbias[oc] += d[oc];
+                for (int kh = 0; kh < 3; kh++)
+                    for (int kw = 0; kw < 3; kw++) {
+                        const float v = x[(oh + kh) * W + ow + kw];
+                        float *dw = dwt + (kh * 3 + kw) * OC;
+                        for (int oc = 0; oc < OC; oc++)
+                            dw[oc] += v * d[oc];
+                        if (dinp) {
+                            float s = 0.0f;
+                            for (int oc = 0; oc < OC; oc++)
+                                s += d[oc] * weight[oc * 9 + kh * 3 + kw];
+                            dinp[(size_t)b * H * W + (oh + kh) * W + ow + kw] += s;
+                        }
+                    }
+            }
+    }
+    for (int oc = 0; oc < OC; oc++)
+        for (int k = 0; k < 9; k++)
+            dweight[oc * 9 + k] += dwt[k * OC + oc];
+}
+
+void conv3x3_forward(float *out, float *col, const float *inp, const float *weight,
+                     const float *bias, int B, int H, int W, int C, int OC, int relu)
+{
+    // out (B,H-2,W-2,OC), inp (B,H,W,C), weight (OC,3,3,C)
+    if (C == 1) {
+        conv3x3_c1_forward(out, inp, weight, bias, B, H, W, OC, relu);
+        return;
+    }
+    const int M = B * (H - 2) * (W - 2), K = 9 * C;
+    im2col3x3(col, inp, B, H, W, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, K, 1.0f, col, K, weight, K,
+                0.0f, out, OC);
+    bias_act(out, bias, M, OC, relu);
+}
+
+void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
+                      const float *dout, const float *inp, const float *col,
+                      const float *weight, int B, int H, int W, int C, int OC)
+{
+    if (C == 1) {
+        conv3x3_c1_backward(dinp, dweight, dbias, dout, inp, weight, B, H, W, OC);
+        return;
+    }
+    const int M = B * (H - 2) * (W - 2), K = 9 * C;
+    colsum_acc(dbias, dout, M, OC);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, K, M, 1.0f, dout, OC, col, K,
+                1.0f, dweight, K);
+    if (dinp) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, OC, 1.0f, dout, OC,
+                    weight, K, 0.0f, dcol, K);
+        col2im3x3(dinp, dcol, B, H, W, C);
+    }
+}
+
+void maxpool2_forward(float *out, uint8_t *idx, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *r0 = inp + ((size_t)(b * H + 2 * oh) * W + 2 * ow) * C;
+                const float *r1 = r0 + (size_t)W * C;
+                float *o = out + ((size_t)(b * OH + oh) * OW + ow) * C;
+                uint8_t *ix = idx ? idx + ((size_t)(b * OH + oh) * OW + ow) * C : NULL;
+                for (int c = 0; c < C; c++) {
+                    float m = r0[c];
+                    int k = 0;
+                    if (r0[C + c] > m) { m = r0[C + c]; k = 1; }
+                    if (r1[c] > m) { m = r1[c]; k = 2; }
+                    if (r1[C + c] > m) { m = r1[C + c]; k = 3; }
+                    o[c] = m;
+                    if (ix)
+                        ix[c] = (uint8_t)k;
+                }
+            }
+}
+
+void maxpool2_backward(float *dinp, const float *dout, const uint8_t *idx, const float *mask,
+                       int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                size_t o = ((size_t)(b * OH + oh) * OW + ow) * C;
+                size_t base = ((size_t)(b * H + 2 * oh) * W + 2 * ow) * C;
+                for (int c = 0; c < C; c++) {
+                    int k = idx[o + c];
+                    size_t pos = base + (size_t)((k >> 1) * W + (k & 1)) * C + c;
+                    float g = dout[o + c];
+                    if (mask && !(mask[pos] > 0.0f))
+                        g = 0.0f;
+                    dinp[pos] = g;
+                }
+            }
+}
+
+void dense_forward(float *out, const float *inp, const float *weight, const float *bias,
+                   int B, int IN, int OUT, int relu)
+{
+    // out (B,OUT), inp (B,IN), weight (OUT,IN)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, weight, IN,
+                0.0f, out, OUT);
+    bias_act(out, bias, B, OUT, relu);
+}
+
+void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                    const float *inp, const float *weight, int B, int IN, int OUT)
+{
+    colsum_acc(dbias, dout, B, OUT);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN,
+                1.0f, dweight, IN);
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT,
+                    weight, IN, 0.0f, dinp, IN);
+}
+
+void relu_backward_inplace(float *d, const float *y, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+}
+
+void softmax_forward(float *probs, const float *logits, int B)
+{
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + b * 10;
+        float *p = probs + b * 10;
+        float m = z[0];
+        for (int k = 1; k < 10; k++)
+            m = z[k] > m ? z[k] : m;
+        float s = 0.0f;
+        for (int k = 0; k < 10; k++) {
+            p[k] = expf(z[k] - m);
+            s += p[k];
+        }
+        float inv = 1.0f / s;
+        for (int k = 0; k < 10; k++)
+            p[k] *= inv;
+    }
+}
+
+double softmax_xent_forward(float *probs, const float *logits, const uint8_t *labels,
+                            int B, int *correct)
+{
+    double total = 0.0;
+    int ok = 0;
+    softmax_forward(probs, logits, B);
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + b * 10;
+        int am = 0;
+        float m = z[0];
+        for (int k = 1; k < 10; k++)
+            if (z[k] > m) {
+                m = z[k];
+                am = k;
+            }
+        double s = 0.0;
+        for (int k = 0; k < 10; k++)
+            s += exp((double)z[k] - m);
+        total += log(s) - ((double)z[labels[b]] - m);
+        ok += am == labels[b];
+    }
+    if (correct)
+        *correct = ok;
+    return total;
+}
+
+void softmax_xent_backward(float *dlogits, const float *probs, const uint8_t *labels,
+                           int B, float scale)
+{
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < 10; k++)
+            dlogits[b * 10 + k] = (probs[b * 10 + k] - (k == labels[b] ? 1.0f : 0.0f)) * scale;
+}
+
+/* ---- naive references ---------------------------------------------------- */
+
+void conv3x3_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
+                         int B, int H, int W, int C, int OC, int relu)
+{
+    const int OH = H - 2, OW = W - 2;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int oc = 0; oc < OC; oc++) {
+                    double s = bias[oc];
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++)
+                            for (int c = 0; c < C; c++)
+                                s += (double)inp[((b * H + oh + kh) * W + ow + kw) * C + c] *
+                                     weight[((oc * 3 + kh) * 3 + kw) * C + c];
+                    if (relu && s < 0)
+                        s = 0;
+                    out[((b * OH + oh) * OW + ow) * OC + oc] = (float)s;
+                }
+}
+
+void conv3x3_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, int B, int H, int W, int C,
+                          int OC)
+{
+    const int OH = H - 2, OW = W - 2;
+    if (dinp)
+        memset(dinp, 0, (size_t)B * H * W * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int oc = 0; oc < OC; oc++) {
+                    float d = dout[((b * OH + oh) * OW + ow) * OC + oc];
+                    dbias[oc] += d;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++)
+                            for (int c = 0; c < C; c++) {
+                                size_t xi = ((size_t)(b * H + oh + kh) * W + ow + kw) * C + c;
+                                size_t wi = ((size_t)(oc * 3 + kh) * 3 + kw) * C + c;
+                                dweight[wi] += d * inp[xi];
+                                if (dinp)
+                                    dinp[xi] += d * weight[wi];
+                            }
+                }
+}
+
+void dense_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
+                       int B, int IN, int OUT, int relu)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < OUT; o++) {
+            double s = bias[o];
+            for (int i = 0; i < IN; i++)
+                s += (double)inp[b * IN + i] * weight[o * IN + i];
+            if (relu && s < 0)
+                s = 0;
+            out[b * OUT + o] = (float)s;
+        }
+}
+
+void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int B, int IN, int OUT)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < OUT; o++) {
+            float d = dout[b * OUT + o];
+            dbias[o] += d;
+            for (int i = 0; i < IN; i++)
+                dweight[o * IN + i] += d * inp[b * IN + i];
+        }
+    if (dinp)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < IN; i++) {
+                double s = 0;
+                for (int o = 0; o < OUT; o++)
+                    s += (double)dout[b * OUT + o] * weight[o * IN + i];
+                dinp[b * IN + i] = (float)s;
+            }
+}

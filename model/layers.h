@@ -1,0 +1,76 @@
+/* model/layers.h -- the layers of the network as plain functions on float
+ * arrays, in the llm.c style: outputs first, then inputs, weights, sizes.
+ * Layout as in model/net.h: activations NHWC, conv weights (OC,KH,KW,C),
+ * dense weights (OUT,IN).
+ *
+ * Backward functions ACCUMULATE (+=) into weight and bias gradients; input
+ * gradients (dinp) are OVERWRITTEN. Every fast function has a naive *_ref
+ * twin used by the tests as the reference. None of them allocates. */
+#ifndef MNISTD_LAYERS_H
+#define MNISTD_LAYERS_H
+
+#include <stdint.h>
+
+/* Valid 3x3 convolution, stride 1: OH = H-2, OW = W-2.
+ * out (B,OH,OW,OC); inp (B,H,W,C); weight (OC,3,3,C); bias (OC).
+ * col: scratch of B*OH*OW*9*C floats receiving im2col(inp) (rows are output
+ * pixels, columns (kh,kw,c)); for C == 1 a direct kernel is used and col may
+ * be NULL. If relu is nonzero, out = max(0, conv). */
+void conv3x3_forward(float *out, float *col, const float *inp, const float *weight,
+                     const float *bias, int B, int H, int W, int C, int OC, int relu);
+
+/* Backward of conv3x3_forward. dout (B,OH,OW,OC) is the gradient w.r.t. the
+ * convolution's output (relu already applied by the caller). col must hold
+ * im2col(inp) as left by conv3x3_forward (unused when C == 1, where inp is
+ * read directly). dweight (OC,3,3,C) and dbias (OC) are accumulated; dinp
+ * (B,H,W,C) is overwritten unless NULL; dcol is scratch of the size of col
+ * (may be NULL when dinp is NULL). */
+void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
+                      const float *dout, const float *inp, const float *col,
+                      const float *weight, int B, int H, int W, int C, int OC);
+
+/* 2x2 max pooling, stride 2, floor: OH = H/2, OW = W/2. out (B,OH,OW,C);
+ * idx (B,OH,OW,C) receives the argmax within each window (0..3, row-major;
+ * the first maximum wins), may be NULL for inference. */
+void maxpool2_forward(float *out, uint8_t *idx, const float *inp, int B, int H, int W, int C);
+
+/* dinp (B,H,W,C) is overwritten: dout routed to the argmax, zero elsewhere.
+ * If mask is not NULL (the pooled layer's input, i.e. a relu output), the
+ * gradient is kept only where mask > 0 (the relu's derivative). */
+void maxpool2_backward(float *dinp, const float *dout, const uint8_t *idx, const float *mask,
+                       int B, int H, int W, int C);
+
+/* Dense: out (B,OUT) = inp (B,IN) . weight^T (OUT,IN) + bias; relu optional. */
+void dense_forward(float *out, const float *inp, const float *weight, const float *bias,
+                   int B, int IN, int OUT, int relu);
+/* dout (B,OUT) with the relu (if any) already applied by the caller.
+ * dinp (B,IN) overwritten unless NULL; dweight, dbias accumulated. */
+void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                    const float *inp, const float *weight, int B, int IN, int OUT);
+
+/* Multiplies d (n) by the relu derivative of y (n): d = y > 0 ? d : 0. */
+void relu_backward_inplace(float *d, const float *y, int n);
+
+/* Softmax over 10 classes and cross-entropy. probs (B,10); returns the SUM of
+ * the per-sample losses (-log p[label]) in double; *correct (may be NULL)
+ * gets the count whose argmax equals the label. */
+double softmax_xent_forward(float *probs, const float *logits, const uint8_t *labels,
+                            int B, int *correct);
+/* dlogits (B,10) = (probs - onehot(label)) * scale. */
+void softmax_xent_backward(float *dlogits, const float *probs, const uint8_t *labels,
+                           int B, float scale);
+/* probs (B,10) = softmax(logits). */
+void softmax_forward(float *probs, const float *logits, int B);
+
+/* Naive references. */
+void conv3x3_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
+                         int B, int H, int W, int C, int OC, int relu);
+void conv3x3_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, int B, int H, int W, int C,
+                          int OC);
+void dense_forward_ref(float *out, const float *inp, const float *weight, const float *bias,
+                       int B, int IN, int OUT, int relu);
+void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int B, int IN, int OUT);
+
+#endif

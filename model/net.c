@@ -1,0 +1,378 @@
+/* model/net.c -- the reference CNN: parameters, forward, backward, Adam.
+ *
+ * Parallelism: a batch is split into one contiguous slice per thread; each
+ * thread runs its slice through the whole network in micro-batches small
+ * enough for its activations to stay in the core's L2 cache, and, when
+ * training, accumulates its own gradient buffer. The buffers are summed in a
+ * fixed order afterwards, so the result depends only on the inputs and the
+ * thread count, never on timing. Everything is allocated in the *_create
+ * functions; forward and backward never allocate. */
+#include "model/net.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/layers.h"
+#include "model/mem.h"
+#include "model/pool.h"
+#include "model/rng.h"
+
+const net_tensor net_tensors[NET_NUM_TENSORS] = {
+    {"conv1.weight", 4, {32, 3, 3, 1}, 0, 288, 9, 288},
+    {"conv1.bias", 1, {32, 0, 0, 0}, 288, 32, 0, 0},
+    {"conv2.weight", 4, {64, 3, 3, 32}, 320, 18432, 288, 576},
+    {"conv2.bias", 1, {64, 0, 0, 0}, 18752, 64, 0, 0},
+    {"conv3.weight", 4, {64, 3, 3, 64}, 18816, 36864, 576, 576},
+    {"conv3.bias", 1, {64, 0, 0, 0}, 55680, 64, 0, 0},
+    {"fc1.weight", 2, {64, 576, 0, 0}, 55744, 36864, 576, 64},
+    {"fc1.bias", 1, {64, 0, 0, 0}, 92608, 64, 0, 0},
+    {"fc2.weight", 2, {10, 64, 0, 0}, 92672, 640, 64, 10},
+    {"fc2.bias", 1, {10, 0, 0, 0}, 93312, 10, 0, 0},
+};
+
+void net_params_map(net_params *p, float *flat)
+{
+    p->conv1_w = flat + net_tensors[0].offset;
+    p->conv1_b = flat + net_tensors[1].offset;
+    p->conv2_w = flat + net_tensors[2].offset;
+    p->conv2_b = flat + net_tensors[3].offset;
+    p->conv3_w = flat + net_tensors[4].offset;
+    p->conv3_b = flat + net_tensors[5].offset;
+    p->fc1_w = flat + net_tensors[6].offset;
+    p->fc1_b = flat + net_tensors[7].offset;
+    p->fc2_w = flat + net_tensors[8].offset;
+    p->fc2_b = flat + net_tensors[9].offset;
+}
+
+void net_init(float *params, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int t = 0; t < NET_NUM_TENSORS; t++) {
+        const net_tensor *ti = &net_tensors[t];
+        float *w = params + ti->offset;
+        if (ti->fan_in == 0) {
+            memset(w, 0, ti->count * sizeof(float));
+            continue;
+        }
+        /* glorot-uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+        float lim = sqrtf(6.0f / (float)(ti->fan_in + ti->fan_out));
+        for (size_t i = 0; i < ti->count; i++)
+            w[i] = (2.0f * rng_float(&r) - 1.0f) * lim;
+    }
+}
+
+/* ---- per-thread workspace ------------------------------------------------ */
+
+/* Micro-batch: the number of samples a thread pushes through all layers at
+ * once. 8 keeps a thread's activations around 2 MB. */
+#define MB 8
+
+/* Sizes per sample. */
+enum {
+    A1 = 26 * 26 * 32, P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
+    P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10,
+};
+
+typedef struct {
+    float *a1, *p1, *col2, *a2, *p2, *col3, *a3, *h1, *logits, *probs;
+    uint8_t *idx1, *idx2;
+    /* backward */
+    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1, *da1;
+    float *grads;     /* NET_NUM_PARAMS, this thread's accumulator (not thread 0) */
+    double loss;
+    int correct;
+} workspace;
+
+static int ws_alloc(workspace *w, int training, int own_grads)
+{
+    memset(w, 0, sizeof(*w));
+    w->a1 = mem_aligned(sizeof(float) * MB * A1);
+    w->p1 = mem_aligned(sizeof(float) * MB * P1);
+    w->col2 = mem_aligned(sizeof(float) * MB * COL2);
+    w->a2 = mem_aligned(sizeof(float) * MB * A2);
+    w->p2 = mem_aligned(sizeof(float) * MB * P2);
+    w->col3 = mem_aligned(sizeof(float) * MB * COL3);
+    w->a3 = mem_aligned(sizeof(float) * MB * A3);
+    w->h1 = mem_aligned(sizeof(float) * MB * H1);
+    w->logits = mem_aligned(sizeof(float) * MB * LG);
+    w->probs = mem_aligned(sizeof(float) * MB * LG);
+    if (!w->a1 || !w->p1 || !w->col2 || !w->a2 || !w->p2 || !w->col3 || !w->a3 || !w->h1 ||
+        !w->logits || !w->probs)
+        return -1;
+    if (!training)
+        return 0;
+    w->idx1 = mem_aligned(MB * P1);
+    w->idx2 = mem_aligned(MB * P2);
+    w->dlog = mem_aligned(sizeof(float) * MB * LG);
+    w->dh1 = mem_aligned(sizeof(float) * MB * H1);
+    w->da3 = mem_aligned(sizeof(float) * MB * A3);
+    w->dcol3 = mem_aligned(sizeof(float) * MB * COL3);
+    w->dp2 = mem_aligned(sizeof(float) * MB * P2);
+    w->da2 = mem_aligned(sizeof(float) * MB * A2);
+    w->dcol2 = mem_aligned(sizeof(float) * MB * COL2);
+    w->dp1 = mem_aligned(sizeof(float) * MB * P1);
+    w->da1 = mem_aligned(sizeof(float) * MB * A1);
+    if (own_grads)
+        w->grads = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
+    if (!w->idx1 || !w->idx2 || !w->dlog || !w->dh1 || !w->da3 || !w->dcol3 || !w->dp2 ||
+        !w->da2 || !w->dcol2 || !w->dp1 || !w->da1 || (own_grads && !w->grads))
+        return -1;
+    return 0;
+}
+
+static void ws_free(workspace *w)
+{
+    float *f[] = {w->a1, w->p1, w->col2, w->a2, w->p2, w->col3, w->a3, w->h1, w->logits,
+                  w->probs, w->dlog, w->dh1, w->da3, w->dcol3, w->dp2, w->da2, w->dcol2,
+                  w->dp1, w->da1, w->grads};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        mem_free(f[i]);
+    mem_free(w->idx1);
+    mem_free(w->idx2);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Forward of m <= MB samples; leaves every activation in w. */
+static void forward_mb(workspace *w, const net_params *p, const float *x, int m, int training)
+{
+    conv3x3_forward(w->a1, NULL, x, p->conv1_w, p->conv1_b, m, 28, 28, 1, 32, 1);
+    maxpool2_forward(w->p1, training ? w->idx1 : NULL, w->a1, m, 26, 26, 32);
+    conv3x3_forward(w->a2, w->col2, w->p1, p->conv2_w, p->conv2_b, m, 13, 13, 32, 64, 1);
+    maxpool2_forward(w->p2, training ? w->idx2 : NULL, w->a2, m, 11, 11, 64);
+    conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
+    dense_forward(w->h1, w->a3, p->fc1_w, p->fc1_b, m, 576, 64, 1);
+    dense_forward(w->logits, w->h1, p->fc2_w, p->fc2_b, m, 64, 10, 0);
+}
+
+/* Backward of the m samples forward_mb left in w; dlog holds d(loss)/d(logits).
+ * Accumulates into g. */
+static void backward_mb(workspace *w, const net_params *p, net_params *g, const float *x, int m)
+{
+    dense_backward(w->dh1, g->fc2_w, g->fc2_b, w->dlog, w->h1, p->fc2_w, m, 64, 10);
+    relu_backward_inplace(w->dh1, w->h1, m * H1);
+    dense_backward(w->da3, g->fc1_w, g->fc1_b, w->dh1, w->a3, p->fc1_w, m, 576, 64);
+    relu_backward_inplace(w->da3, w->a3, m * A3);
+    conv3x3_backward(w->dp2, g->conv3_w, g->conv3_b, w->dcol3, w->da3, w->p2, w->col3,
+                     p->conv3_w, m, 5, 5, 64, 64);
+    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 11, 11, 64);
+    conv3x3_backward(w->dp1, g->conv2_w, g->conv2_b, w->dcol2, w->da2, w->p1, w->col2,
+                     p->conv2_w, m, 13, 13, 32, 64);
+    maxpool2_backward(w->da1, w->dp1, w->idx1, w->a1, m, 26, 26, 32);
+    conv3x3_backward(NULL, g->conv1_w, g->conv1_b, NULL, w->da1, x, NULL, p->conv1_w, m, 28,
+                     28, 1, 32);
+}
+
+/* ---- inference ----------------------------------------------------------- */
+
+struct net_ctx {
+    int max_batch;
+    pool *pool;
+    workspace ws[64];
+    /* the current job */
+    const float *params, *x;
+    float *probs, *logits;
+    int B;
+};
+
+/* BLAS runs single-threaded inside our threads: see layers.c. */
+static void blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+}
+
+net_ctx *net_ctx_create(int max_batch, int threads)
+{
+    if (max_batch < 1)
+        return NULL;
+    blas_single_thread();
+    if (threads <= 0)
+        threads = pool_ncores();
+    if (threads > 64)
+        threads = 64;
+    net_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->max_batch = max_batch;
+    c->pool = pool_create(threads);
+    if (!c->pool)
+        goto error;
+    for (int t = 0; t < pool_size(c->pool); t++)
+        if (ws_alloc(&c->ws[t], 0, 0) != 0)
+            goto error;
+    return c;
+error:
+    net_ctx_free(c);
+    return NULL;
+}
+
+void net_ctx_free(net_ctx *c)
+{
+    if (!c)
+        return;
+    for (int t = 0; t < 64; t++)
+        ws_free(&c->ws[t]);
+    pool_free(c->pool);
+    free(c);
+}
+
+int net_ctx_max_batch(const net_ctx *c) { return c->max_batch; }
+
+static void forward_task(void *arg, int tid, int n)
+{
+    net_ctx *c = arg;
+    workspace *w = &c->ws[tid];
+    net_params p;
+    net_params_map(&p, (float *)c->params);
+    int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
+    for (int s = lo; s < hi; s += MB) {
+        int m = hi - s < MB ? hi - s : MB;
+        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m, 0);
+        softmax_forward(c->probs + (size_t)s * 10, w->logits, m);
+        if (c->logits)
+            memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
+    }
+}
+
+int net_forward(net_ctx *c, const float *params, const float *x, int B, float *probs,
+                float *logits)
+{
+    if (!c || B < 1 || B > c->max_batch)
+        return -1;
+    c->params = params;
+    c->x = x;
+    c->probs = probs;
+    c->logits = logits;
+    c->B = B;
+    pool_run(c->pool, forward_task, c);
+    return 0;
+}
+
+/* ---- training ------------------------------------------------------------ */
+
+struct net_train_ctx {
+    int max_batch;
+    pool *pool;
+    workspace ws[64];
+    const float *params, *x;
+    const uint8_t *labels;
+    float *grads, *logits;
+    int B;
+};
+
+net_train_ctx *net_train_ctx_create(int max_batch, int threads)
+{
+    if (max_batch < 1)
+        return NULL;
+    blas_single_thread();
+    if (threads <= 0)
+        threads = pool_ncores();
+    if (threads > 64)
+        threads = 64;
+    net_train_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->max_batch = max_batch;
+    c->pool = pool_create(threads);
+    if (!c->pool)
+        goto error;
+    for (int t = 0; t < pool_size(c->pool); t++)
+        if (ws_alloc(&c->ws[t], 1, t > 0) != 0)
+            goto error;
+    return c;
+error:
+    net_train_ctx_free(c);
+    return NULL;
+}
+
+void net_train_ctx_free(net_train_ctx *c)
+{
+    if (!c)
+        return;
+    for (int t = 0; t < 64; t++)
+        ws_free(&c->ws[t]);
+    pool_free(c->pool);
+    free(c);
+}
+
+static void train_task(void *arg, int tid, int n)
+{
+    net_train_ctx *c = arg;
+    workspace *w = &c->ws[tid];
+    net_params p, g;
+    net_params_map(&p, (float *)c->params);
+    float *gflat = tid == 0 ? c->grads : w->grads;
+    memset(gflat, 0, sizeof(float) * NET_NUM_PARAMS);
+    net_params_map(&g, gflat);
+    const float scale = 1.0f / (float)c->B;
+    int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
+    w->loss = 0.0;
+    w->correct = 0;
+    for (int s = lo; s < hi; s += MB) {
+        int m = hi - s < MB ? hi - s : MB, ok = 0;
+        const float *x = c->x + (size_t)s * NET_IN_PIXELS;
+        forward_mb(w, &p, x, m, 1);
+        w->loss += softmax_xent_forward(w->probs, w->logits, c->labels + s, m, &ok);
+        w->correct += ok;
+        if (c->logits)
+            memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
+        softmax_xent_backward(w->dlog, w->probs, c->labels + s, m, scale);
+        backward_mb(w, &p, &g, x, m);
+    }
+}
+
+/* Sums the other threads' gradients into thread 0's, in thread order, each
+ * thread taking a slice of the parameters. */
+static void reduce_task(void *arg, int tid, int n)
+{
+    net_train_ctx *c = arg;
+    int T = pool_size(c->pool);
+    size_t lo = (size_t)NET_NUM_PARAMS * tid / n, hi = (size_t)NET_NUM_PARAMS * (tid + 1) / n;
+    for (int t = 1; t < T; t++) {
+        const float *src = c->ws[t].grads;
+        for (size_t i = lo; i < hi; i++)
+            c->grads[i] += src[i];
+    }
+}
+
+float net_train_grads(net_train_ctx *c, const float *params, const float *x,
+                      const uint8_t *labels, int B, float *grads, float *logits, int *correct)
+{
+    if (!c || B < 1 || B > c->max_batch)
+        return NAN;
+    c->params = params;
+    c->x = x;
+    c->labels = labels;
+    c->grads = grads;
+    c->logits = logits;
+    c->B = B;
+    pool_run(c->pool, train_task, c);
+    if (pool_size(c->pool) > 1)
+        pool_run(c->pool, reduce_task, c);
+    double loss = 0.0;
+    int ok = 0;
+    for (int t = 0; t < pool_size(c->pool); t++) {
+        loss += c->ws[t].loss;
+        ok += c->ws[t].correct;
+    }
+    if (correct)
+        *correct = ok;
+    return (float)(loss / B);
+}
+
+void net_adam_step(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+                   float b1, float b2, float eps, long t)
+{
+    const double lr_t = (double)lr * sqrt(1.0 - pow(b2, (double)t)) / (1.0 - pow(b1, (double)t));
+    const float lrt = (float)lr_t, c1 = 1.0f - b1, c2 = 1.0f - b2;
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float mi = b1 * m[i] + c1 * g;
+        float vi = b2 * v[i] + c2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= lrt * mi / (sqrtf(vi) + eps);
+    }
+}

@@ -1,0 +1,279 @@
+/* model/train.c -- the training loop and evaluation: see train.h. */
+#include "model/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/layers.h"
+#include "model/mem.h"
+#include "model/net.h"
+#include "model/rng.h"
+
+#define EVAL_BATCH 256
+
+void train_config_default(train_config *c)
+{
+    c->epochs = 5;
+    c->batch_size = 64;
+    c->learning_rate = 1e-3f;
+    c->validation_split = 0.2f;
+    c->seed = 1;
+    c->limit = 0;
+    c->threads = 0;
+    c->init = 1;
+}
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Gathers samples idx[0..n) as floats into x and their labels into y. */
+static void gather(float *x, uint8_t *y, const mnist_set *s, const uint32_t *idx, int n)
+{
+    const int px = s->rows * s->cols;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = s->images + (size_t)idx[i] * px;
+        float *dst = x + (size_t)i * px;
+        for (int k = 0; k < px; k++)
+            dst[k] = (float)src[k] * (1.0f / 255.0f);
+        y[i] = s->labels[idx[i]];
+    }
+}
+
+/* Loss and accuracy of params on samples [first, first+n) of s, using ctx
+ * and the caller's buffers x (EVAL_BATCH*784), probs/logits (EVAL_BATCH*10).
+ * If conf is not NULL it accumulates the confusion matrix. */
+static void eval_range(net_ctx *ctx, const float *params, const mnist_set *s, int first, int n,
+                       float *x, float *probs, float *logits, double *loss, int *correct,
+                       int conf[10][10])
+{
+    double tl = 0.0;
+    int ok = 0;
+    for (int b = first; b < first + n; b += EVAL_BATCH) {
+        int m = first + n - b < EVAL_BATCH ? first + n - b : EVAL_BATCH;
+        mnist_to_float(s, b, m, x);
+        net_forward(ctx, params, x, m, probs, logits);
+        int c = 0;
+        tl += softmax_xent_forward(probs, logits, s->labels + b, m, &c);
+        ok += c;
+        if (conf)
+            for (int i = 0; i < m; i++) {
+                const float *p = probs + i * 10;
+                int am = 0;
+                for (int k = 1; k < 10; k++)
+                    if (p[k] > p[am])
+                        am = k;
+                conf[s->labels[b + i]][am]++;
+            }
+    }
+    *loss = tl;
+    *correct = ok;
+}
+
+int train_run(float *params, const mnist_set *set, const train_config *cfg, train_callback cb,
+              void *user, train_epoch *history, int max_history, char *err, size_t errlen)
+{
+    int rc = TRAIN_ERROR;
+    net_train_ctx *tctx = NULL;
+    net_ctx *ectx = NULL;
+    float *grads = NULL, *m = NULL, *v = NULL, *x = NULL, *probs = NULL, *logits = NULL;
+    uint8_t *y = NULL;
+    uint32_t *order = NULL;
+
+    if (!set || !set->images || set->rows * set->cols != NET_IN_PIXELS) {
+        snprintf(err, errlen, "training set is empty or not 28x28");
+        return TRAIN_ERROR;
+    }
+    if (cfg->epochs < 1 || cfg->epochs > TRAIN_MAX_EPOCHS) {
+        snprintf(err, errlen, "epochs must be 1..%d", TRAIN_MAX_EPOCHS);
+        return TRAIN_ERROR;
+    }
+    if (cfg->batch_size < 1 || cfg->batch_size > 1024) {
+        snprintf(err, errlen, "batch_size must be 1..1024");
+        return TRAIN_ERROR;
+    }
+    if (!(cfg->learning_rate > 0.0f) || !(cfg->learning_rate <= 10.0f)) {
+        snprintf(err, errlen, "learning_rate must be in (0, 10]");
+        return TRAIN_ERROR;
+    }
+    if (!(cfg->validation_split >= 0.0f) || !(cfg->validation_split < 1.0f)) {
+        snprintf(err, errlen, "validation_split must be in [0, 1)");
+        return TRAIN_ERROR;
+    }
+    int total = set->n;
+    if (cfg->limit > 0 && cfg->limit < total)
+        total = cfg->limit;
+    /* Keras: the validation set is the LAST fraction, taken before shuffling. */
+    int nval = (int)((double)total * cfg->validation_split);
+    int ntrain = total - nval;
+    if (ntrain < 1) {
+        snprintf(err, errlen, "no training samples left (%d samples, validation_split %.3f)",
+                 total, (double)cfg->validation_split);
+        return TRAIN_ERROR;
+    }
+    const int bs = cfg->batch_size;
+    const int batches = (ntrain + bs - 1) / bs;
+
+    tctx = net_train_ctx_create(bs, cfg->threads);
+    ectx = net_ctx_create(EVAL_BATCH, cfg->threads);
+    grads = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
+    m = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
+    v = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
+    x = mem_aligned(sizeof(float) * NET_IN_PIXELS * (bs > EVAL_BATCH ? bs : EVAL_BATCH));
+    probs = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
+    logits = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
+    y = mem_aligned((size_t)bs);
+    order = mem_aligned(sizeof(uint32_t) * (size_t)ntrain);
+    if (!tctx || !ectx || !grads || !m || !v || !x || !probs || !logits || !y || !order) {
+        snprintf(err, errlen, "out of memory allocating training buffers");
+        goto done;
+    }
+
+    if (cfg->init)
+        net_init(params, cfg->seed);
+    rng r;
+    rng_seed(&r, cfg->seed ^ 0x5eed5eed5eedULL);
+    for (int i = 0; i < ntrain; i++)
+        order[i] = (uint32_t)i;
+
+    const double t0 = now_sec();
+    long step = 0;
+    long seen = 0;
+    for (int ep = 1; ep <= cfg->epochs; ep++) {
+        const double te = now_sec();
+        /* Keras reshuffles the training part every epoch. */
+        for (int i = ntrain - 1; i > 0; i--) {
+            uint32_t j = rng_below(&r, (uint32_t)i + 1);
+            uint32_t tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        double loss_sum = 0.0;
+        long correct = 0, count = 0;
+        for (int b = 0; b < batches; b++) {
+            int n = ntrain - b * bs < bs ? ntrain - b * bs : bs;
+            int ok = 0;
+            gather(x, y, set, order + (size_t)b * bs, n);
+            float loss = net_train_grads(tctx, params, x, y, n, grads, NULL, &ok);
+            step++;
+            net_adam_step(params, grads, m, v, NET_NUM_PARAMS, cfg->learning_rate, 0.9f, 0.999f,
+                          1e-7f, step);
+            loss_sum += (double)loss * n;
+            correct += ok;
+            count += n;
+            seen += n;
+            if (!isfinite(loss)) {
+                snprintf(err, errlen, "training diverged: loss is %f at epoch %d batch %d",
+                         (double)loss, ep, b + 1);
+                goto done;
+            }
+            if (cb) {
+                double el = now_sec() - t0;
+                train_progress pr = {TRAIN_EV_BATCH, ep, cfg->epochs, b + 1, batches,
+                                     loss_sum / count, (double)correct / count,
+                                     el > 0 ? seen / el : 0.0, el, NULL};
+                if (cb(&pr, user)) {
+                    rc = TRAIN_CANCELLED;
+                    snprintf(err, errlen, "cancelled at epoch %d batch %d", ep, b + 1);
+                    goto done;
+                }
+            }
+        }
+        train_epoch e;
+        e.epoch = ep;
+        e.loss = loss_sum / count;
+        e.accuracy = (double)correct / count;
+        e.val_loss = NAN;
+        e.val_accuracy = NAN;
+        if (nval > 0) {
+            double vl;
+            int vc;
+            eval_range(ectx, params, set, ntrain, nval, x, probs, logits, &vl, &vc, NULL);
+            e.val_loss = vl / nval;
+            e.val_accuracy = (double)vc / nval;
+        }
+        e.seconds = now_sec() - te;
+        if (history && ep <= max_history)
+            history[ep - 1] = e;
+        if (cb) {
+            double el = now_sec() - t0;
+            train_progress pr = {TRAIN_EV_EPOCH, ep, cfg->epochs, batches, batches, e.loss,
+                                 e.accuracy, el > 0 ? seen / el : 0.0, el, &e};
+            if (cb(&pr, user) && ep < cfg->epochs) {
+                rc = TRAIN_CANCELLED;
+                snprintf(err, errlen, "cancelled after epoch %d", ep);
+                goto done;
+            }
+        }
+    }
+    rc = TRAIN_OK;
+done:
+    net_train_ctx_free(tctx);
+    net_ctx_free(ectx);
+    mem_free(grads);
+    mem_free(m);
+    mem_free(v);
+    mem_free(x);
+    mem_free(probs);
+    mem_free(logits);
+    mem_free(y);
+    mem_free(order);
+    return rc;
+}
+
+int eval_run(const float *params, const mnist_set *set, int first, int n, int threads,
+             eval_result *out, char *err, size_t errlen)
+{
+    int rc = -1;
+    net_ctx *ctx = NULL;
+    float *x = NULL, *probs = NULL, *logits = NULL;
+    memset(out, 0, sizeof(*out));
+    if (!set || !set->images || set->rows * set->cols != NET_IN_PIXELS) {
+        snprintf(err, errlen, "evaluation set is empty or not 28x28");
+        return -1;
+    }
+    if (n <= 0)
+        n = set->n - first;
+    if (first < 0 || n <= 0 || first + n > set->n) {
+        snprintf(err, errlen, "evaluation range %d+%d outside the set of %d", first, n, set->n);
+        return -1;
+    }
+    ctx = net_ctx_create(EVAL_BATCH, threads);
+    x = mem_aligned(sizeof(float) * NET_IN_PIXELS * EVAL_BATCH);
+    probs = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
+    logits = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
+    if (!ctx || !x || !probs || !logits) {
+        snprintf(err, errlen, "out of memory allocating evaluation buffers");
+        goto done;
+    }
+    double t0 = now_sec(), loss;
+    int correct;
+    eval_range(ctx, params, set, first, n, x, probs, logits, &loss, &correct, out->confusion);
+    out->seconds = now_sec() - t0;
+    out->n = n;
+    out->loss = loss / n;
+    out->accuracy = (double)correct / n;
+    out->images_per_sec = out->seconds > 0 ? n / out->seconds : 0.0;
+    for (int k = 0; k < 10; k++) {
+        long tp = out->confusion[k][k], pred = 0, actual = 0;
+        for (int j = 0; j < 10; j++) {
+            pred += out->confusion[j][k];
+            actual += out->confusion[k][j];
+        }
+        out->precision[k] = pred ? (double)tp / pred : 0.0;
+        out->recall[k] = actual ? (double)tp / actual : 0.0;
+    }
+    rc = 0;
+done:
+    net_ctx_free(ctx);
+    mem_free(x);
+    mem_free(probs);
+    mem_free(logits);
+    return rc;
+}

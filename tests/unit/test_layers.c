@@ -1,0 +1,248 @@
+/* Layer kernels: every fast kernel agrees with its naive reference, and every
+ * layer's backward agrees with finite differences of its forward.
+ *
+ * Finite differences: for a layer y = f(x, w), take L = sum(y * R) with a
+ * fixed random R, so dL/dy = R; compare the analytic dL/dx, dL/dw, dL/db
+ * with (L(p+h) - L(p-h)) / 2h on sampled entries, in double where the
+ * reference kernels allow it. Reported: relative error
+ * ||g_fd - g||/||g|| over the sampled entries (must be < 1e-2). */
+#include "tests/unit/test.h"
+
+#include <stdint.h>
+
+#include "model/layers.h"
+#include "model/rng.h"
+
+static rng R;
+static void fill(float *a, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = lo + (hi - lo) * rng_float(&R);
+}
+static float maxdiff(const float *a, const float *b, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        m = d > m ? d : m;
+    }
+    return m;
+}
+static double dotd(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* conv3x3 fast vs ref, forward and backward, for a given shape. */
+static void conv_agree(const char *name, int B, int H, int W, int C, int OC)
+{
+    int OH = H - 2, OW = W - 2;
+    size_t nx = (size_t)B * H * W * C, nw = (size_t)OC * 9 * C, ny = (size_t)B * OH * OW * OC;
+    size_t ncol = (size_t)B * OH * OW * 9 * C;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OC * 4);
+    float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *col = malloc(ncol * 4), *dcol = malloc(ncol * 4);
+    float *dy = malloc(ny * 4), *dx1 = malloc(nx * 4), *dx2 = malloc(nx * 4);
+    float *dw1 = calloc(nw, 4), *dw2 = calloc(nw, 4), *db1 = calloc(OC, 4), *db2 = calloc(OC, 4);
+    fill(x, nx, -1, 1); fill(w, nw, -0.3f, 0.3f); fill(b, OC, -0.1f, 0.1f); fill(dy, ny, -1, 1);
+    TEST_BEGIN(name);
+    for (int relu = 0; relu < 2; relu++) {
+        conv3x3_forward(y1, col, x, w, b, B, H, W, C, OC, relu);
+        conv3x3_forward_ref(y2, x, w, b, B, H, W, C, OC, relu);
+        float d = maxdiff(y1, y2, ny);
+        printf("  %s forward relu=%d max|diff| %.3g\n", name, relu, d);
+        CHECK(d < 1e-4f, "forward differs by %g", d);
+    }
+    conv3x3_backward(C == 1 ? NULL : dx1, dw1, db1, dcol, dy, x, col, w, B, H, W, C, OC);
+    conv3x3_backward_ref(C == 1 ? NULL : dx2, dw2, db2, dy, x, w, B, H, W, C, OC);
+    float ddw = maxdiff(dw1, dw2, nw), ddb = maxdiff(db1, db2, OC);
+    float ddx = C == 1 ? 0 : maxdiff(dx1, dx2, nx);
+    printf("  %s backward max|diff| dx %.3g dw %.3g db %.3g\n", name, ddx, ddw, ddb);
+    CHECK(ddx < 1e-3f && ddw < 1e-3f * B * OH && ddb < 1e-3f * B * OH,
+          "backward differs: dx %g dw %g db %g", ddx, ddw, ddb);
+    TEST_END();
+    free(x); free(w); free(b); free(y1); free(y2); free(col); free(dcol); free(dy);
+    free(dx1); free(dx2); free(dw1); free(dw2); free(db1); free(db2);
+}
+
+/* Finite-difference check of conv3x3 (no relu), in the reference forward. */
+static void conv_fd(const char *name, int B, int H, int W, int C, int OC)
+{
+    int OH = H - 2, OW = W - 2;
+    size_t nx = (size_t)B * H * W * C, nw = (size_t)OC * 9 * C, ny = (size_t)B * OH * OW * OC;
+    size_t ncol = (size_t)B * OH * OW * 9 * C;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OC * 4), *y = malloc(ny * 4);
+    float *r = malloc(ny * 4), *col = malloc(ncol * 4), *dcol = malloc(ncol * 4);
+    float *dx = malloc(nx * 4), *dw = calloc(nw, 4), *db = calloc(OC, 4);
+    fill(x, nx, -1, 1); fill(w, nw, -0.3f, 0.3f); fill(b, OC, -0.1f, 0.1f); fill(r, ny, -1, 1);
+    conv3x3_forward(y, col, x, w, b, B, H, W, C, OC, 0);
+    conv3x3_backward(dx, dw, db, dcol, r, x, col, w, B, H, W, C, OC);
+    const float h = 1e-2f;
+    double num = 0, den = 0;
+    struct { float *p; float *g; size_t n; } ps[3] = {{x, dx, nx}, {w, dw, nw}, {b, db, (size_t)OC}};
+    for (int k = 0; k < 3; k++)
+        for (int s = 0; s < 40; s++) {
+            size_t i = rng_below(&R, (uint32_t)ps[k].n);
+            float keep = ps[k].p[i];
+            ps[k].p[i] = keep + h;
+            conv3x3_forward_ref(y, x, w, b, B, H, W, C, OC, 0);
+            double lp = dotd(y, r, ny);
+            ps[k].p[i] = keep - h;
+            conv3x3_forward_ref(y, x, w, b, B, H, W, C, OC, 0);
+            double lm = dotd(y, r, ny);
+            ps[k].p[i] = keep;
+            double fd = (lp - lm) / (2 * h), an = ps[k].g[i];
+            num += (fd - an) * (fd - an);
+            den += an * an;
+        }
+    double rel = sqrt(num / (den + 1e-30));
+    TEST_BEGIN(name);
+    printf("  %s finite-difference relative error %.3g\n", name, rel);
+    CHECK(rel < 1e-2, "relative error %g", rel);
+    TEST_END();
+    free(x); free(w); free(b); free(y); free(r); free(col); free(dcol); free(dx); free(dw); free(db);
+}
+
+static void dense_checks(void)
+{
+    int B = 5, IN = 37, OUT = 11;
+    float x[5 * 37], w[11 * 37], b[11], y1[55], y2[55], r[55], dx1[5 * 37], dx2[5 * 37];
+    float dw1[11 * 37] = {0}, dw2[11 * 37] = {0}, db1[11] = {0}, db2[11] = {0};
+    fill(x, sizeof x / 4, -1, 1); fill(w, sizeof w / 4, -.5f, .5f); fill(b, 11, -.1f, .1f);
+    fill(r, 55, -1, 1);
+    TEST_BEGIN("dense_fast_vs_ref");
+    dense_forward(y1, x, w, b, B, IN, OUT, 1);
+    dense_forward_ref(y2, x, w, b, B, IN, OUT, 1);
+    CHECK(maxdiff(y1, y2, 55) < 1e-5f, "forward %g", maxdiff(y1, y2, 55));
+    dense_backward(dx1, dw1, db1, r, x, w, B, IN, OUT);
+    dense_backward_ref(dx2, dw2, db2, r, x, w, B, IN, OUT);
+    CHECK(maxdiff(dx1, dx2, sizeof dx1 / 4) < 1e-5f, "dx");
+    CHECK(maxdiff(dw1, dw2, sizeof dw1 / 4) < 1e-5f, "dw");
+    CHECK(maxdiff(db1, db2, 11) < 1e-5f, "db");
+    TEST_END();
+
+    TEST_BEGIN("dense_finite_difference");
+    double num = 0, den = 0;
+    const float h = 1e-2f;
+    float *ps[3] = {x, w, b}, *gs[3] = {dx1, dw1, db1};
+    size_t ns[3] = {sizeof x / 4, sizeof w / 4, 11};
+    for (int k = 0; k < 3; k++)
+        for (int s = 0; s < 30; s++) {
+            size_t i = rng_below(&R, (uint32_t)ns[k]);
+            float keep = ps[k][i];
+            ps[k][i] = keep + h;
+            dense_forward_ref(y2, x, w, b, B, IN, OUT, 0);
+            double lp = dotd(y2, r, 55);
+            ps[k][i] = keep - h;
+            dense_forward_ref(y2, x, w, b, B, IN, OUT, 0);
+            double lm = dotd(y2, r, 55);
+            ps[k][i] = keep;
+            double fd = (lp - lm) / (2 * h);
+            num += (fd - gs[k][i]) * (fd - gs[k][i]);
+            den += (double)gs[k][i] * gs[k][i];
+        }
+    double rel = sqrt(num / den);
+    printf("  dense finite-difference relative error %.3g\n", rel);
+    CHECK(rel < 1e-3, "relative error %g", rel);
+    TEST_END();
+}
+
+static void pool_checks(void)
+{
+    int B = 2, H = 11, W = 11, C = 5, OH = 5, OW = 5;
+    size_t nx = (size_t)B * H * W * C, ny = (size_t)B * OH * OW * C;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *r = malloc(ny * 4), *dx = malloc(nx * 4);
+    uint8_t *idx = malloc(ny);
+    fill(x, nx, -1, 1); fill(r, ny, -1, 1);
+    TEST_BEGIN("maxpool_forward_is_max");
+    maxpool2_forward(y, idx, x, B, H, W, C);
+    int bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int c = 0; c < C; c++) {
+                    float m = -INFINITY;
+                    for (int i = 0; i < 2; i++)
+                        for (int j = 0; j < 2; j++) {
+                            float v = x[((b * H + 2 * oh + i) * W + 2 * ow + j) * C + c];
+                            m = v > m ? v : m;
+                        }
+                    bad += y[((b * OH + oh) * OW + ow) * C + c] != m;
+                }
+    CHECK(bad == 0, "%d pooled values are not the window max", bad);
+    TEST_END();
+    TEST_BEGIN("maxpool_finite_difference");
+    maxpool2_backward(dx, r, idx, NULL, B, H, W, C);
+    double num = 0, den = 0;
+    const float h = 1e-3f;
+    for (size_t i = 0; i < nx; i++) {
+        float keep = x[i];
+        x[i] = keep + h;
+        maxpool2_forward(y, NULL, x, B, H, W, C);
+        double lp = dotd(y, r, ny);
+        x[i] = keep - h;
+        maxpool2_forward(y, NULL, x, B, H, W, C);
+        double lm = dotd(y, r, ny);
+        x[i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        num += (fd - dx[i]) * (fd - dx[i]);
+        den += (double)dx[i] * dx[i];
+    }
+    double rel = sqrt(num / den);
+    printf("  maxpool finite-difference relative error %.3g (every input)\n", rel);
+    CHECK(rel < 1e-3, "relative error %g", rel);
+    TEST_END();
+    free(x); free(y); free(r); free(dx); free(idx);
+}
+
+static void softmax_checks(void)
+{
+    int B = 4;
+    float z[40], p[40], d[40];
+    uint8_t lab[4] = {3, 0, 9, 5};
+    fill(z, 40, -3, 3);
+    TEST_BEGIN("softmax_xent_finite_difference");
+    int ok;
+    softmax_xent_forward(p, z, lab, B, &ok);
+    softmax_xent_backward(d, p, lab, B, 1.0f);
+    double num = 0, den = 0;
+    const float h = 1e-3f;
+    for (int i = 0; i < 40; i++) {
+        float keep = z[i];
+        z[i] = keep + h;
+        double lp = softmax_xent_forward(p, z, lab, B, NULL);
+        z[i] = keep - h;
+        double lm = softmax_xent_forward(p, z, lab, B, NULL);
+        z[i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        num += (fd - d[i]) * (fd - d[i]);
+        den += (double)d[i] * d[i];
+    }
+    double rel = sqrt(num / den);
+    printf("  softmax+xent finite-difference relative error %.3g\n", rel);
+    CHECK(rel < 1e-3, "relative error %g", rel);
+    for (int b = 0; b < B; b++) {
+        double s = 0;
+        for (int k = 0; k < 10; k++)
+            s += p[b * 10 + k];
+        CHECK(fabs(s - 1) < 1e-5, "probabilities sum to %g", s);
+    }
+    TEST_END();
+}
+
+int main(void)
+{
+    rng_seed(&R, 42);
+    conv_agree("conv1_fast_vs_ref", 3, 28, 28, 1, 32);
+    conv_agree("conv2_fast_vs_ref", 3, 13, 13, 32, 64);
+    conv_agree("conv3_fast_vs_ref", 3, 5, 5, 64, 64);
+    conv_fd("conv1_finite_difference", 2, 8, 7, 1, 32);
+    conv_fd("conv2_finite_difference", 2, 7, 6, 32, 64);
+    conv_fd("conv3_finite_difference", 2, 5, 5, 64, 64);
+    dense_checks();
+    pool_checks();
+    softmax_checks();
+    TEST_EXIT();
+}
