@@ -1,0 +1,320 @@
+/* server/config.c -- settings from flags, environment and defaults.
+ *
+ * One table describes every setting: its flag, its environment variable,
+ * its type, range, default and help text. Parsing, validation, --help and
+ * the JSON dump all read that table, so they cannot drift apart. */
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT } opt_type;
+
+typedef struct {
+    const char *flag;    /* without the leading "--" */
+    const char *env;
+    opt_type type;
+    size_t offset;       /* into mnistd_config */
+    size_t size;         /* for OPT_STR: the buffer size */
+    uint64_t min, max;   /* for numbers, inclusive */
+    const char *help;
+} opt_def;
+
+#define OFF(f) offsetof(mnistd_config, f)
+#define SZ(f) sizeof(((mnistd_config *)0)->f)
+
+static const opt_def opts[] = {
+    {"port", "MNISTD_PORT", OPT_INT, OFF(port), 0, 0, 65535,
+     "TCP port to listen on; 0 picks a free port (the startup line prints it)"},
+    {"bind", "MNISTD_BIND", OPT_ADDR, OFF(bind), SZ(bind), 0, 0,
+     "numeric IPv4 or IPv6 address to listen on (0.0.0.0: every interface)"},
+    {"model", "MNISTD_MODEL", OPT_STR, OFF(model), SZ(model), 0, 0,
+     "model file (safetensors) to serve"},
+    {"data", "MNISTD_DATA", OPT_STR, OFF(data), SZ(data), 0, 0,
+     "directory of the MNIST files (training and evaluation); empty = none"},
+    {"threads", "MNISTD_THREADS", OPT_INT, OFF(threads), 0, 1, 64,
+     "inference workers, each running whole batches"},
+    {"http-threads", "MNISTD_HTTP_THREADS", OPT_INT, OFF(http_threads), 0, 1, 64,
+     "HTTP threads (parsing, PNG decoding, responses)"},
+    {"max-batch", "MNISTD_MAX_BATCH", OPT_INT, OFF(max_batch), 0, 1, 1024,
+     "most images in one forward pass"},
+    {"batch-timeout-us", "MNISTD_BATCH_TIMEOUT_US", OPT_INT, OFF(batch_timeout_us), 0, 0, 1000000,
+     "longest a queued image waits for its batch to fill, in microseconds; a worker "
+     "only waits while other connections may still add images"},
+    {"max-queue", "MNISTD_MAX_QUEUE", OPT_INT, OFF(max_queue), 0, 1, 1000000,
+     "images waiting for a worker; beyond it POST /predict answers 503 + Retry-After"},
+    {"max-images", "MNISTD_MAX_IMAGES", OPT_INT, OFF(max_images), 0, 1, 1024,
+     "images (multipart parts) in one request; more answers 413"},
+    {"max-body-bytes", "MNISTD_MAX_BODY_BYTES", OPT_U64, OFF(max_body_bytes), 0, 64,
+     (uint64_t)1 << 30, "request body limit in bytes; more answers 413 before the body is read"},
+    {"max-image-pixels", "MNISTD_MAX_IMAGE_PIXELS", OPT_U64, OFF(max_image_pixels), 0, 1,
+     (uint64_t)1 << 28, "decoded image width*height limit; more answers 422"},
+    {"max-image-side", "MNISTD_MAX_IMAGE_SIDE", OPT_INT, OFF(max_image_side), 0, 1, 65535,
+     "decoded image width and height limit; more answers 422"},
+    {"max-connections", "MNISTD_MAX_CONNECTIONS", OPT_INT, OFF(max_connections), 0, 1, 100000,
+     "open connections from all clients together"},
+    {"max-connections-per-ip", "MNISTD_MAX_CONNECTIONS_PER_IP", OPT_INT,
+     OFF(max_connections_per_ip), 0, 0, 100000,
+     "open connections from one client address; 0 = no per-address limit"},
+    {"connection-timeout", "MNISTD_CONNECTION_TIMEOUT", OPT_INT, OFF(connection_timeout), 0, 1, 86400,
+     "seconds a connection may stay idle before it is closed"},
+    {"request-timeout-ms", "MNISTD_REQUEST_TIMEOUT_MS", OPT_INT, OFF(request_timeout_ms), 0, 1, 600000,
+     "deadline of a prediction from its arrival; past it the answer is 504"},
+    {"log-format", "MNISTD_LOG_FORMAT", OPT_LOGFMT, OFF(log_format), 0, 0, 0,
+     "json (one object per line) or text"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+void config_defaults(mnistd_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = 8080;
+    snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+    snprintf(c->model, sizeof(c->model), "models/mnist-cnn.safetensors");
+    c->data[0] = '\0';
+    c->threads = 2;
+    c->http_threads = 2;
+    c->max_batch = 64;
+    c->batch_timeout_us = 1000;
+    c->max_queue = 1024;
+    c->max_images = 64;
+    c->max_body_bytes = 1u << 20;
+    c->max_image_pixels = 4194304;
+    c->max_image_side = 4096;
+    c->max_connections = 1000;
+    c->max_connections_per_ip = 0;
+    c->connection_timeout = 30;
+    c->request_timeout_ms = 5000;
+    c->log_format = LOG_FORMAT_JSON;
+}
+
+/* Parses a whole decimal unsigned number (no sign, no spaces, no suffix). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !end || *end)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Sets one option from text; src names it in errors ("--port" or
+ * "MNISTD_PORT"). Returns 0 or -1 with err set. */
+static int set_opt(mnistd_config *c, const opt_def *o, const char *val,
+                   const char *src, char *err, size_t errlen)
+{
+    char *base = (char *)c + o->offset;
+    switch (o->type) {
+    case OPT_INT:
+    case OPT_U64: {
+        uint64_t v;
+        if (parse_u64(val, &v) < 0) {
+            snprintf(err, errlen, "%s: '%s' is not a whole non-negative number", src, val);
+            return -1;
+        }
+        if (v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: %s is out of range %" PRIu64 "..%" PRIu64,
+                     src, val, o->min, o->max);
+            return -1;
+        }
+        if (o->type == OPT_INT)
+            *(int *)base = (int)v;
+        else
+            *(uint64_t *)base = v;
+        return 0;
+    }
+    case OPT_STR:
+        if (strlen(val) >= o->size) {
+            snprintf(err, errlen, "%s: value longer than %zu bytes", src, o->size - 1);
+            return -1;
+        }
+        memcpy(base, val, strlen(val) + 1);
+        return 0;
+    case OPT_ADDR: {
+        unsigned char tmp[16];
+        if (strlen(val) >= o->size ||
+            (inet_pton(AF_INET, val, tmp) != 1 && inet_pton(AF_INET6, val, tmp) != 1)) {
+            snprintf(err, errlen, "%s: '%s' is not a numeric IPv4 or IPv6 address", src, val);
+            return -1;
+        }
+        memcpy(base, val, strlen(val) + 1);
+        return 0;
+    }
+    case OPT_LOGFMT:
+        if (strcmp(val, "json") == 0)
+            *(log_format *)base = LOG_FORMAT_JSON;
+        else if (strcmp(val, "text") == 0)
+            *(log_format *)base = LOG_FORMAT_TEXT;
+        else {
+            snprintf(err, errlen, "%s: '%s' is not json or text", src, val);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Checks the settings against each other once all are known. */
+static int check_cross(const mnistd_config *c, char *err, size_t errlen)
+{
+    if ((uint64_t)c->max_image_side * (uint64_t)c->max_image_side < 1) {
+        snprintf(err, errlen, "max-image-side must be at least 1");
+        return -1;
+    }
+    if (c->max_images > c->max_queue) {
+        snprintf(err, errlen, "max-images (%d) cannot exceed max-queue (%d): such a request "
+                 "could never be queued", c->max_images, c->max_queue);
+        return -1;
+    }
+    if (c->model[0] == '\0') {
+        snprintf(err, errlen, "model: the model path cannot be empty");
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
+                 char *err, size_t errlen)
+{
+    config_defaults(c);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v == NULL)
+            continue;
+        /* An empty variable is "unset", except for --data where empty means none. */
+        if (*v == '\0' && opts[i].type != OPT_STR)
+            continue;
+        if (set_opt(c, &opts[i], v, opts[i].env, err, errlen) < 0)
+            return -1;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            config_usage(out);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s' (flags start with --)", arg);
+            return -1;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_def *o = NULL;
+        for (size_t i = 0; i < NOPTS; i++)
+            if (strlen(opts[i].flag) == nlen && strncmp(opts[i].flag, name, nlen) == 0)
+                o = &opts[i];
+        if (!o) {
+            snprintf(err, errlen, "unknown flag '%.*s' (see --help)", (int)(nlen + 2), arg);
+            return -1;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (a + 1 < argc)
+            val = argv[++a];
+        else {
+            snprintf(err, errlen, "--%s needs a value", o->flag);
+            return -1;
+        }
+        char src[64];
+        snprintf(src, sizeof(src), "--%s", o->flag);
+        if (set_opt(c, o, val, src, err, errlen) < 0)
+            return -1;
+    }
+    return check_cross(c, err, errlen) < 0 ? -1 : 0;
+}
+
+/* Formats the default of one option into buf. */
+static void default_text(const opt_def *o, char *buf, size_t len)
+{
+    mnistd_config d;
+    config_defaults(&d);
+    const char *base = (const char *)&d + o->offset;
+    switch (o->type) {
+    case OPT_INT: snprintf(buf, len, "%d", *(const int *)base); break;
+    case OPT_U64: snprintf(buf, len, "%" PRIu64, *(const uint64_t *)base); break;
+    case OPT_STR:
+    case OPT_ADDR: snprintf(buf, len, "%s", *base ? base : "(none)"); break;
+    case OPT_LOGFMT: snprintf(buf, len, "json"); break;
+    }
+}
+
+void config_usage(FILE *f)
+{
+    fprintf(f, "usage: mnistd [serve] [--flag value | --flag=value]...\n\n"
+               "Runs the HTTP daemon. Each flag may also be set by its environment variable;\n"
+               "a flag wins over the variable, the variable over the default.\n\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        char def[CONFIG_PATH_MAX + 8];
+        default_text(&opts[i], def, sizeof(def));
+        fprintf(f, "  --%-24s %-30s default %s\n      %s\n", opts[i].flag, opts[i].env, def,
+                opts[i].help);
+    }
+}
+
+/* Appends a JSON string literal (escaping quotes, backslashes, controls). */
+static size_t json_str(char *buf, size_t len, size_t at, const char *s)
+{
+    size_t n = at;
+#define PUT(ch) do { if (n + 1 < len) buf[n] = (ch); n++; } while (0)
+    PUT('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            PUT('\\');
+            PUT((char)*p);
+        } else if (*p < 0x20) {
+            char hex[8];
+            snprintf(hex, sizeof(hex), "\\u%04x", *p);
+            for (char *h = hex; *h; h++)
+                PUT(*h);
+        } else {
+            PUT((char)*p);
+        }
+    }
+    PUT('"');
+#undef PUT
+    if (len)
+        buf[n < len ? n : len - 1] = '\0';
+    return n;
+}
+
+size_t config_to_json(const mnistd_config *c, char *buf, size_t buflen)
+{
+    size_t n = 0;
+    if (buflen == 0)
+        return 0;
+    buf[0] = '\0';
+#define ADD(...) do { int k_ = snprintf(buf + (n < buflen ? n : buflen - 1), \
+                        n < buflen ? buflen - n : 1, __VA_ARGS__); \
+                      if (k_ > 0) n += (size_t)k_; } while (0)
+    ADD("{");
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *base = (const char *)c + opts[i].offset;
+        ADD("%s\"%s\":", i ? "," : "", opts[i].flag);
+        switch (opts[i].type) {
+        case OPT_INT: ADD("%d", *(const int *)base); break;
+        case OPT_U64: ADD("%" PRIu64, *(const uint64_t *)base); break;
+        case OPT_STR:
+        case OPT_ADDR: n = json_str(buf, buflen, n, base); break;
+        case OPT_LOGFMT: ADD("\"%s\"", c->log_format == LOG_FORMAT_TEXT ? "text" : "json"); break;
+        }
+    }
+    ADD("}");
+#undef ADD
+    if (n >= buflen)
+        n = buflen - 1;
+    buf[n] = '\0';
+    return n;
+}

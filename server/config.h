@@ -1,0 +1,57 @@
+/* server/config.h -- the daemon's settings: flags, environment, defaults.
+ *
+ * Every setting has a flag (--max-batch 32 or --max-batch=32) and an
+ * environment variable (MNISTD_MAX_BATCH); the flag wins over the
+ * environment, the environment over the default. Every value is checked
+ * (number format, range, enum) and a bad one is a usage error naming the
+ * flag or the variable. config_usage() prints the table of every setting. */
+#ifndef MNISTD_CONFIG_H
+#define MNISTD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_PATH_MAX 1024
+
+typedef enum { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT = 1 } log_format;
+
+typedef struct {
+    int port;                   /* 0..65535; 0 = pick a free port */
+    char bind[64];              /* numeric IPv4 or IPv6 address */
+    char model[CONFIG_PATH_MAX];/* model file to serve */
+    char data[CONFIG_PATH_MAX]; /* MNIST directory, "" = none */
+    int threads;                /* inference workers */
+    int http_threads;           /* libmicrohttpd thread pool size */
+    int max_batch;              /* images per forward pass */
+    int batch_timeout_us;       /* longest wait for a batch to fill */
+    int max_queue;              /* images waiting for a worker */
+    int max_images;             /* images per request (multipart parts) */
+    uint64_t max_body_bytes;    /* request body limit */
+    uint64_t max_image_pixels;  /* decoded width*height limit */
+    int max_image_side;         /* decoded width and height limit */
+    int max_connections;        /* open connections, all clients */
+    int max_connections_per_ip; /* open connections from one address, 0 = off */
+    int connection_timeout;     /* idle seconds before a connection is closed */
+    int request_timeout_ms;     /* deadline of a prediction from its arrival */
+    log_format log_format;
+} mnistd_config;
+
+/* Fills *c with the defaults. */
+void config_defaults(mnistd_config *c);
+
+/* Parses argv[1..argc) (argv[0] is the command name, e.g. "serve") over
+ * defaults and the environment (getenv). Returns 0 when the daemon should
+ * run, 1 when --help was asked (usage already printed to out), or -1 on a
+ * usage error with err set (the caller prints it and exits with status 2). */
+int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
+                 char *err, size_t errlen);
+
+/* Prints every flag, its environment variable, its default and meaning. */
+void config_usage(FILE *f);
+
+/* Writes the effective settings as one JSON object (no newline) into buf.
+ * Returns the length written, truncated at buflen-1. */
+size_t config_to_json(const mnistd_config *c, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,365 @@
+/* server/metrics.c -- counters, histograms and their text exposition.
+ *
+ * Histograms keep per-bucket (non-cumulative) counts and their sum in
+ * integer micro-units, each a relaxed atomic: an observation is two or three
+ * atomic adds and no lock. Rendering reads the atomics one by one; a scrape
+ * racing an update may see a count one ahead of the sum, which Prometheus
+ * tolerates (the series stay monotonic). Buckets are cumulated at render. */
+#include "server/metrics.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#ifndef MNISTD_VERSION
+#define MNISTD_VERSION "0.0.0"
+#endif
+#ifndef MNISTD_GITREV
+#define MNISTD_GITREV "unknown"
+#endif
+
+#define MAX_BUCKETS 20
+
+typedef struct {
+    const double *bounds;
+    int nb;
+    _Atomic uint64_t counts[MAX_BUCKETS + 1];  /* last one: above every bound */
+    _Atomic uint64_t sum_micro;                /* sum of values * 1e6 */
+} histogram;
+
+static const double latency_bounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1, 2.5, 5, 10,
+};
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+#define NB(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+#define MIN_STATUS 100
+#define NSTATUS 500
+
+static const char *const route_names[MR_COUNT] = {
+    "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
+    "/train", "/train/{id}", "/evaluate", "/samples.png", "other",
+};
+
+static const char *const reject_names[MREJ_COUNT] = {
+    "queue_full", "deadline", "not_ready", "shutting_down", "body_too_large",
+    "too_many_images", "length_required", "unsupported_media_type", "bad_request",
+    "unprocessable",
+};
+
+static struct {
+    _Atomic uint64_t requests[MR_COUNT][NSTATUS];
+    histogram duration[MR_COUNT];
+    histogram queue_wait;
+    histogram compute;
+    histogram batch_size;
+    _Atomic uint64_t images;
+    _Atomic uint64_t rejected[MREJ_COUNT];
+    double start_time;
+} M;
+
+static void hist_init(histogram *h, const double *bounds, int nb)
+{
+    h->bounds = bounds;
+    h->nb = nb;
+    for (int i = 0; i <= MAX_BUCKETS; i++)
+        atomic_store_explicit(&h->counts[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&h->sum_micro, 0, memory_order_relaxed);
+}
+
+/* Records one value: the first bucket whose bound is >= v, and the sum. */
+static void hist_observe(histogram *h, double v)
+{
+    if (!(v >= 0))
+        v = 0;  /* NaN or negative (a clock step): count it as zero */
+    int i = 0;
+    while (i < h->nb && v > h->bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
+    double micro = v * 1e6 + 0.5;
+    atomic_fetch_add_explicit(&h->sum_micro, micro < 1.8e19 ? (uint64_t)micro : 0,
+                              memory_order_relaxed);
+}
+
+static double now_unix(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+void metrics_init(void)
+{
+    for (int r = 0; r < MR_COUNT; r++) {
+        for (int s = 0; s < NSTATUS; s++)
+            atomic_store_explicit(&M.requests[r][s], 0, memory_order_relaxed);
+        hist_init(&M.duration[r], latency_bounds, NB(latency_bounds));
+    }
+    hist_init(&M.queue_wait, latency_bounds, NB(latency_bounds));
+    hist_init(&M.compute, latency_bounds, NB(latency_bounds));
+    hist_init(&M.batch_size, batch_bounds, NB(batch_bounds));
+    atomic_store_explicit(&M.images, 0, memory_order_relaxed);
+    for (int i = 0; i < MREJ_COUNT; i++)
+        atomic_store_explicit(&M.rejected[i], 0, memory_order_relaxed);
+    M.start_time = now_unix();
+}
+
+const char *metrics_route_name(metrics_route r)
+{
+    return (r >= 0 && r < MR_COUNT) ? route_names[r] : "other";
+}
+
+void metrics_request(metrics_route route, int status, double seconds)
+{
+    if (route < 0 || route >= MR_COUNT)
+        route = MR_OTHER;
+    if (status < MIN_STATUS || status >= MIN_STATUS + NSTATUS)
+        status = 500;
+    atomic_fetch_add_explicit(&M.requests[route][status - MIN_STATUS], 1, memory_order_relaxed);
+    hist_observe(&M.duration[route], seconds);
+}
+
+void metrics_queue_wait(double seconds)
+{
+    hist_observe(&M.queue_wait, seconds);
+}
+
+void metrics_batch(int size, double seconds)
+{
+    hist_observe(&M.batch_size, (double)size);
+    hist_observe(&M.compute, seconds);
+    atomic_fetch_add_explicit(&M.images, (uint64_t)(size > 0 ? size : 0), memory_order_relaxed);
+}
+
+void metrics_rejected(metrics_reject reason)
+{
+    if (reason >= 0 && reason < MREJ_COUNT)
+        atomic_fetch_add_explicit(&M.rejected[reason], 1, memory_order_relaxed);
+}
+
+uint64_t metrics_request_count(metrics_route route, int status)
+{
+    if (route < 0 || route >= MR_COUNT || status < MIN_STATUS || status >= MIN_STATUS + NSTATUS)
+        return 0;
+    return atomic_load_explicit(&M.requests[route][status - MIN_STATUS], memory_order_relaxed);
+}
+
+uint64_t metrics_batch_count(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i <= M.batch_size.nb; i++)
+        n += atomic_load_explicit(&M.batch_size.counts[i], memory_order_relaxed);
+    return n;
+}
+
+uint64_t metrics_image_count(void)
+{
+    return atomic_load_explicit(&M.images, memory_order_relaxed);
+}
+
+/* ---- exposition ---------------------------------------------------------- */
+
+static void family(strbuf *sb, const char *name, const char *type, const char *help)
+{
+    sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Prints a bucket bound the way Prometheus clients do (shortest form). */
+static void fmt_bound(char *buf, size_t len, double b)
+{
+    snprintf(buf, len, "%.10g", b);
+}
+
+/* Renders one histogram's series; labels is "" or e.g. `route="/predict",`. */
+static void hist_render(strbuf *sb, const char *name, const char *labels, const histogram *h)
+{
+    uint64_t cum = 0;
+    char le[32];
+    for (int i = 0; i < h->nb; i++) {
+        cum += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
+        fmt_bound(le, sizeof(le), h->bounds[i]);
+        sb_printf(sb, "%s_bucket{%sle=\"%s\"} %llu\n", name, labels, le, (unsigned long long)cum);
+    }
+    cum += atomic_load_explicit(&h->counts[h->nb], memory_order_relaxed);
+    sb_printf(sb, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
+    /* _sum and _count without the trailing comma of the label prefix. */
+    size_t ll = strlen(labels);
+    char lab[256] = "";
+    if (ll > 0 && ll < sizeof(lab)) {
+        memcpy(lab, labels, ll - 1);
+        lab[ll - 1] = '\0';
+    }
+    double sum = (double)atomic_load_explicit(&h->sum_micro, memory_order_relaxed) / 1e6;
+    if (lab[0]) {
+        sb_printf(sb, "%s_sum{%s} %.6f\n", name, lab, sum);
+        sb_printf(sb, "%s_count{%s} %llu\n", name, lab, (unsigned long long)cum);
+    } else {
+        sb_printf(sb, "%s_sum %.6f\n", name, sum);
+        sb_printf(sb, "%s_count %llu\n", name, (unsigned long long)cum);
+    }
+}
+
+static uint64_t hist_total(const histogram *h)
+{
+    uint64_t n = 0;
+    for (int i = 0; i <= h->nb; i++)
+        n += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
+    return n;
+}
+
+/* Process figures from /proc and getrusage; -1 when unavailable. */
+static long long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long pages_total = 0, pages_res = -1;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%lld %lld", &pages_total, &pages_res) != 2)
+        pages_res = -1;
+    fclose(f);
+    return pages_res < 0 ? -1 : pages_res * (long long)sysconf(_SC_PAGESIZE);
+}
+
+static long long vsize_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long pages_total = -1;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%lld", &pages_total) != 1)
+        pages_total = -1;
+    fclose(f);
+    return pages_total < 0 ? -1 : pages_total * (long long)sysconf(_SC_PAGESIZE);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;  /* the directory stream's own descriptor */
+}
+
+void metrics_render(strbuf *sb, const metrics_live *live)
+{
+    /* HTTP */
+    family(sb, "mnistd_http_requests_total", "counter",
+           "HTTP requests answered, by route and status code.");
+    for (int r = 0; r < MR_COUNT; r++)
+        for (int s = 0; s < NSTATUS; s++) {
+            uint64_t v = atomic_load_explicit(&M.requests[r][s], memory_order_relaxed);
+            if (v)
+                sb_printf(sb, "mnistd_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                          route_names[r], s + MIN_STATUS, (unsigned long long)v);
+        }
+    family(sb, "mnistd_http_request_duration_seconds", "histogram",
+           "Time from a request's arrival to its response, by route.");
+    for (int r = 0; r < MR_COUNT; r++) {
+        /* Routes never requested stay out, except /predict so that the
+         * family always has series for dashboards and alerts. */
+        if (r != MR_PREDICT && hist_total(&M.duration[r]) == 0)
+            continue;
+        char lab[64];
+        snprintf(lab, sizeof(lab), "route=\"%s\",", route_names[r]);
+        hist_render(sb, "mnistd_http_request_duration_seconds", lab, &M.duration[r]);
+    }
+
+    /* Inference */
+    family(sb, "mnistd_inference_queue_wait_seconds", "histogram",
+           "Time an image waited in the inference queue before its batch started.");
+    hist_render(sb, "mnistd_inference_queue_wait_seconds", "", &M.queue_wait);
+    family(sb, "mnistd_inference_compute_seconds", "histogram",
+           "Time of one batched forward pass.");
+    hist_render(sb, "mnistd_inference_compute_seconds", "", &M.compute);
+    family(sb, "mnistd_inference_batch_size", "histogram",
+           "Images per forward pass.");
+    hist_render(sb, "mnistd_inference_batch_size", "", &M.batch_size);
+    family(sb, "mnistd_inference_images_total", "counter", "Images classified.");
+    sb_printf(sb, "mnistd_inference_images_total %llu\n",
+              (unsigned long long)atomic_load_explicit(&M.images, memory_order_relaxed));
+    family(sb, "mnistd_predict_rejected_total", "counter",
+           "Prediction requests refused, by reason.");
+    for (int i = 0; i < MREJ_COUNT; i++)
+        sb_printf(sb, "mnistd_predict_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+                  (unsigned long long)atomic_load_explicit(&M.rejected[i], memory_order_relaxed));
+
+    if (live) {
+        family(sb, "mnistd_inference_queue_depth", "gauge", "Images waiting for a worker now.");
+        sb_printf(sb, "mnistd_inference_queue_depth %d\n", live->queue_depth);
+        family(sb, "mnistd_inference_queue_capacity", "gauge",
+               "Most images that may wait (--max-queue).");
+        sb_printf(sb, "mnistd_inference_queue_capacity %d\n", live->queue_capacity);
+        family(sb, "mnistd_inference_max_batch", "gauge", "Most images per forward pass (--max-batch).");
+        sb_printf(sb, "mnistd_inference_max_batch %d\n", live->max_batch);
+        family(sb, "mnistd_inference_workers", "gauge", "Inference worker threads.");
+        sb_printf(sb, "mnistd_inference_workers %d\n", live->workers);
+        family(sb, "mnistd_model_ready", "gauge", "1 while a model is loaded and serving, else 0.");
+        sb_printf(sb, "mnistd_model_ready %d\n", live->ready ? 1 : 0);
+        if (live->model_version) {
+            family(sb, "mnistd_model_info", "gauge", "The served model (value is always 1).");
+            sb_append(sb, "mnistd_model_info{version=\"", 27);
+            sb_label_value(sb, live->model_version);
+            sb_append(sb, "\",architecture=\"", 16);
+            sb_label_value(sb, live->model_arch ? live->model_arch : "");
+            sb_append(sb, "\",source=\"", 10);
+            sb_label_value(sb, live->model_source ? live->model_source : "");
+            sb_append(sb, "\"} 1\n", 5);
+            family(sb, "mnistd_model_parameters", "gauge", "Parameters of the served model.");
+            sb_printf(sb, "mnistd_model_parameters %ld\n", live->model_params);
+            family(sb, "mnistd_model_loaded_timestamp_seconds", "gauge",
+                   "When the served model was loaded, in unix seconds.");
+            sb_printf(sb, "mnistd_model_loaded_timestamp_seconds %.3f\n", live->model_loaded_time);
+            if (live->model_accuracy >= 0) {
+                family(sb, "mnistd_model_test_accuracy_ratio", "gauge",
+                       "Test-set accuracy recorded with the served model (0..1).");
+                sb_printf(sb, "mnistd_model_test_accuracy_ratio %.6f\n", live->model_accuracy);
+            }
+        }
+    }
+
+    /* Process */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        family(sb, "mnistd_process_cpu_seconds_total", "counter",
+               "User and system CPU time of the process.");
+        sb_printf(sb, "mnistd_process_cpu_seconds_total %.6f\n", cpu);
+    }
+    long long rss = rss_bytes();
+    if (rss >= 0) {
+        family(sb, "mnistd_process_resident_memory_bytes", "gauge", "Resident memory of the process.");
+        sb_printf(sb, "mnistd_process_resident_memory_bytes %lld\n", rss);
+    }
+    long long vs = vsize_bytes();
+    if (vs >= 0) {
+        family(sb, "mnistd_process_virtual_memory_bytes", "gauge", "Virtual memory of the process.");
+        sb_printf(sb, "mnistd_process_virtual_memory_bytes %lld\n", vs);
+    }
+    int fds = open_fds();
+    if (fds >= 0) {
+        family(sb, "mnistd_process_open_fds", "gauge", "Open file descriptors.");
+        sb_printf(sb, "mnistd_process_open_fds %d\n", fds);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        family(sb, "mnistd_process_max_fds", "gauge", "Limit of open file descriptors.");
+        sb_printf(sb, "mnistd_process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+    family(sb, "mnistd_process_start_time_seconds", "gauge", "Start time of the process in unix seconds.");
+    sb_printf(sb, "mnistd_process_start_time_seconds %.3f\n", M.start_time);
+    family(sb, "mnistd_build_info", "gauge", "Version of the running build (value is always 1).");
+    sb_printf(sb, "mnistd_build_info{version=\"%s\",revision=\"%s\"} 1\n", MNISTD_VERSION, MNISTD_GITREV);
+}
