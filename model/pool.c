@@ -32,6 +32,8 @@ struct pool {
 typedef struct {
     pool *p;
     int tid;
+    unsigned gen0; /* the generation when the worker was made: a job posted
+                      before the thread first runs must still be seen */
 } worker_arg;
 
 
@@ -39,8 +41,8 @@ static void *worker_main(void *v)
 {
     pool *p = ((worker_arg *)v)->p;
     int tid = ((worker_arg *)v)->tid;
+    unsigned seen = ((worker_arg *)v)->gen0;
     free(v);
-    unsigned seen = atomic_load(&p->gen);
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -87,6 +89,7 @@ pool *pool_create(int n)
             goto error;
         wa->p = p;
         wa->tid = i;
+        wa->gen0 = atomic_load(&p->gen);
         if (pthread_create(&p->th[i], NULL, worker_main, wa) != 0) {
             free(wa);
             goto error;
