@@ -1,0 +1,277 @@
+/* bench/bench_net.c -- speed figures of the network on the real MNIST data.
+ *
+ * Three figures, printed as machine-readable lines "ours.<key>=<value>" (one
+ * set per repetition; bench/run.sh takes medians across processes):
+ *   (a) the full recipe: train_run (epochs, batch 64, validation 0.2, seed)
+ *       then eval_run on the 10,000 test images: seconds end to end, training
+ *       samples/s (epochs * training samples / train_run seconds, validation
+ *       passes included, as PyTorch's figure is measured), test accuracy;
+ *   (b) inference images/s at batch 64 (net_forward over the test images,
+ *       median of several timed rounds);
+ *   (c) single-image latency: median and p99 of many net_forward calls at
+ *       batch 1.
+ *
+ * Usage: bench_net [--epochs N] [--reps N] [--seed S] [--threads T]
+ *                  [--no-train] [--no-infer] [--rounds N] [--latency-calls N]
+ * Data from MNISTD_DATA (a directory with the canonical IDX files). */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/mnist.h"
+#include "model/net.h"
+#include "model/train.h"
+
+typedef struct {
+    int epochs, reps, threads, rounds, latency_calls, train, infer;
+    uint64_t seed;
+} bench_opts;
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of n values (sorts v in place). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_net [options]   (data: MNISTD_DATA=dir with the MNIST IDX files)\n"
+            "  --epochs N         epochs of the training recipe (default 5)\n"
+            "  --reps N           repetitions of every figure (default 1)\n"
+            "  --seed S           initialisation and shuffle seed (default 1)\n"
+            "  --threads T        threads for training and inference, 0 = all cores (default 0)\n"
+            "  --no-train         skip the training recipe (inference uses seeded weights)\n"
+            "  --no-infer         skip the inference and latency figures\n"
+            "  --rounds N         timed rounds for inference images/s (default 7)\n"
+            "  --latency-calls N  batch-1 calls per latency measurement (default 3000)\n");
+}
+
+/* Parses a non-negative integer flag value; -1 when invalid. */
+static long parse_num(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "bench_net: %s needs an integer in %ld..%ld\n", flag, lo, hi);
+        return -1;
+    }
+    return v;
+}
+
+static int parse_opts(int argc, char **argv, bench_opts *o)
+{
+    o->epochs = 5;
+    o->reps = 1;
+    o->threads = 0;
+    o->rounds = 7;
+    o->latency_calls = 3000;
+    o->train = 1;
+    o->infer = 1;
+    o->seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long v = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--no-train")) {
+            o->train = 0;
+            continue;
+        } else if (!strcmp(a, "--no-infer")) {
+            o->infer = 0;
+            continue;
+        } else if (!strcmp(a, "--epochs")) {
+            v = o->epochs = (int)parse_num(a, val, 1, TRAIN_MAX_EPOCHS);
+        } else if (!strcmp(a, "--reps")) {
+            v = o->reps = (int)parse_num(a, val, 1, 1000);
+        } else if (!strcmp(a, "--seed")) {
+            v = parse_num(a, val, 0, 0x7fffffffL);
+            o->seed = (uint64_t)v;
+        } else if (!strcmp(a, "--threads")) {
+            v = o->threads = (int)parse_num(a, val, 0, 64);
+        } else if (!strcmp(a, "--rounds")) {
+            v = o->rounds = (int)parse_num(a, val, 1, 1000);
+        } else if (!strcmp(a, "--latency-calls")) {
+            v = o->latency_calls = (int)parse_num(a, val, 10, 10000000);
+        } else {
+            fprintf(stderr, "bench_net: unknown option %s\n", a);
+            usage(stderr);
+            return -1;
+        }
+        if (v < 0)
+            return -1;
+        i++;
+    }
+    return 0;
+}
+
+/* (a) The recipe: train then evaluate on the test set. Prints ours.* lines
+ * and leaves the trained weights in params. Returns 0 or -1. */
+static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist_set *test,
+                        double load_s, float *params)
+{
+    char err[256];
+    train_config cfg;
+    train_epoch hist[TRAIN_MAX_EPOCHS > 64 ? 64 : TRAIN_MAX_EPOCHS];
+    eval_result ev;
+
+    train_config_default(&cfg);
+    cfg.epochs = o->epochs;
+    cfg.seed = o->seed;
+    cfg.threads = o->threads;
+    int nval = (int)((double)train->n * cfg.validation_split);
+    int ntrain = train->n - nval;
+
+    double t0 = now_sec();
+    int rc = train_run(params, train, &cfg, NULL, NULL, hist, 64, err, sizeof err);
+    double t1 = now_sec();
+    if (rc != TRAIN_OK) {
+        fprintf(stderr, "bench_net: training failed: %s\n", err);
+        return -1;
+    }
+    if (eval_run(params, test, 0, 0, o->threads, &ev, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_net: evaluation failed: %s\n", err);
+        return -1;
+    }
+    double t2 = now_sec();
+    int last = (o->epochs < 64 ? o->epochs : 64) - 1;
+    printf("ours.epochs=%d\n", o->epochs);
+    printf("ours.train_samples=%d\n", ntrain);
+    printf("ours.train_seconds=%.3f\n", t1 - t0);
+    printf("ours.train_samples_per_s=%.0f\n", (double)o->epochs * ntrain / (t1 - t0));
+    printf("ours.eval_seconds=%.3f\n", t2 - t1);
+    printf("ours.recipe_seconds=%.3f\n", load_s + (t2 - t0));
+    printf("ours.val_accuracy=%.4f\n", hist[last].val_accuracy);
+    printf("ours.test_loss=%.4f\n", ev.loss);
+    printf("ours.test_accuracy=%.4f\n", ev.accuracy);
+    fflush(stdout);
+    return 0;
+}
+
+/* (b) images/s at batch 64 and (c) batch-1 latency. Returns 0 or -1. */
+static int bench_infer(const bench_opts *o, const mnist_set *test, const float *params)
+{
+    enum { BATCH = 64 };
+    const int nbatches = test->n / BATCH;
+    int rc = -1;
+    float *x = NULL, *probs = NULL;
+    double *round_ips = NULL, *lat = NULL;
+    net_ctx *ctx = NULL, *ctx1 = NULL;
+
+    x = malloc(sizeof(float) * (size_t)test->n * NET_IN_PIXELS);
+    probs = malloc(sizeof(float) * BATCH * NET_CLASSES);
+    round_ips = malloc(sizeof(double) * (size_t)o->rounds);
+    lat = malloc(sizeof(double) * (size_t)o->latency_calls);
+    ctx = net_ctx_create(BATCH, o->threads);
+    ctx1 = net_ctx_create(1, o->threads);
+    if (!x || !probs || !round_ips || !lat || !ctx || !ctx1 || nbatches < 1) {
+        fprintf(stderr, "bench_net: allocation failed or test set too small\n");
+        goto out;
+    }
+    mnist_to_float(test, 0, test->n, x);
+
+    /* Warm-up: first touches of buffers, thread start, CPU clock ramp. */
+    for (int i = 0; i < 20; i++)
+        net_forward(ctx, params, x + (size_t)(i % nbatches) * BATCH * NET_IN_PIXELS, BATCH,
+                    probs, NULL);
+    /* Each round is about 0.3 s at the target speed: 120 batches. */
+    const int per_round = 120;
+    for (int r = 0; r < o->rounds; r++) {
+        double t0 = now_sec();
+        for (int i = 0; i < per_round; i++) {
+            int b = (r * per_round + i) % nbatches;
+            net_forward(ctx, params, x + (size_t)b * BATCH * NET_IN_PIXELS, BATCH, probs, NULL);
+        }
+        round_ips[r] = (double)per_round * BATCH / (now_sec() - t0);
+    }
+    printf("ours.infer_images_per_s=%.0f\n", median(round_ips, o->rounds));
+
+    for (int i = 0; i < 200; i++)
+        net_forward(ctx1, params, x + (size_t)(i % test->n) * NET_IN_PIXELS, 1, probs, NULL);
+    for (int i = 0; i < o->latency_calls; i++) {
+        const float *xi = x + (size_t)(i % test->n) * NET_IN_PIXELS;
+        double t0 = now_sec();
+        net_forward(ctx1, params, xi, 1, probs, NULL);
+        lat[i] = now_sec() - t0;
+    }
+    double med = median(lat, o->latency_calls);
+    int p99 = (int)ceil(0.99 * o->latency_calls) - 1;
+    printf("ours.latency_us_median=%.1f\n", med * 1e6);
+    printf("ours.latency_us_p99=%.1f\n", lat[p99] * 1e6);
+    fflush(stdout);
+    rc = 0;
+out:
+    free(x);
+    free(probs);
+    free(round_ips);
+    free(lat);
+    net_ctx_free(ctx);
+    net_ctx_free(ctx1);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    mnist_set train = {0}, test = {0};
+    char err[512];
+    int rc = 1;
+    float *params = NULL;
+
+    int p = parse_opts(argc, argv, &o);
+    if (p != 0)
+        return p > 0 ? 0 : 2;
+    const char *dir = getenv("MNISTD_DATA");
+    if (!dir || !*dir) {
+        fprintf(stderr, "bench_net: set MNISTD_DATA to the directory holding the MNIST IDX files "
+                        "(train-images-idx3-ubyte.gz, ...)\n");
+        return 2;
+    }
+    double t0 = now_sec();
+    if (mnist_load_dir(&train, dir, "train", err, sizeof err) != 0 ||
+        mnist_load_dir(&test, dir, "t10k", err, sizeof err) != 0) {
+        fprintf(stderr, "bench_net: %s\n", err);
+        goto out;
+    }
+    double load_s = now_sec() - t0;
+    params = malloc(sizeof(float) * NET_NUM_PARAMS);
+    if (!params) {
+        fprintf(stderr, "bench_net: out of memory\n");
+        goto out;
+    }
+    printf("ours.load_seconds=%.3f\n", load_s);
+    for (int r = 0; r < o.reps; r++) {
+        printf("ours.rep=%d\n", r + 1);
+        net_init(params, o.seed);
+        if (o.train && bench_recipe(&o, &train, &test, load_s, params) != 0)
+            goto out;
+        if (o.infer && bench_infer(&o, &test, params) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(params);
+    mnist_free(&train);
+    mnist_free(&test);
+    return rc;
+}
