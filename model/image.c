@@ -445,20 +445,31 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
         return IMG_ERR_NOMEM;
     }
     /* Polarity, then take the background level (median of the border) out
-     * and stretch the rest back to 0..255: gray paper in a photo becomes
-     * black like MNIST's background. A clean image has bg == 0: no change. */
+     * and stretch what is left so the darkest ink is 255: gray paper in a
+     * photo becomes black like MNIST's background and pencil becomes full
+     * strokes. Contrast of IMG_INK_THRESHOLD or less is no ink at all (so
+     * paper texture is never stretched into strokes). A clean image (black
+     * background, ink reaching 255) is unchanged. */
+    unsigned peak = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = invert ? 255u - gray[i] : gray[i];
+        if (v > peak)
+            peak = v;
+    }
     uint32_t x0 = w, y0 = h, x1 = 0, y1 = 0;
-    for (uint32_t y = 0; y < h; y++) {
-        for (uint32_t x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            unsigned v = invert ? 255u - gray[i] : gray[i];
-            v = v > bg ? (v - bg) * 255u / (255u - bg) : 0u;
-            g[i] = (uint8_t)v;
-            if (v > IMG_INK_THRESHOLD) {
-                if (x < x0) x0 = x;
-                if (x > x1) x1 = x;
-                if (y < y0) y0 = y;
-                if (y > y1) y1 = y;
+    if (peak > bg + IMG_INK_THRESHOLD) {
+        for (uint32_t y = 0; y < h; y++) {
+            for (uint32_t x = 0; x < w; x++) {
+                size_t i = (size_t)y * w + x;
+                unsigned v = invert ? 255u - gray[i] : gray[i];
+                v = v > bg ? (v - bg) * 255u / (peak - bg) : 0u;
+                g[i] = (uint8_t)v;
+                if (v > IMG_INK_THRESHOLD) {
+                    if (x < x0) x0 = x;
+                    if (x > x1) x1 = x;
+                    if (y < y0) y0 = y;
+                    if (y > y1) y1 = y;
+                }
             }
         }
     }
