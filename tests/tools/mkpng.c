@@ -15,6 +15,9 @@
  *       same 784 values whatever the type.
  *   mkpng --label --mnist DIR --index I        prints the label
  *   mkpng --blank W H -o f.png                 all black W x H (no ink)
+ *   mkpng --bar W H [--type T] [--invert] ... -o f.png
+ *                                              a "1" (white bar, 10% x 70%, centred)
+ *                                              that needs no data set
  *   mkpng --huge-header W H -o f.png           an IHDR declaring W x H with a
  *                                              tiny IDAT (decompression bomb probe)
  *   mkpng --big-ztxt BYTES -o f.png            a small digit PNG carrying a zTXt
@@ -56,6 +59,7 @@ static void usage(void)
         "             [--scale K] [--transparent-bg] -o out.png [--raw-out f.bin]\n"
         "       mkpng --label --mnist DIR --index I\n"
         "       mkpng --blank W H -o f.png\n"
+        "       mkpng --bar W H [--type T] [--interlace] [--invert] -o f.png\n"
         "       mkpng --huge-header W H -o f.png\n"
         "       mkpng --big-ztxt BYTES -o f.png\n"
         "       mkpng --raw-out f.bin IN.png\n"
@@ -411,7 +415,7 @@ int main(int argc, char **argv)
     uint32_t index = 0, scale = 1, a = 0, b = 0;
     int have_index = 0, label = 0, interlace = 0, invert = 0, tbg = 0;
     int have_type = 0;
-    enum { M_MNIST, M_BLANK, M_HUGE, M_ZTXT } mode = M_MNIST;
+    enum { M_MNIST, M_BLANK, M_HUGE, M_ZTXT, M_BAR } mode = M_MNIST;
     ptype t = T_GRAY;
     char err[256];
 
@@ -447,9 +451,10 @@ int main(int argc, char **argv)
                 goto bad;
         } else if (!strcmp(o, "--label")) {
             label = 1;
-        } else if ((!strcmp(o, "--blank") || !strcmp(o, "--huge-header")) &&
-                   i + 2 < argc) {
-            mode = !strcmp(o, "--blank") ? M_BLANK : M_HUGE;
+        } else if ((!strcmp(o, "--blank") || !strcmp(o, "--huge-header") ||
+                    !strcmp(o, "--bar")) && i + 2 < argc) {
+            mode = !strcmp(o, "--blank") ? M_BLANK
+                 : !strcmp(o, "--bar") ? M_BAR : M_HUGE;
             if (parse_u32(argv[i + 1], &a) != 0 || parse_u32(argv[i + 2], &b) != 0 ||
                 a == 0 || b == 0 || a > PNG_UINT_31_MAX || b > PNG_UINT_31_MAX)
                 goto bad;
@@ -487,12 +492,14 @@ int main(int argc, char **argv)
     if (mode == M_ZTXT)
         return out && write_big_ztxt(out, a) == 0 ? 0 : (out ? 1 : 2);
 
-    if (mnist_dir == NULL) {
+    if (mode == M_MNIST && mnist_dir == NULL) {
         if (raw != NULL && in != NULL)
             return raw_out(in, raw);
         goto bad;
     }
-    if (!have_index || (!label && out == NULL))
+    if (mode == M_MNIST && (!have_index || (!label && out == NULL)))
+        goto bad;
+    if (mode == M_BAR && (out == NULL || (uint64_t)a * b > (1u << 28)))
         goto bad;
     if (tbg || t == T_PALETTE_TRNS) {
         if (invert) {
@@ -508,6 +515,22 @@ int main(int argc, char **argv)
             goto bad;
         }
         tbg = 1;
+    }
+
+    uint8_t *img;
+    uint32_t iw, ih;
+    if (mode == M_BAR) {
+        /* A "1" that needs no data set: a bar 10% wide, 70% tall, centred. */
+        iw = a;
+        ih = b;
+        img = calloc((size_t)iw * ih, 1);
+        if (img == NULL)
+            return 1;
+        uint32_t bw = iw / 10 ? iw / 10 : 1, bh = ih * 7 / 10 ? ih * 7 / 10 : 1;
+        for (uint32_t y = (ih - bh) / 2; y < (ih - bh) / 2 + bh; y++)
+            for (uint32_t x = (iw - bw) / 2; x < (iw - bw) / 2 + bw; x++)
+                img[(size_t)y * iw + x] = 255;
+        goto write;
     }
 
     mnist_set s;
@@ -526,18 +549,19 @@ int main(int argc, char **argv)
         mnist_free(&s);
         return 0;
     }
-    uint32_t side = 28 * scale;
-    uint8_t *img = malloc((size_t)side * side);
+    iw = ih = 28 * scale;
+    img = malloc((size_t)iw * ih);
     if (img == NULL) {
         mnist_free(&s);
         return 1;
     }
     const uint8_t *src = s.images + (size_t)index * 784;
-    for (uint32_t y = 0; y < side; y++)
-        for (uint32_t x = 0; x < side; x++)
-            img[(size_t)y * side + x] = src[(y / scale) * 28 + x / scale];
+    for (uint32_t y = 0; y < ih; y++)
+        for (uint32_t x = 0; x < iw; x++)
+            img[(size_t)y * iw + x] = src[(y / scale) * 28 + x / scale];
     mnist_free(&s);
-    int rc = write_typed(out, img, side, side, t, interlace, invert, tbg);
+write:;
+    int rc = write_typed(out, img, iw, ih, t, interlace, invert, tbg);
     free(img);
     if (rc != 0)
         return 1;
