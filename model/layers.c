@@ -379,3 +379,156 @@ void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *
                 dinp[b * IN + i] = (float)s;
             }
 }
+
+/* ---- fused first layer ---------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* Per output pixel: 9 broadcasts and 18 FMAs into two 16-lane accumulators;
+ * the 9x32 weights stay in 18 registers for the whole call. The four pixels
+ * of a pooling window are computed together and reduced at once. */
+void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                        const float *bias, int B)
+{
+    __m512 w0[9], w1[9];
+    float wt[9][32];
+    for (int oc = 0; oc < 32; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k][oc] = weight[oc * 9 + k];
+    for (int k = 0; k < 9; k++) {
+        w0[k] = _mm512_loadu_ps(wt[k]);
+        w1[k] = _mm512_loadu_ps(wt[k] + 16);
+    }
+    const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                __m512 m0 = zero, m1 = zero;
+                __m512i i0 = _mm512_setzero_si512(), i1 = _mm512_setzero_si512();
+                for (int q = 0; q < 4; q++) {
+                    const int oh = 2 * ph + (q >> 1), ow = 2 * pw + (q & 1);
+                    const float *xp = x + oh * 28 + ow;
+                    __m512 a0 = b0, a1 = b1;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            __m512 v = _mm512_set1_ps(xp[kh * 28 + kw]);
+                            a0 = _mm512_fmadd_ps(v, w0[kh * 3 + kw], a0);
+                            a1 = _mm512_fmadd_ps(v, w1[kh * 3 + kw], a1);
+                        }
+                    a0 = _mm512_max_ps(a0, zero);
+                    a1 = _mm512_max_ps(a1, zero);
+                    if (q == 0) {
+                        m0 = a0;
+                        m1 = a1;
+                    } else {
+                        /* strictly greater: the first maximum wins */
+                        __mmask16 g0 = _mm512_cmp_ps_mask(a0, m0, _CMP_GT_OQ);
+                        __mmask16 g1 = _mm512_cmp_ps_mask(a1, m1, _CMP_GT_OQ);
+                        m0 = _mm512_mask_mov_ps(m0, g0, a0);
+                        m1 = _mm512_mask_mov_ps(m1, g1, a1);
+                        i0 = _mm512_mask_mov_epi32(i0, g0, _mm512_set1_epi32(q));
+                        i1 = _mm512_mask_mov_epi32(i1, g1, _mm512_set1_epi32(q));
+                    }
+                }
+                size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                _mm512_storeu_ps(out + o, m0);
+                _mm512_storeu_ps(out + o + 16, m1);
+                if (idx) {
+                    _mm_storeu_si128((__m128i *)(idx + o), _mm512_cvtepi32_epi8(i0));
+                    _mm_storeu_si128((__m128i *)(idx + o + 16), _mm512_cvtepi32_epi8(i1));
+                }
+            }
+    }
+}
+
+/* For each pooling window, the gradient goes to the argmax pixel of each
+ * channel (where the pooled value is > 0, the relu's derivative); the
+ * weight gradient of that pixel is its 3x3 input patch times the gradient.
+ * Done as four masked passes (one per window position), accumulating in
+ * registers across the whole call. */
+void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
+                         const float *out, const float *inp, int B)
+{
+    __m512 d0[9], d1[9];
+    for (int k = 0; k < 9; k++)
+        d0[k] = d1[k] = _mm512_setzero_ps();
+    __m512 db0 = _mm512_setzero_ps(), db1 = _mm512_setzero_ps();
+    const __m512 zero = _mm512_setzero_ps();
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                __m512 g0 = _mm512_loadu_ps(dout + o), g1 = _mm512_loadu_ps(dout + o + 16);
+                __mmask16 p0 = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o), zero, _CMP_GT_OQ);
+                __mmask16 p1 = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o + 16), zero, _CMP_GT_OQ);
+                g0 = _mm512_maskz_mov_ps(p0, g0);
+                g1 = _mm512_maskz_mov_ps(p1, g1);
+                db0 = _mm512_add_ps(db0, g0);
+                db1 = _mm512_add_ps(db1, g1);
+                __m512i ix0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + o)));
+                __m512i ix1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + o + 16)));
+                for (int q = 0; q < 4; q++) {
+                    __m512i qq = _mm512_set1_epi32(q);
+                    __mmask16 s0 = _mm512_cmpeq_epi32_mask(ix0, qq) & p0;
+                    __mmask16 s1 = _mm512_cmpeq_epi32_mask(ix1, qq) & p1;
+                    if (!(s0 | s1))
+                        continue;
+                    __m512 h0 = _mm512_maskz_mov_ps(s0, g0), h1 = _mm512_maskz_mov_ps(s1, g1);
+                    const float *xp = x + (2 * ph + (q >> 1)) * 28 + 2 * pw + (q & 1);
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            __m512 v = _mm512_set1_ps(xp[kh * 28 + kw]);
+                            d0[kh * 3 + kw] = _mm512_fmadd_ps(v, h0, d0[kh * 3 + kw]);
+                            d1[kh * 3 + kw] = _mm512_fmadd_ps(v, h1, d1[kh * 3 + kw]);
+                        }
+                }
+            }
+    }
+    float t[32];
+    for (int k = 0; k < 9; k++) {
+        _mm512_storeu_ps(t, d0[k]);
+        _mm512_storeu_ps(t + 16, d1[k]);
+        for (int oc = 0; oc < 32; oc++)
+            dweight[oc * 9 + k] += t[oc];
+    }
+    _mm512_storeu_ps(t, db0);
+    _mm512_storeu_ps(t + 16, db1);
+    for (int oc = 0; oc < 32; oc++)
+        dbias[oc] += t[oc];
+}
+
+#else /* portable version: the unfused kernels through a scratch activation */
+
+void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                        const float *bias, int B)
+{
+    float a[26 * 26 * 32];
+    for (int b = 0; b < B; b++) {
+        conv3x3_c1_forward(a, inp + (size_t)b * 784, weight, bias, 1, 28, 28, 32, 1);
+        maxpool2_forward(out + (size_t)b * 13 * 13 * 32, idx ? idx + (size_t)b * 13 * 13 * 32 : NULL,
+                         a, 1, 26, 26, 32);
+    }
+}
+
+void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
+                         const float *out, const float *inp, int B)
+{
+    float da[26 * 26 * 32], a[26 * 26 * 32];
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * 13 * 13 * 32;
+        /* the pooled value stands for its argmax pixel: a mask of out > 0 */
+        memset(a, 0, sizeof(a));
+        for (int i = 0; i < 13 * 13 * 32; i++) {
+            int ph = i / (13 * 32), pw = (i / 32) % 13, c = i % 32, k = idx[o + i];
+            a[((2 * ph + (k >> 1)) * 26 + 2 * pw + (k & 1)) * 32 + c] = out[o + i];
+        }
+        maxpool2_backward(da, dout + o, idx + o, a, 1, 26, 26, 32);
+        conv3x3_c1_backward(NULL, dweight, dbias, da, inp + (size_t)b * 784, NULL, 1, 28,
+                            28, 32);
+    }
+}
+#endif

@@ -74,3 +74,18 @@ void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, int B, int IN, int OUT);
 
 #endif
+
+/* ---- fused first layer ---------------------------------------------------- */
+
+/* conv1 + bias + relu + 2x2 max-pool in one pass, for the fixed shapes of
+ * the network: inp (B,28,28,1), weight (32,3,3,1), bias (32) -> out
+ * (B,13,13,32); idx (B,13,13,32) receives the argmax within each window (as
+ * maxpool2_forward; may be NULL). The 26x26x32 activation is never stored. */
+void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                        const float *bias, int B);
+
+/* Backward of conv1_pool_forward: dout (B,13,13,32) is the gradient w.r.t.
+ * the pooled output; out and idx are what the forward wrote. Accumulates
+ * dweight (32,3,3,1) and dbias (32). (No input gradient: the input is data.) */
+void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
+                         const float *out, const float *inp, int B);

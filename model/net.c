@@ -72,15 +72,15 @@ void net_init(float *params, uint64_t seed)
 
 /* Sizes per sample. */
 enum {
-    A1 = 26 * 26 * 32, P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
+    P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
     P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10,
 };
 
 typedef struct {
-    float *a1, *p1, *col2, *a2, *p2, *col3, *a3, *h1, *logits, *probs;
+    float *p1, *col2, *a2, *p2, *col3, *a3, *h1, *logits, *probs;
     uint8_t *idx1, *idx2;
     /* backward */
-    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1, *da1;
+    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1;
     float *grads;     /* NET_NUM_PARAMS, this thread's accumulator (not thread 0) */
     double loss;
     int correct;
@@ -89,7 +89,6 @@ typedef struct {
 static int ws_alloc(workspace *w, int training, int own_grads)
 {
     memset(w, 0, sizeof(*w));
-    w->a1 = mem_aligned(sizeof(float) * MB * A1);
     w->p1 = mem_aligned(sizeof(float) * MB * P1);
     w->col2 = mem_aligned(sizeof(float) * MB * COL2);
     w->a2 = mem_aligned(sizeof(float) * MB * A2);
@@ -99,7 +98,7 @@ static int ws_alloc(workspace *w, int training, int own_grads)
     w->h1 = mem_aligned(sizeof(float) * MB * H1);
     w->logits = mem_aligned(sizeof(float) * MB * LG);
     w->probs = mem_aligned(sizeof(float) * MB * LG);
-    if (!w->a1 || !w->p1 || !w->col2 || !w->a2 || !w->p2 || !w->col3 || !w->a3 || !w->h1 ||
+    if (!w->p1 || !w->col2 || !w->a2 || !w->p2 || !w->col3 || !w->a3 || !w->h1 ||
         !w->logits || !w->probs)
         return -1;
     if (!training)
@@ -114,20 +113,19 @@ static int ws_alloc(workspace *w, int training, int own_grads)
     w->da2 = mem_aligned(sizeof(float) * MB * A2);
     w->dcol2 = mem_aligned(sizeof(float) * MB * COL2);
     w->dp1 = mem_aligned(sizeof(float) * MB * P1);
-    w->da1 = mem_aligned(sizeof(float) * MB * A1);
     if (own_grads)
         w->grads = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
     if (!w->idx1 || !w->idx2 || !w->dlog || !w->dh1 || !w->da3 || !w->dcol3 || !w->dp2 ||
-        !w->da2 || !w->dcol2 || !w->dp1 || !w->da1 || (own_grads && !w->grads))
+        !w->da2 || !w->dcol2 || !w->dp1 || (own_grads && !w->grads))
         return -1;
     return 0;
 }
 
 static void ws_free(workspace *w)
 {
-    float *f[] = {w->a1, w->p1, w->col2, w->a2, w->p2, w->col3, w->a3, w->h1, w->logits,
+    float *f[] = {w->p1, w->col2, w->a2, w->p2, w->col3, w->a3, w->h1, w->logits,
                   w->probs, w->dlog, w->dh1, w->da3, w->dcol3, w->dp2, w->da2, w->dcol2,
-                  w->dp1, w->da1, w->grads};
+                  w->dp1, w->grads};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         mem_free(f[i]);
     mem_free(w->idx1);
@@ -138,8 +136,7 @@ static void ws_free(workspace *w)
 /* Forward of m <= MB samples; leaves every activation in w. */
 static void forward_mb(workspace *w, const net_params *p, const float *x, int m, int training)
 {
-    conv3x3_forward(w->a1, NULL, x, p->conv1_w, p->conv1_b, m, 28, 28, 1, 32, 1);
-    maxpool2_forward(w->p1, training ? w->idx1 : NULL, w->a1, m, 26, 26, 32);
+    conv1_pool_forward(w->p1, training ? w->idx1 : NULL, x, p->conv1_w, p->conv1_b, m);
     conv3x3_forward(w->a2, w->col2, w->p1, p->conv2_w, p->conv2_b, m, 13, 13, 32, 64, 1);
     maxpool2_forward(w->p2, training ? w->idx2 : NULL, w->a2, m, 11, 11, 64);
     conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
@@ -160,9 +157,7 @@ static void backward_mb(workspace *w, const net_params *p, net_params *g, const 
     maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 11, 11, 64);
     conv3x3_backward(w->dp1, g->conv2_w, g->conv2_b, w->dcol2, w->da2, w->p1, w->col2,
                      p->conv2_w, m, 13, 13, 32, 64);
-    maxpool2_backward(w->da1, w->dp1, w->idx1, w->a1, m, 26, 26, 32);
-    conv3x3_backward(NULL, g->conv1_w, g->conv1_b, NULL, w->da1, x, NULL, p->conv1_w, m, 28,
-                     28, 1, 32);
+    conv1_pool_backward(g->conv1_w, g->conv1_b, w->dp1, w->idx1, w->p1, x, m);
 }
 
 /* ---- inference ----------------------------------------------------------- */
@@ -246,7 +241,11 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
     c->probs = probs;
     c->logits = logits;
     c->B = B;
-    pool_run(c->pool, forward_task, c);
+    /* one sample cannot be split: no point waking the other threads */
+    if (B == 1)
+        forward_task(c, 0, 1);
+    else
+        pool_run(c->pool, forward_task, c);
     return 0;
 }
 

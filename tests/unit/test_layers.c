@@ -232,8 +232,43 @@ static void softmax_checks(void)
     TEST_END();
 }
 
+/* The fused conv1+relu+pool kernels agree with the unfused references. */
+static void conv1_fused_checks(void)
+{
+    enum { B = 3 };
+    float *x = malloc(4 * B * 784), w[288], bias[32], *a = malloc(4 * B * 26 * 26 * 32);
+    float *p1 = malloc(4 * B * 13 * 13 * 32), *p2 = malloc(4 * B * 13 * 13 * 32);
+    float *dp = malloc(4 * B * 13 * 13 * 32), *da = malloc(4 * B * 26 * 26 * 32);
+    uint8_t *i1 = malloc(B * 13 * 13 * 32), *i2 = malloc(B * 13 * 13 * 32);
+    float dw1[288] = {0}, dw2[288] = {0}, db1[32] = {0}, db2[32] = {0};
+    fill(x, B * 784, 0, 1); fill(w, 288, -0.5f, 0.5f); fill(bias, 32, -0.2f, 0.2f);
+    fill(dp, B * 13 * 13 * 32, -1, 1);
+    /* exact ties inside windows: a flat patch */
+    for (int i = 0; i < 100; i++)
+        x[300 + i] = 0.25f;
+    TEST_BEGIN("conv1_fused_vs_unfused");
+    conv1_pool_forward(p1, i1, x, w, bias, B);
+    conv3x3_forward_ref(a, x, w, bias, B, 28, 28, 1, 32, 1);
+    maxpool2_forward(p2, i2, a, B, 26, 26, 32);
+    float d = maxdiff(p1, p2, B * 13 * 13 * 32);
+    int idiff = 0;
+    for (int i = 0; i < B * 13 * 13 * 32; i++)
+        idiff += p2[i] > 0 && i1[i] != i2[i];
+    printf("  fused forward max|diff| %.3g, argmax differences %d\n", d, idiff);
+    CHECK(d < 1e-5f && idiff == 0, "forward differs: %g, %d argmax", d, idiff);
+    conv1_pool_backward(dw1, db1, dp, i1, p1, x, B);
+    maxpool2_backward(da, dp, i2, a, B, 26, 26, 32);
+    conv3x3_backward_ref(NULL, dw2, db2, da, x, w, B, 28, 28, 1, 32);
+    float dd = fmaxf(maxdiff(dw1, dw2, 288), maxdiff(db1, db2, 32));
+    printf("  fused backward max|diff| %.3g\n", dd);
+    CHECK(dd < 1e-3f, "backward differs: %g", dd);
+    TEST_END();
+    free(x); free(a); free(p1); free(p2); free(dp); free(da); free(i1); free(i2);
+}
+
 int main(void)
 {
+    conv1_fused_checks();
     rng_seed(&R, 42);
     conv_agree("conv1_fast_vs_ref", 3, 28, 28, 1, 32);
     conv_agree("conv2_fast_vs_ref", 3, 13, 13, 32, 64);
