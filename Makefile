@@ -68,6 +68,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
 
+# openapi.yaml is built into api/embed.o with .incbin, which -MMD does not see.
+$(BUILD)/obj/api/embed.o: openapi.yaml
+
 $(BUILD)/libmnistd.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@

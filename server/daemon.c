@@ -1,15 +1,124 @@
-/* server/daemon.c -- placeholder until the HTTP daemon lands. */
+/* server/daemon.c -- `mnistd serve`: wires the settings, the served model,
+ * the inference batcher and the HTTP API together, then waits for SIGINT or
+ * SIGTERM and shuts down in order.
+ *
+ * This file is the daemon's composition root: it is the one place in
+ * server/ that knows api/ (everything else in server/ stays HTTP-free). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "api/api.h"
+#include "server/batcher.h"
 #include "server/cli.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/modelstore.h"
+
+/* Loads the model file if there is one. Returns 0 (loaded, or no file: the
+ * daemon starts not ready), -1 when the file exists but cannot be used. */
+static int load_model(const mnistd_config *cfg, modelstore *ms)
+{
+    char err[512], fields[1536];
+    struct stat st;
+    if (stat(cfg->model, &st) != 0 && errno == ENOENT) {
+        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"data\":\"%.200s\"", cfg->model, cfg->data);
+        api_log_event(cfg->log_format, "warn",
+                      cfg->data[0]
+                          ? "no model file: serving is not ready (/readyz 503); train one with "
+                            "`mnistd train --data DIR --out MODEL` and restart"
+                          : "no model file and no training data (--data): serving is not ready "
+                            "(/readyz 503); give --model a trained model file",
+                      fields);
+        return 0;
+    }
+    served_model *m = model_load_file(cfg->model, err, sizeof(err));
+    if (!m) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "cannot load the model file: %s", err);
+        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\"", cfg->model);
+        api_log_event(cfg->log_format, "error", msg, fields);
+        return -1;
+    }
+    snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"version\":\"%s\"", cfg->model, m->version);
+    api_log_event(cfg->log_format, "info", "model loaded", fields);
+    modelstore_publish(ms, m);
+    return 0;
+}
 
 int daemon_main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("  (the HTTP daemon is not built yet)\n");
+    mnistd_config cfg;
+    char err[512];
+    int r = config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
+    if (r == 1)
         return 0;
+    if (r < 0) {
+        fprintf(stderr, "mnistd: %s\n", err);
+        return 2;
     }
-    fprintf(stderr, "mnistd: the HTTP daemon is not built yet\n");
-    return 1;
+
+    /* Every thread created from here on inherits this mask; the main
+     * thread takes the signals with sigwait. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    modelstore ms;
+    batcher *b = NULL;
+    api_server *srv = NULL;
+    metrics_init();
+    if (modelstore_init(&ms) != 0) {
+        fprintf(stderr, "mnistd: cannot initialise the model store\n");
+        return 1;
+    }
+    if (load_model(&cfg, &ms) < 0)
+        goto done;
+    b = batcher_create(&ms, cfg.threads, cfg.max_batch, cfg.batch_timeout_us, cfg.max_queue, err, sizeof(err));
+    if (!b) {
+        api_log_event(cfg.log_format, "error", err, NULL);
+        goto done;
+    }
+    srv = api_start(&cfg, &ms, b, err, sizeof(err));
+    if (!srv) {
+        api_log_event(cfg.log_format, "error", err, NULL);
+        goto done;
+    }
+
+    char fields[4096], cfgjson[3000], msg[160];
+    char hostbuf[80];
+    if (strchr(cfg.bind, ':'))
+        snprintf(hostbuf, sizeof(hostbuf), "[%s]", cfg.bind);  /* IPv6 in a URL */
+    else
+        snprintf(hostbuf, sizeof(hostbuf), "%s", cfg.bind);
+    config_to_json(&cfg, cfgjson, sizeof(cfgjson));
+    snprintf(msg, sizeof(msg), "listening on http://%s:%d", hostbuf, api_port(srv));
+    snprintf(fields, sizeof(fields), "\"address\":\"%s\",\"port\":%d,\"ready\":%s,\"config\":%s", cfg.bind,
+             api_port(srv), modelstore_ready(&ms) ? "true" : "false", cfgjson);
+    api_log_event(cfg.log_format, "info", msg, fields);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    snprintf(fields, sizeof(fields), "\"signal\":\"%s\"", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    api_log_event(cfg.log_format, "info", "shutting down: finishing queued predictions", fields);
+    /* Order: stop taking connections, answer everything queued (which
+     * resumes every suspended connection), then close the HTTP side. */
+    api_quiesce(srv);
+    batcher_stop(b);
+    rc = 0;
+done:
+    api_stop(srv);
+    batcher_free(b);
+    modelstore_destroy(&ms);
+    if (rc == 0)
+        api_log_event(cfg.log_format, "info", "stopped", NULL);
+    return rc;
 }

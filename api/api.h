@@ -1,0 +1,49 @@
+/* api/api.h -- the HTTP API of mnistd on libmicrohttpd.
+ *
+ * Routes (see openapi.yaml, which is served at GET /openapi.yaml):
+ *   POST /predict        classify PNGs (raw body or multipart/form-data)
+ *   GET  /model          the served model
+ *   GET  /healthz        liveness (always 200 while the process runs)
+ *   GET  /readyz         readiness (200 while a model is loaded, else 503)
+ *   GET  /metrics        Prometheus text exposition
+ *   GET  /openapi.yaml   the API description
+ * Every error is JSON: {"error": "...", "status": N[, "detail": "..."]}.
+ * Every request is logged as one line on stderr when it completes. */
+#ifndef MNISTD_API_H
+#define MNISTD_API_H
+
+#include <stddef.h>
+
+#include "server/batcher.h"
+#include "server/config.h"
+#include "server/modelstore.h"
+
+typedef struct api_server api_server;
+
+/* Starts the HTTP daemon on cfg->bind:cfg->port with its own threads.
+ * cfg, ms and b must outlive the server. Returns NULL with err set (e.g. the
+ * port is taken). */
+api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b,
+                      char *err, size_t errlen);
+
+/* The port actually bound (differs from cfg->port when that was 0). */
+int api_port(const api_server *s);
+
+/* Marks the server not ready (/readyz 503) and stops accepting new
+ * connections; requests on open connections still complete. */
+void api_quiesce(api_server *s);
+
+/* Stops the HTTP threads, closes every connection, frees. NULL ignored.
+ * The batcher must be stopped first so no connection stays suspended. */
+void api_stop(api_server *s);
+
+/* The embedded openapi.yaml (api/embed.c). */
+extern const char api_openapi_yaml[];
+extern const char api_openapi_yaml_end[];
+
+/* Writes one log line (JSON or text per the config) for an event that is not
+ * a request: level "info"/"error", msg, and an optional preformatted JSON
+ * fields fragment (`"port":8080,"x":"y"`, may be NULL). */
+void api_log_event(log_format fmt, const char *level, const char *msg, const char *json_fields);
+
+#endif

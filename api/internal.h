@@ -1,0 +1,75 @@
+/* api/internal.h -- what the files of api/ share: the server, the
+ * per-request state and the response helpers. Not for use outside api/. */
+#ifndef MNISTD_API_INTERNAL_H
+#define MNISTD_API_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "server/metrics.h"
+
+struct api_server {
+    const mnistd_config *cfg;
+    modelstore *ms;
+    batcher *b;
+    struct MHD_Daemon *mhd;
+    int port;
+    _Atomic int quiescing;
+    int quiesced_fd;     /* the listening socket after api_quiesce, else -1 */
+};
+
+/* Per-request state: allocated on the first callback of a request, freed in
+ * the request-completed callback (which runs on every path, aborts too). */
+typedef struct api_request {
+    api_server *srv;
+    struct MHD_Connection *conn;
+    uint64_t start_ns;
+    metrics_route route;
+    int is_head;
+    char method[16];
+    char path[256];      /* truncated for the log only; routing uses the full url */
+    /* body (POST /predict) */
+    uint8_t *body;
+    size_t len, cap;
+    int too_large;       /* a chunked body went over the limit; the rest is discarded */
+    int started;         /* the body's processing began (predict dispatched) */
+    /* predict */
+    int multipart;
+    int nimages;
+    batch_job *jobs;     /* nimages, allocated for this request */
+    _Atomic int pending; /* jobs not yet answered */
+    int suspended;
+    int submit_error;    /* BATCHER_FULL / BATCHER_STOPPED when the submit failed */
+    uint64_t decode_ns;
+    /* response */
+    int status;          /* 0 until a response was queued */
+    size_t resp_bytes;
+} api_request;
+
+/* Queues a response with body (copied) and content type; extra headers are
+ * NULL-terminated name/value pairs. Records status and size in r. */
+enum MHD_Result api_respond(api_request *r, int status, const char *ctype,
+                            const void *body, size_t len, const char *const *headers);
+/* The same, taking over a malloc'd body (freed by libmicrohttpd). */
+enum MHD_Result api_respond_owned(api_request *r, int status, const char *ctype,
+                                  char *body, size_t len, const char *const *headers);
+/* {"error": error, "status": status[, "detail": detail]} with the status. */
+enum MHD_Result api_error(api_request *r, int status, const char *error, const char *detail,
+                          const char *const *headers);
+
+/* POST /predict: the first call (headers only). Returns MHD_YES after
+ * either queueing an early error or preparing to read the body. */
+enum MHD_Result api_predict_begin(api_request *r);
+/* POST /predict: the body is complete (or came back from the batcher). */
+enum MHD_Result api_predict_finish(api_request *r);
+
+/* The GET handlers. */
+enum MHD_Result api_get_model(api_request *r);
+enum MHD_Result api_get_healthz(api_request *r);
+enum MHD_Result api_get_readyz(api_request *r);
+enum MHD_Result api_get_metrics(api_request *r);
+enum MHD_Result api_get_openapi(api_request *r);
+
+#endif

@@ -1,0 +1,305 @@
+/* api/predict.c -- POST /predict.
+ *
+ * Body forms (decided by Content-Type):
+ *   image/png, application/octet-stream     the body is one PNG
+ *   application/x-www-form-urlencoded, none the body is one PNG too: that is
+ *                                           what `curl --data-binary @d.png`
+ *                                           sends without -H
+ *   multipart/form-data                     every part is one PNG, in order
+ *                                           (a part's Content-Type, if given,
+ *                                           must be image/png or
+ *                                           application/octet-stream)
+ *   anything else                           415
+ * Response: one image (raw body, or a multipart body with one part) answers a
+ * prediction object; two or more parts answer {"predictions": [...]} with
+ * one prediction object per part, in the order of the parts. If any image is
+ * refused the whole request is refused, the error naming the part.
+ *
+ * Lengths: a Content-Length over --max-body-bytes is refused with 413 before
+ * the body is read; a chunked body is accumulated up to the limit and
+ * refused with 413 when it goes over; a POST with neither a Content-Length
+ * nor chunked encoding has no body by HTTP/1.1 rules and is answered 411. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "api/multipart.h"
+#include "model/image.h"
+#include "server/strbuf.h"
+
+static enum MHD_Result reject(api_request *r, metrics_reject why, int status, const char *error,
+                              const char *detail, const char *const *headers)
+{
+    metrics_rejected(why);
+    return api_error(r, status, error, detail, headers);
+}
+
+static const char *header(api_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+enum MHD_Result api_predict_begin(api_request *r)
+{
+    const mnistd_config *cfg = r->srv->cfg;
+    static const char *const retry[] = {"Retry-After", "5", NULL};
+    if (atomic_load(&r->srv->quiescing))
+        return reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry);
+    if (!modelstore_ready(r->srv->ms))
+        return reject(r, MREJ_NOT_READY, 503, "no model loaded",
+                      "the daemon has no model to serve yet; see GET /readyz", retry);
+
+    const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && mp_media_type_is(ct, "multipart/form-data"))
+        r->multipart = 1;
+    else if (ct && !mp_media_type_is(ct, "image/png") && !mp_media_type_is(ct, "application/octet-stream") &&
+             !mp_media_type_is(ct, "application/x-www-form-urlencoded")) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "Content-Type '%.100s' is not accepted: send image/png, "
+                 "application/octet-stream or multipart/form-data", ct);
+        return reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
+    }
+
+    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || *end != '\0' || cl[0] == '-') {
+            return reject(r, MREJ_BAD_REQUEST, 400, "bad request", "invalid Content-Length", NULL);
+        }
+        if (n > cfg->max_body_bytes) {
+            char detail[160];
+            snprintf(detail, sizeof(detail), "the body is %llu bytes; the limit (--max-body-bytes) is %llu",
+                     n, (unsigned long long)cfg->max_body_bytes);
+            return reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
+        }
+        if (n > 0) {
+            r->body = malloc((size_t)n);
+            if (!r->body)
+                return api_error(r, 500, "out of memory", NULL, NULL);
+            r->cap = (size_t)n;
+        }
+    } else if (!te || !strstr(te, "chunked")) {
+        return reject(r, MREJ_LENGTH_REQUIRED, 411, "length required",
+                      "send the image with a Content-Length or chunked transfer encoding", NULL);
+    }
+    return MHD_YES;
+}
+
+/* Worker callback: the last answered job of a request resumes it. */
+static void job_done(batch_job *job, void *user)
+{
+    (void)job;
+    api_request *r = user;
+    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
+        MHD_resume_connection(r->conn);
+}
+
+/* Decodes one PNG into job->input. Returns 0, or responds with the error
+ * (naming the part when there are several) and returns -1. */
+static int decode_one(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
+                      enum MHD_Result *ret)
+{
+    const mnistd_config *cfg = r->srv->cfg;
+    img_limits lim;
+    img_limits_default(&lim);
+    lim.max_width = (uint32_t)cfg->max_image_side;
+    lim.max_height = (uint32_t)cfg->max_image_side;
+    lim.max_pixels = cfg->max_image_pixels;
+    char err[256], detail[320];
+    uint8_t *gray = NULL;
+    uint32_t w = 0, h = 0;
+    int st = img_decode_png(png, len, &lim, &gray, &w, &h, err, sizeof(err));
+    if (st == IMG_OK) {
+        st = img_to_mnist(gray, w, h, job->input, err, sizeof(err));
+        free(gray);
+    }
+    if (st == IMG_OK)
+        return 0;
+    if (part > 0)
+        snprintf(detail, sizeof(detail), "part %d: %s", part, err);
+    else
+        snprintf(detail, sizeof(detail), "%s", err);
+    switch (st) {
+    case IMG_ERR_NOT_PNG:
+        *ret = reject(r, MREJ_BAD_REQUEST, 400, "not a PNG", detail, NULL);
+        break;
+    case IMG_ERR_CORRUPT:
+        *ret = reject(r, MREJ_BAD_REQUEST, 400, "corrupt PNG", detail, NULL);
+        break;
+    case IMG_ERR_TOO_LARGE:
+        *ret = reject(r, MREJ_UNPROCESSABLE, 422, "image too large", detail, NULL);
+        break;
+    case IMG_ERR_EMPTY:
+        *ret = reject(r, MREJ_UNPROCESSABLE, 422, "no ink in the image", detail, NULL);
+        break;
+    default:
+        *ret = api_error(r, 500, "out of memory", detail, NULL);
+        break;
+    }
+    return -1;
+}
+
+/* One prediction object. */
+static void render_prediction(strbuf *sb, const batch_job *j, uint64_t decode_us, uint64_t total_us)
+{
+    int best = 0;
+    for (int k = 1; k < NET_CLASSES; k++)
+        if (j->probs[k] > j->probs[best])
+            best = k;
+    sb_printf(sb, "{\"digit\":%d,\"confidence\":%.6g,\"probabilities\":[", best, (double)j->probs[best]);
+    for (int k = 0; k < NET_CLASSES; k++)
+        sb_printf(sb, "%s%.6g", k ? "," : "", (double)j->probs[k]);
+    sb_printf(sb, "],\"model_version\":\"%s\",\"batch_size\":%d,\"timing\":{\"decode_us\":%llu,"
+              "\"queue_us\":%u,\"compute_us\":%u,\"total_us\":%llu}}",
+              j->model_version, j->batch_size, (unsigned long long)decode_us, j->queue_us, j->compute_us,
+              (unsigned long long)total_us);
+}
+
+/* Back from the batcher: answer with the predictions or the first failure. */
+static enum MHD_Result respond_results(api_request *r)
+{
+    static const char *const retry1[] = {"Retry-After", "1", NULL};
+    if (r->submit_error == BATCHER_FULL)
+        return reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
+                      "the inference queue is full (--max-queue); retry later", retry1);
+    if (r->submit_error == BATCHER_STOPPED)
+        return reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
+    for (int i = 0; i < r->nimages; i++) {
+        switch (r->jobs[i].status) {
+        case BJ_OK:
+            break;
+        case BJ_DEADLINE: {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "not served within %d ms (--request-timeout-ms)",
+                     r->srv->cfg->request_timeout_ms);
+            return reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
+        }
+        case BJ_NO_MODEL:
+            return reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
+        default:
+            return api_error(r, 500, "internal error", "the forward pass failed", NULL);
+        }
+    }
+    uint64_t decode_us = r->decode_ns / 1000;
+    uint64_t total_us = (batcher_now_ns() - r->start_ns) / 1000;
+    strbuf sb = {0};
+    if (r->nimages == 1) {
+        render_prediction(&sb, &r->jobs[0], decode_us, total_us);
+    } else {
+        sb_printf(&sb, "{\"predictions\":[");
+        for (int i = 0; i < r->nimages; i++) {
+            if (i)
+                sb_append(&sb, ",", 1);
+            render_prediction(&sb, &r->jobs[i], decode_us, total_us);
+        }
+        sb_printf(&sb, "]}");
+    }
+    sb_append(&sb, "\n", 1);
+    size_t len = 0;
+    char *body = sb_take(&sb, &len);
+    if (!body)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    return api_respond_owned(r, 200, "application/json", body, len, NULL);
+}
+
+enum MHD_Result api_predict_finish(api_request *r)
+{
+    const mnistd_config *cfg = r->srv->cfg;
+    if (r->suspended) {
+        r->suspended = 0;
+        return respond_results(r);
+    }
+    if (r->started)
+        return MHD_YES;
+    r->started = 1;
+    if (r->too_large) {
+        char detail[128];
+        snprintf(detail, sizeof(detail), "the body is over the limit (--max-body-bytes) of %llu bytes",
+                 (unsigned long long)cfg->max_body_bytes);
+        return reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
+    }
+    if (r->len == 0)
+        return reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
+
+    uint64_t t0 = batcher_now_ns();
+    enum MHD_Result ret = MHD_YES;
+    char err[256];
+    if (r->multipart) {
+        char boundary[MP_MAX_BOUNDARY + 1];
+        const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (mp_boundary(ct, boundary, err, sizeof(err)) != MP_OK)
+            return reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+        mp_part *parts = calloc((size_t)cfg->max_images, sizeof(*parts));
+        if (!parts)
+            return api_error(r, 500, "out of memory", NULL, NULL);
+        int n = 0;
+        int st = mp_parse(r->body, r->len, boundary, parts, cfg->max_images, &n, err, sizeof(err));
+        if (st == MP_ERR_TOO_MANY) {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "more than %d images in one request (--max-images)",
+                     cfg->max_images);
+            free(parts);
+            return reject(r, MREJ_TOO_MANY_IMAGES, 413, "too many images", detail, NULL);
+        }
+        if (st != MP_OK) {
+            free(parts);
+            return reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+        }
+        r->jobs = calloc((size_t)n, sizeof(*r->jobs));
+        if (!r->jobs) {
+            free(parts);
+            return api_error(r, 500, "out of memory", NULL, NULL);
+        }
+        r->nimages = n;
+        for (int i = 0; i < n; i++) {
+            const char *pct = parts[i].content_type;
+            if (pct[0] && !mp_media_type_is(pct, "image/png") &&
+                !mp_media_type_is(pct, "application/octet-stream")) {
+                char detail[256];
+                snprintf(detail, sizeof(detail), "part %d: Content-Type '%.100s' is not image/png", i + 1, pct);
+                free(parts);
+                return reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
+            }
+            if (decode_one(r, parts[i].data, parts[i].len, &r->jobs[i], i + 1, &ret) < 0) {
+                free(parts);
+                return ret;
+            }
+        }
+        free(parts);
+    } else {
+        r->jobs = calloc(1, sizeof(*r->jobs));
+        if (!r->jobs)
+            return api_error(r, 500, "out of memory", NULL, NULL);
+        r->nimages = 1;
+        if (decode_one(r, r->body, r->len, &r->jobs[0], 0, &ret) < 0)
+            return ret;
+    }
+    r->decode_ns = batcher_now_ns() - t0;
+    free(r->body);  /* decoded: the bytes are no longer needed */
+    r->body = NULL;
+    r->len = r->cap = 0;
+
+    batch_job *ptrs[1024];
+    for (int i = 0; i < r->nimages; i++) {
+        r->jobs[i].done = job_done;
+        r->jobs[i].user = r;
+        ptrs[i] = &r->jobs[i];
+    }
+    atomic_store(&r->pending, r->nimages);
+    uint64_t deadline = r->start_ns + (uint64_t)cfg->request_timeout_ms * 1000000ull;
+    /* Suspend before submitting: a worker may finish and resume the
+     * connection before this handler returns. */
+    MHD_suspend_connection(r->conn);
+    r->suspended = 1;
+    int st = batcher_submit(r->srv->b, ptrs, r->nimages, deadline);
+    if (st != BATCHER_OK) {
+        r->submit_error = st;
+        MHD_resume_connection(r->conn);
+    }
+    return MHD_YES;
+}

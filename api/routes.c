@@ -1,0 +1,136 @@
+/* api/routes.c -- the GET endpoints: /model, /healthz, /readyz, /metrics,
+ * /openapi.yaml. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/internal.h"
+#include "model/net.h"
+#include "server/strbuf.h"
+
+static const char *const retry5[] = {"Retry-After", "5", NULL};
+
+static enum MHD_Result respond_json(api_request *r, int status, cJSON *obj)
+{
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!text)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    size_t len = strlen(text);
+    /* cJSON allocates with malloc: MUST_FREE's free() matches. One newline
+     * at the end keeps terminal output tidy. */
+    char *body = realloc(text, len + 2);
+    if (!body) {
+        free(text);
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    }
+    body[len] = '\n';
+    body[len + 1] = '\0';
+    return api_respond_owned(r, status, "application/json", body, len + 1, NULL);
+}
+
+static void rfc3339(double unix_seconds, char *buf, size_t len)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+enum MHD_Result api_get_model(api_request *r)
+{
+    served_model *m = modelstore_acquire(r->srv->ms);
+    if (!m)
+        return api_error(r, 503, "no model loaded", "the daemon has no model to serve yet", retry5);
+    cJSON *o = cJSON_CreateObject();
+    const char *arch = ckpt_meta_get(&m->meta, "architecture");
+    char when[40];
+    rfc3339(m->loaded_at, when, sizeof(when));
+    cJSON_AddStringToObject(o, "version", m->version);
+    cJSON_AddStringToObject(o, "architecture", arch ? arch : NET_ARCH_NAME);
+    cJSON_AddNumberToObject(o, "parameters", NET_NUM_PARAMS);
+    cJSON_AddStringToObject(o, "source", m->source);
+    cJSON_AddStringToObject(o, "loaded_at", when);
+    if (m->accuracy >= 0)
+        cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+    else
+        cJSON_AddNullToObject(o, "accuracy");
+    cJSON *in = cJSON_AddObjectToObject(o, "input");
+    cJSON_AddNumberToObject(in, "height", NET_IN_H);
+    cJSON_AddNumberToObject(in, "width", NET_IN_W);
+    cJSON_AddNumberToObject(in, "channels", 1);
+    cJSON_AddNumberToObject(o, "classes", NET_CLASSES);
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    for (int i = 0; i < m->meta.n; i++)
+        cJSON_AddStringToObject(md, m->meta.key[i], m->meta.val[i]);
+    model_release(m);
+    return respond_json(r, 200, o);
+}
+
+enum MHD_Result api_get_healthz(api_request *r)
+{
+    static const char body[] = "{\"status\":\"ok\"}\n";
+    return api_respond(r, 200, "application/json", body, sizeof(body) - 1, NULL);
+}
+
+enum MHD_Result api_get_readyz(api_request *r)
+{
+    if (atomic_load(&r->srv->quiescing))
+        return api_error(r, 503, "not ready", "the daemon is stopping", retry5);
+    served_model *m = modelstore_acquire(r->srv->ms);
+    if (!m)
+        return api_error(r, 503, "not ready", "no model loaded", retry5);
+    char body[128];
+    int n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"model_version\":\"%s\"}\n", m->version);
+    model_release(m);
+    return api_respond(r, 200, "application/json", body, (size_t)n, NULL);
+}
+
+enum MHD_Result api_get_metrics(api_request *r)
+{
+    const mnistd_config *cfg = r->srv->cfg;
+    served_model *m = modelstore_acquire(r->srv->ms);
+    metrics_live live = {
+        .queue_depth = batcher_queue_depth(r->srv->b),
+        .queue_capacity = cfg->max_queue,
+        .max_batch = cfg->max_batch,
+        .workers = cfg->threads,
+        .ready = m != NULL && !atomic_load(&r->srv->quiescing),
+        .model_version = m ? m->version : NULL,
+        .model_arch = m ? (ckpt_meta_get(&m->meta, "architecture") ? ckpt_meta_get(&m->meta, "architecture")
+                                                                    : NET_ARCH_NAME)
+                        : NULL,
+        .model_source = m ? m->source : NULL,
+        .model_params = NET_NUM_PARAMS,
+        .model_accuracy = m ? m->accuracy : -1,
+        .model_loaded_time = m ? m->loaded_at : 0,
+    };
+    strbuf sb = {0};
+    metrics_render(&sb, &live);
+    model_release(m);
+    size_t len = 0;
+    char *text = sb_take(&sb, &len);
+    if (!text)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    return api_respond_owned(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+}
+
+enum MHD_Result api_get_openapi(api_request *r)
+{
+    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    /* The spec lives in the binary's read-only data: no copy needed. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = 200;
+        r->resp_bytes = len;
+    }
+    return ret;
+}

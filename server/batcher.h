@@ -1,0 +1,81 @@
+/* server/batcher.h -- batched inference on a pool of workers.
+ *
+ * HTTP handlers never run the network themselves: they fill a batch_job per
+ * image (its 784 input floats), submit the jobs with a deadline and return at
+ * once. Each worker takes up to max_batch queued jobs, runs one forward pass
+ * with the model current at the batch's start (a reference held for the
+ * whole batch), writes each job's probabilities and timing, and calls each
+ * job's done callback (from the worker thread, outside every lock).
+ *
+ * Waiting for a batch to fill: once a worker has at least one job it waits
+ * at most batch_timeout_us (counted from the oldest job's arrival) for more,
+ * but only while more can come: while the number of open client connections
+ * (batcher_connections) exceeds the jobs queued and running. A lone client
+ * therefore never waits for company that cannot arrive.
+ *
+ * Everything is allocated by batcher_create: the queue (a ring of max_queue
+ * job pointers) and, per worker, a net_ctx for max_batch images and its
+ * input/output buffers. Submitting and running allocate nothing; the jobs
+ * belong to the caller and must stay valid until their callback ran. */
+#ifndef MNISTD_BATCHER_H
+#define MNISTD_BATCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/net.h"
+#include "server/modelstore.h"
+
+typedef enum {
+    BJ_PENDING = 0,
+    BJ_OK,          /* probs, timing and model_version are set */
+    BJ_DEADLINE,    /* the deadline passed before a worker reached the job */
+    BJ_NO_MODEL,    /* no model was loaded when its batch ran */
+    BJ_ERROR,       /* forward pass failed (an internal error) */
+} batch_status;
+
+typedef struct batch_job {
+    float input[NET_IN_PIXELS];   /* set by the submitter */
+    float probs[NET_CLASSES];     /* set by the worker on BJ_OK */
+    batch_status status;
+    uint64_t enqueued_ns;         /* CLOCK_MONOTONIC, set by batcher_submit */
+    uint64_t deadline_ns;         /* CLOCK_MONOTONIC; 0 = none */
+    uint32_t queue_us;            /* arrival in the queue -> batch start */
+    uint32_t compute_us;          /* the batch's forward pass */
+    int batch_size;               /* images in the forward pass it was part of */
+    char model_version[32];
+    void (*done)(struct batch_job *job, void *user); /* called once, by a worker */
+    void *user;
+} batch_job;
+
+typedef struct batcher batcher;
+
+enum { BATCHER_OK = 0, BATCHER_FULL = -1, BATCHER_STOPPED = -2 };
+
+/* Starts workers threads, each with a single-threaded net_ctx. Returns NULL
+ * with err set on a bad argument or allocation failure. */
+batcher *batcher_create(modelstore *ms, int workers, int max_batch, int batch_timeout_us,
+                        int max_queue, char *err, size_t errlen);
+
+/* Queues n jobs (all or none) with the given deadline (0 = none).
+ * BATCHER_FULL if fewer than n slots are free, BATCHER_STOPPED after
+ * batcher_stop began; the jobs are untouched then and no callback runs. */
+int batcher_submit(batcher *b, batch_job **jobs, int n, uint64_t deadline_ns);
+
+/* Tells the batcher a client connection opened (+1) or closed (-1). */
+void batcher_connections(batcher *b, int delta);
+
+/* Jobs queued now (not yet taken by a worker). */
+int batcher_queue_depth(batcher *b);
+
+/* Refuses new jobs, lets the workers finish every queued job, joins them.
+ * Idempotent. */
+void batcher_stop(batcher *b);
+
+/* Stops (if not yet) and frees. NULL is ignored. */
+void batcher_free(batcher *b);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t batcher_now_ns(void);
+
+#endif
