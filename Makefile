@@ -117,7 +117,7 @@ run: deps-build
 
 model: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
-	./$(BUILD)/mnistd train --data "$(MNISTD_DATA)" --epochs 5 --seed 1 --out models/mnist-cnn.safetensors
+	./$(BUILD)/mnistd train --data "$(MNISTD_DATA)" --epochs 5 --seed 1 --threads 2 --out models/mnist-cnn.safetensors
 
 clean:
 	rm -rf build
