@@ -22,7 +22,24 @@
  * weights (0.299 R + 0.587 G + 0.114 B, what PIL's convert("L") uses) applied
  * to the stored values (gAMA/cHRM are ignored, so the result does not depend
  * on optional metadata), and alpha is composited over white here, so that a
- * transparent background reads as paper. */
+ * transparent background reads as paper.
+ *
+ * A zero field in img_limits means that field's default (libpng would read a
+ * zero user limit as "nothing fits"); a NULL img_limits means all defaults.
+ *
+ * img_to_mnist, beyond what the header says:
+ *   - polarity: the mean of the outermost rows and columns; over 128 (light
+ *     paper) the image is inverted;
+ *   - 28x28: nothing else, so MNIST images round-trip exactly (pixel/255);
+ *     no pixel over the ink threshold (32) is IMG_ERR_EMPTY;
+ *   - other sizes: the background level (median of the border) is taken out
+ *     and the contrast stretched so the strongest ink is 255 (photographed
+ *     paper and pencil; no change for a clean black-background image); less
+ *     than 32 levels of contrast is IMG_ERR_EMPTY; the bounding box of the
+ *     pixels over 32 is cropped, box-filtered (area average) to 20 px on its
+ *     longer side, and placed so its centre of mass, in pixel-centre
+ *     coordinates, is (14, 14) rounded to whole pixels; what falls outside the
+ *     field is clipped. Output values are not quantised to 1/255. */
 #include "model/image.h"
 
 #include <limits.h>
@@ -101,7 +118,9 @@ static void on_png_error(png_structp png, png_const_charp msg)
 
     if (c != NULL && c->msg[0] == '\0')
         snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "libpng error");
-    if (c != NULL && msg != NULL && strstr(msg, "exceeds user limit") != NULL)
+    /* Limit hits, whichever way this libpng build reports them. */
+    if (c != NULL && msg != NULL && (strstr(msg, "exceeds user limit") != NULL ||
+                                     strstr(msg, "chunk data is too large") != NULL))
         c->too_large = 1;
     png_longjmp(png, 1);
 }

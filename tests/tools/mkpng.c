@@ -485,12 +485,18 @@ int main(int argc, char **argv)
             return 1;
         int rc = write_typed(out, z, a, b, T_GRAY, 0, 0, 0);
         free(z);
-        return rc ? 1 : 0;
+        if (rc != 0)
+            return 1;
+        return raw ? raw_out(out, raw) : 0;
     }
-    if (mode == M_HUGE)
-        return out && write_huge_header(out, a, b) == 0 ? 0 : (out ? 1 : 2);
-    if (mode == M_ZTXT)
-        return out && write_big_ztxt(out, a) == 0 ? 0 : (out ? 1 : 2);
+    if (mode == M_HUGE || mode == M_ZTXT) {
+        if (out == NULL)
+            goto bad;
+        if ((mode == M_HUGE ? write_huge_header(out, a, b)
+                            : write_big_ztxt(out, a)) != 0)
+            return 1;
+        return raw ? raw_out(out, raw) : 0;
+    }
 
     if (mode == M_MNIST && mnist_dir == NULL) {
         if (raw != NULL && in != NULL)

@@ -160,24 +160,38 @@ static void put_chunk(mbuf *b, const char *type, const uint8_t *data, uint32_t n
     mbuf_put(b, be, 4);
 }
 
-static void header_only_png(mbuf *b, uint32_t w, uint32_t h)
+/* raw: the filtered scanlines (filter byte + w bytes per row), or fewer. */
+static int raw_png(mbuf *b, uint32_t w, uint32_t h, const uint8_t *raw,
+                   size_t raw_len)
 {
     static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-    uint8_t ihdr[13] = {0}, raw[1024] = {0}, z[1200];
-    uLongf zlen = sizeof z;
-    /* As much data as the image needs, up to 1 KiB (the probes' "tiny IDAT") */
-    uint64_t need = ((uint64_t)w + 1) * h;
-    size_t raw_len = need < sizeof raw ? (size_t)need : sizeof raw;
+    uint8_t ihdr[13] = {0};
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
 
     memset(b, 0, sizeof *b);
+    if (z == NULL || compress2(z, &zlen, raw, raw_len, 1) != Z_OK) {
+        free(z);
+        return -1;
+    }
     png_save_uint_32(ihdr, w);
     png_save_uint_32(ihdr + 4, h);
     ihdr[8] = 8;
-    compress2(z, &zlen, raw, raw_len, 9);
     mbuf_put(b, sig, 8);
     put_chunk(b, "IHDR", ihdr, 13);
-    put_chunk(b, "IDAT", z, (uint32_t)zlen);
+    put_chunk(b, "IDAT", z, (uint32_t)zlen);    /* one IDAT, however big */
     put_chunk(b, "IEND", NULL, 0);
+    free(z);
+    return 0;
+}
+
+static void header_only_png(mbuf *b, uint32_t w, uint32_t h)
+{
+    uint8_t raw[1024] = {0};
+    /* As much data as the image needs, up to 1 KiB (the probes' "tiny IDAT") */
+    uint64_t need = ((uint64_t)w + 1) * h;
+
+    raw_png(b, w, h, raw, need < sizeof raw ? (size_t)need : sizeof raw);
 }
 
 /* ------------------------------------------------------------------------
@@ -900,6 +914,30 @@ static void test_chunk_limits(void)
     CHECK(digit_with_chunk(&b, "prVt", 100000) == 0, "make");
     rc = decode_status(b.d, b.n, &lim, err, sizeof err);
     CHECK(rc == IMG_ERR_TOO_LARGE, "big private chunk: rc %d: %s", rc, err);
+    free(b.d);
+    TEST_END();
+
+    /* The chunk limit is for metadata: an image whose pixels come in one
+     * IDAT bigger than max_chunk_bytes (as some encoders write) decodes. */
+    TEST_BEGIN("limit_single_idat_over_chunk_limit_allowed");
+    uint32_t n = 1100;
+    size_t raw_len = (size_t)(n + 1) * n;
+    uint8_t *raw = malloc(raw_len), *g = NULL;
+    uint32_t seed = 1, w, h;
+    for (size_t i = 0; i < raw_len; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        raw[i] = i % (n + 1) == 0 ? 0 : (uint8_t)(seed >> 24);
+    }
+    CHECK(raw_png(&b, n, n, raw, raw_len) == 0, "make");
+    CHECK(b.n > (1u << 20) + 4096, "IDAT only %zu bytes", b.n);
+    rc = img_decode_png(b.d, b.n, NULL, &g, &w, &h, err, sizeof err);
+    CHECK(rc == IMG_OK && w == n && h == n, "rc %d: %s", rc, err);
+    int bad = 0;
+    for (uint32_t y = 0; rc == IMG_OK && y < n; y++)
+        bad += memcmp(g + (size_t)y * n, raw + (size_t)y * (n + 1) + 1, n) != 0;
+    CHECK(bad == 0, "%d rows differ", bad);
+    free(g);
+    free(raw);
     free(b.d);
     TEST_END();
 
