@@ -95,9 +95,10 @@ void img_limits_default(img_limits *lim)
 
 /* Everything the libpng callbacks and the setjmp-protected code change lives
  * here, in the frame of img_decode_png, which never calls setjmp itself.
- * decode_rows() (the function that calls setjmp) keeps no local state that
- * changes after setjmp, so nothing needs to be volatile and nothing it
- * allocated is lost when libpng longjmps out: the caller frees it. */
+ * decode_rows() (the function that calls setjmp) reads no local variable
+ * after a longjmp, only this struct through its pointer parameter, so nothing
+ * needs to be volatile and nothing it allocated is lost when libpng longjmps
+ * out: the caller frees it. */
 typedef struct {
     const uint8_t *buf;     /* the PNG */
     size_t len;
@@ -181,7 +182,7 @@ static int decode_rows(png_structp png, png_infop info, decode_ctx *c,
     png_set_chunk_cache_max(png, IMG_CHUNK_CACHE_MAX);
     png_set_chunk_malloc_max(png, lim->max_chunk_bytes);
     /* A negative count means every chunk except IHDR, PLTE, tRNS, IDAT and
-     * IEND: ancillary chunks are skipped unread and never stored. */
+     * IEND: ancillary chunks are read past (CRC-checked) and never stored. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
 
     png_read_info(png, info);
