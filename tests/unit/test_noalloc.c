@@ -1,0 +1,99 @@
+/* No allocation after warm-up: this program interposes the process's
+ * malloc family (the executable's definitions win over every shared
+ * library's, jemalloc's and OpenBLAS's included), counts every call, and
+ * checks that training steps, Adam steps and forward passes after the first
+ * ones allocate nothing at all, in any library. Skipped under sanitizers,
+ * which own the allocator. */
+#include "tests/unit/test.h"
+
+#include <stdint.h>
+
+#include "model/mem.h"
+#include "model/net.h"
+
+#ifndef MNISTD_SANITIZER
+#include <stdatomic.h>
+#include <errno.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static atomic_long n_alloc;
+
+void *malloc(size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { atomic_fetch_add(&n_alloc, 1); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_realloc(p, n); }
+void free(void *p) { __libc_free(p); }
+void *aligned_alloc(size_t al, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_memalign(al, n); }
+void *memalign(size_t al, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_memalign(al, n); }
+int posix_memalign(void **out, size_t al, size_t n)
+{
+    atomic_fetch_add(&n_alloc, 1);
+    void *p = __libc_memalign(al, n);
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+int main(void)
+{
+    enum { B = 64 };
+    float *p = mem_aligned(4 * NET_NUM_PARAMS), *g = mem_aligned(4 * NET_NUM_PARAMS);
+    float *m = mem_aligned(4 * NET_NUM_PARAMS), *v = mem_aligned(4 * NET_NUM_PARAMS);
+    float *x = mem_aligned(4 * B * 784), *probs = mem_aligned(4 * B * 10);
+    uint8_t y[B];
+    for (int i = 0; i < B * 784; i++)
+        x[i] = (float)((i * 7919) % 255) / 255.0f;
+    for (int i = 0; i < B; i++)
+        y[i] = (uint8_t)(i % 10);
+    net_init(p, 1);
+    net_train_ctx *tc = net_train_ctx_create(B, 2);
+    net_ctx *ic = net_ctx_create(B, 2);
+    /* warm-up: first calls may set up library buffers */
+    for (int i = 0; i < 2; i++) {
+        net_train_grads(tc, p, x, y, B, g, NULL, NULL);
+        net_adam_step(p, g, m, v, NET_NUM_PARAMS, 1e-3f, 0.9f, 0.999f, 1e-7f, i + 1);
+        net_forward(ic, p, x, B, probs, NULL);
+        net_forward(ic, p, x, 1, probs, NULL);
+    }
+    TEST_BEGIN("training_steps_allocate_nothing");
+    long before = atomic_load(&n_alloc);
+    for (int i = 0; i < 20; i++) {
+        net_train_grads(tc, p, x, y, B - (i % 3), g, NULL, NULL);
+        net_adam_step(p, g, m, v, NET_NUM_PARAMS, 1e-3f, 0.9f, 0.999f, 1e-7f, i + 3);
+    }
+    long d = atomic_load(&n_alloc) - before;
+    printf("  allocations during 20 training steps: %ld\n", d);
+    CHECK(d == 0, "%ld allocations in the training loop", d);
+    TEST_END();
+    TEST_BEGIN("inference_allocates_nothing");
+    before = atomic_load(&n_alloc);
+    for (int i = 0; i < 50; i++)
+        net_forward(ic, p, x, 1 + (i * 13) % B, probs, NULL);
+    d = atomic_load(&n_alloc) - before;
+    printf("  allocations during 50 forward passes: %ld\n", d);
+    CHECK(d == 0, "%ld allocations in the inference path", d);
+    TEST_END();
+    TEST_BEGIN("allocation_counter_works");
+    before = atomic_load(&n_alloc);
+    void *q = malloc(10);
+    free(q);
+    CHECK(atomic_load(&n_alloc) - before == 1, "the counter does not see malloc");
+    TEST_END();
+    net_train_ctx_free(tc);
+    net_ctx_free(ic);
+    mem_free(p); mem_free(g); mem_free(m); mem_free(v); mem_free(x); mem_free(probs);
+    TEST_EXIT();
+}
+#else
+int main(void)
+{
+    TEST_SKIP("training_steps_allocate_nothing", "sanitizer build owns malloc");
+    TEST_SKIP("inference_allocates_nothing", "sanitizer build owns malloc");
+    return 0;
+}
+#endif
