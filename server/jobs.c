@@ -1,0 +1,488 @@
+/* server/jobs.c -- training jobs: see jobs.h. */
+#include "server/jobs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/checkpoint.h"
+#include "model/mnist.h"
+#include "model/net.h"
+
+typedef struct job {
+    job_info info;
+    atomic_int cancel;
+} job;
+
+struct jobs {
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;
+    modelstore *store;
+    char model_path[1024];
+    char data_dir[1024];
+    int threads, max_history;
+    job **list;             /* oldest first */
+    int n;
+    int next_id;
+    job *active;            /* queued or running, NULL if none */
+    pthread_t thread;
+    int thread_live;        /* a thread to join */
+    long succeeded, failed, cancelled;
+    /* data, loaded on first use and kept */
+    pthread_mutex_t data_mu;
+    mnist_set train, test;
+    int have_train, have_test;
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+const char *job_status_name(job_status s)
+{
+    switch (s) {
+    case JOB_QUEUED: return "queued";
+    case JOB_RUNNING: return "running";
+    case JOB_SUCCEEDED: return "succeeded";
+    case JOB_FAILED: return "failed";
+    case JOB_CANCELLED: return "cancelled";
+    }
+    return "unknown";
+}
+
+jobs *jobs_create(modelstore *store, const char *model_path, const char *data_dir, int threads,
+                  int max_history)
+{
+    jobs *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    if (max_history < 1)
+        max_history = 1;
+    j->list = calloc((size_t)max_history + 1, sizeof(job *));
+    if (!j->list) {
+        free(j);
+        return NULL;
+    }
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->data_mu, NULL);
+    pthread_cond_init(&j->done_cv, NULL);
+    j->store = store;
+    snprintf(j->model_path, sizeof j->model_path, "%s", model_path ? model_path : "");
+    snprintf(j->data_dir, sizeof j->data_dir, "%s", data_dir ? data_dir : "");
+    j->threads = threads;
+    j->max_history = max_history;
+    j->next_id = 1;
+    return j;
+}
+
+void jobs_destroy(jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    if (j->active)
+        atomic_store(&j->active->cancel, 1);
+    int live = j->thread_live;
+    j->thread_live = 0;
+    pthread_mutex_unlock(&j->mu);
+    if (live)
+        pthread_join(j->thread, NULL);
+    for (int i = 0; i < j->n; i++)
+        free(j->list[i]);
+    free(j->list);
+    mnist_free(&j->train);
+    mnist_free(&j->test);
+    pthread_mutex_destroy(&j->mu);
+    pthread_mutex_destroy(&j->data_mu);
+    pthread_cond_destroy(&j->done_cv);
+    free(j);
+}
+
+/* Loads (once) the training or test set. Returns it or NULL with err set. */
+static const mnist_set *get_set(jobs *j, int test, char *err, size_t errlen)
+{
+    const mnist_set *r = NULL;
+    pthread_mutex_lock(&j->data_mu);
+    if (!j->data_dir[0]) {
+        snprintf(err, errlen, "no data directory configured (set --data or MNISTD_DATA to a "
+                              "folder with the MNIST files; scripts/get-mnist.sh fetches them)");
+    } else if (test) {
+        if (!j->have_test && mnist_load_dir(&j->test, j->data_dir, "t10k", err, errlen) == 0)
+            j->have_test = 1;
+        r = j->have_test ? &j->test : NULL;
+    } else {
+        if (!j->have_train && mnist_load_dir(&j->train, j->data_dir, "train", err, errlen) == 0)
+            j->have_train = 1;
+        r = j->have_train ? &j->train : NULL;
+    }
+    pthread_mutex_unlock(&j->data_mu);
+    return r;
+}
+
+const mnist_set *jobs_test_set(jobs *j, char *err, size_t errlen)
+{
+    return get_set(j, 1, err, errlen);
+}
+
+typedef struct {
+    jobs *j;
+    job *jb;
+} run_args;
+
+static int job_cb(const train_progress *p, void *user)
+{
+    run_args *a = user;
+    jobs *j = a->j;
+    job_info *in = &a->jb->info;
+    pthread_mutex_lock(&j->mu);
+    in->epoch = p->epoch;
+    in->epochs = p->epochs;
+    in->batch = p->batch;
+    in->batches = p->batches;
+    in->loss = p->loss;
+    in->accuracy = p->accuracy;
+    in->samples_per_sec = p->samples_per_sec;
+    in->elapsed = p->elapsed;
+    long done = (long)(p->epoch - 1) * p->batches + p->batch;
+    long total = (long)p->epochs * p->batches;
+    in->eta = done > 0 ? p->elapsed * (double)(total - done) / (double)done : -1.0;
+    if (p->event == TRAIN_EV_EPOCH && p->last && in->n_history < JOBS_MAX_EPOCHS)
+        in->history[in->n_history++] = *p->last;
+    pthread_mutex_unlock(&j->mu);
+    return atomic_load(&a->jb->cancel);
+}
+
+static void finish(jobs *j, job *jb, job_status st, const char *error)
+{
+    pthread_mutex_lock(&j->mu);
+    jb->info.status = st;
+    jb->info.finished_at = wall_now();
+    if (error)
+        snprintf(jb->info.error, sizeof jb->info.error, "%s", error);
+    if (st == JOB_SUCCEEDED) {
+        j->succeeded++;
+        jb->info.eta = 0;
+    } else if (st == JOB_FAILED) {
+        j->failed++;
+    } else {
+        j->cancelled++;
+    }
+    j->active = NULL;
+    pthread_cond_broadcast(&j->done_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* The job's thread: load data, train, evaluate, save, publish. */
+static void *job_main(void *arg)
+{
+    run_args a = *(run_args *)arg;
+    free(arg);
+    jobs *j = a.j;
+    job *jb = a.jb;
+    char err[512];
+    float *params = NULL;
+
+    /* Lower priority for this thread and the pool threads it creates (Linux
+     * nice values are per thread and inherited). */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOBS_NICE);
+
+    pthread_mutex_lock(&j->mu);
+    jb->info.status = JOB_RUNNING;
+    jb->info.started_at = wall_now();
+    train_config cfg = jb->info.cfg;
+    pthread_mutex_unlock(&j->mu);
+
+    const mnist_set *train = get_set(j, 0, err, sizeof err);
+    if (!train) {
+        finish(j, jb, JOB_FAILED, err);
+        return NULL;
+    }
+    const mnist_set *test = get_set(j, 1, err, sizeof err);
+    if (!test) {
+        finish(j, jb, JOB_FAILED, err);
+        return NULL;
+    }
+    int total = cfg.limit > 0 && cfg.limit < train->n ? cfg.limit : train->n;
+    pthread_mutex_lock(&j->mu);
+    jb->info.val_samples = (int)((double)total * cfg.validation_split);
+    jb->info.train_samples = total - jb->info.val_samples;
+    pthread_mutex_unlock(&j->mu);
+
+    params = calloc(NET_NUM_PARAMS, sizeof(float));
+    if (!params) {
+        finish(j, jb, JOB_FAILED, "out of memory");
+        return NULL;
+    }
+    double t0 = wall_now();
+    int rc = train_run(params, train, &cfg, job_cb, &a, NULL, 0, err, sizeof err);
+    if (rc == TRAIN_CANCELLED) {
+        free(params);
+        finish(j, jb, JOB_CANCELLED, "cancelled");
+        return NULL;
+    }
+    if (rc != TRAIN_OK) {
+        free(params);
+        finish(j, jb, JOB_FAILED, err);
+        return NULL;
+    }
+    double train_secs = wall_now() - t0;
+    eval_result ev;
+    if (eval_run(params, test, 0, 0, cfg.threads, &ev, err, sizeof err) != 0) {
+        free(params);
+        finish(j, jb, JOB_FAILED, err);
+        return NULL;
+    }
+    if (atomic_load(&jb->cancel)) {
+        free(params);
+        finish(j, jb, JOB_CANCELLED, "cancelled");
+        return NULL;
+    }
+
+    ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    char buf[512];
+    ckpt_meta_set(&meta, "architecture", NET_ARCH_NAME);
+    ckpt_meta_set(&meta, "format", "mnistd-1");
+    ckpt_meta_set(&meta, "mnistd_version", MNISTD_VERSION);
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    ckpt_meta_set(&meta, "created", buf);
+    snprintf(buf, sizeof buf, "mnistd serve, training job %d (%s)", jb->info.id, jb->info.reason);
+    ckpt_meta_set(&meta, "source", buf);
+    snprintf(buf, sizeof buf,
+             "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
+             "\"seed\":%llu,\"limit\":%d}",
+             cfg.epochs, cfg.batch_size, (double)cfg.learning_rate, (double)cfg.validation_split,
+             (unsigned long long)cfg.seed, cfg.limit);
+    ckpt_meta_set(&meta, "recipe", buf);
+    snprintf(buf, sizeof buf, "%.3f", train_secs);
+    ckpt_meta_set(&meta, "train_seconds", buf);
+    snprintf(buf, sizeof buf, "%.6f", ev.accuracy);
+    ckpt_meta_set(&meta, "test_accuracy", buf);
+    snprintf(buf, sizeof buf, "%.6f", ev.loss);
+    ckpt_meta_set(&meta, "test_loss", buf);
+    pthread_mutex_lock(&j->mu);
+    if (jb->info.n_history > 0) {
+        const train_epoch *e = &jb->info.history[jb->info.n_history - 1];
+        snprintf(buf, sizeof buf, "%.6f", e->accuracy);
+        ckpt_meta_set(&meta, "train_accuracy", buf);
+        if (!isnan(e->val_accuracy)) {
+            snprintf(buf, sizeof buf, "%.6f", e->val_accuracy);
+            ckpt_meta_set(&meta, "val_accuracy", buf);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+
+    /* Saved first, then served: the served model is always the one on disk. */
+    if (j->model_path[0] && ckpt_save(j->model_path, params, &meta, err, sizeof err) != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "trained, but the model could not be saved: %s", err);
+        free(params);
+        finish(j, jb, JOB_FAILED, msg);
+        return NULL;
+    }
+    snprintf(buf, sizeof buf, "training job %d", jb->info.id);
+    served_model *m = model_from_params(params, &meta, j->model_path[0] ? j->model_path : buf);
+    free(params);
+    if (!m) {
+        finish(j, jb, JOB_FAILED, "out of memory publishing the model");
+        return NULL;
+    }
+    pthread_mutex_lock(&j->mu);
+    jb->info.has_test = 1;
+    jb->info.test_loss = ev.loss;
+    jb->info.test_accuracy = ev.accuracy;
+    snprintf(jb->info.model_version, sizeof jb->info.model_version, "%s", m->version);
+    pthread_mutex_unlock(&j->mu);
+    modelstore_publish(j->store, m);
+    finish(j, jb, JOB_SUCCEEDED, NULL);
+    return NULL;
+}
+
+/* Validates cfg against the API's limits. */
+static int check_cfg(const train_config *c, char *err, size_t errlen)
+{
+    if (c->epochs < 1 || c->epochs > JOBS_MAX_EPOCHS) {
+        snprintf(err, errlen, "epochs must be an integer in 1..%d", JOBS_MAX_EPOCHS);
+        return -1;
+    }
+    if (c->batch_size < 1 || c->batch_size > 1024) {
+        snprintf(err, errlen, "batch_size must be an integer in 1..1024");
+        return -1;
+    }
+    if (!(c->learning_rate > 0.0f) || !(c->learning_rate <= 1.0f)) {
+        snprintf(err, errlen, "learning_rate must be a number in (0, 1]");
+        return -1;
+    }
+    if (!(c->validation_split >= 0.0f) || !(c->validation_split < 1.0f)) {
+        snprintf(err, errlen, "validation_split must be a number in [0, 1)");
+        return -1;
+    }
+    if (c->limit < 0) {
+        snprintf(err, errlen, "limit must be >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, char *err,
+                size_t errlen)
+{
+    if (check_cfg(cfg, err, errlen) != 0)
+        return JOBS_ERROR;
+    pthread_mutex_lock(&j->mu);
+    if (j->active) {
+        *id = j->active->info.id;
+        pthread_mutex_unlock(&j->mu);
+        snprintf(err, errlen, "training job %d is still %s", *id,
+                 job_status_name(j->active->info.status));
+        return JOBS_BUSY;
+    }
+    /* the previous job's thread has finished (active is NULL): reap it */
+    if (j->thread_live) {
+        pthread_join(j->thread, NULL);
+        j->thread_live = 0;
+    }
+    job *jb = calloc(1, sizeof(*jb));
+    run_args *a = malloc(sizeof(*a));
+    if (!jb || !a) {
+        free(jb);
+        free(a);
+        pthread_mutex_unlock(&j->mu);
+        snprintf(err, errlen, "out of memory");
+        return JOBS_ERROR;
+    }
+    jb->info.id = j->next_id;
+    jb->info.status = JOB_QUEUED;
+    jb->info.cfg = *cfg;
+    jb->info.cfg.init = 1;
+    jb->info.cfg.threads = j->threads;
+    snprintf(jb->info.reason, sizeof jb->info.reason, "%s", reason ? reason : "api");
+    jb->info.created_at = wall_now();
+    jb->info.epochs = cfg->epochs;
+    jb->info.eta = -1;
+    a->j = j;
+    a->jb = jb;
+    if (pthread_create(&j->thread, NULL, job_main, a) != 0) {
+        free(jb);
+        free(a);
+        pthread_mutex_unlock(&j->mu);
+        snprintf(err, errlen, "cannot start a training thread: %s", strerror(errno));
+        return JOBS_ERROR;
+    }
+    j->thread_live = 1;
+    j->next_id++;
+    j->active = jb;
+    /* bounded history: drop the oldest finished job */
+    if (j->n == j->max_history) {
+        int drop = -1;
+        for (int i = 0; i < j->n && drop < 0; i++)
+            if (j->list[i] != jb && j->list[i]->info.status >= JOB_SUCCEEDED)
+                drop = i;
+        if (drop >= 0) {
+            free(j->list[drop]);
+            memmove(j->list + drop, j->list + drop + 1, sizeof(job *) * (size_t)(j->n - drop - 1));
+            j->n--;
+        }
+    }
+    j->list[j->n++] = jb;
+    *id = jb->info.id;
+    pthread_mutex_unlock(&j->mu);
+    return JOBS_OK;
+}
+
+static job *find(jobs *j, int id)
+{
+    for (int i = 0; i < j->n; i++)
+        if (j->list[i]->info.id == id)
+            return j->list[i];
+    return NULL;
+}
+
+int jobs_get(jobs *j, int id, job_info *out)
+{
+    pthread_mutex_lock(&j->mu);
+    job *jb = find(j, id);
+    if (jb)
+        *out = jb->info;
+    pthread_mutex_unlock(&j->mu);
+    return jb ? JOBS_OK : JOBS_NOT_FOUND;
+}
+
+int jobs_list(jobs *j, job_info *out, int max)
+{
+    int k = 0;
+    pthread_mutex_lock(&j->mu);
+    for (int i = j->n - 1; i >= 0 && k < max; i--)
+        out[k++] = j->list[i]->info;
+    pthread_mutex_unlock(&j->mu);
+    return k;
+}
+
+int jobs_cancel(jobs *j, int id)
+{
+    int rc;
+    pthread_mutex_lock(&j->mu);
+    job *jb = find(j, id);
+    if (!jb)
+        rc = JOBS_NOT_FOUND;
+    else if (jb->info.status >= JOB_SUCCEEDED)
+        rc = JOBS_FINISHED;
+    else {
+        atomic_store(&jb->cancel, 1);
+        rc = JOBS_OK;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int jobs_wait(jobs *j, int id)
+{
+    pthread_mutex_lock(&j->mu);
+    job *jb = find(j, id);
+    if (!jb) {
+        pthread_mutex_unlock(&j->mu);
+        return JOBS_NOT_FOUND;
+    }
+    while (jb->info.status < JOB_SUCCEEDED)
+        pthread_cond_wait(&j->done_cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    return JOBS_OK;
+}
+
+void jobs_get_stats(jobs *j, jobs_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&j->mu);
+    out->succeeded = j->succeeded;
+    out->failed = j->failed;
+    out->cancelled = j->cancelled;
+    if (j->active) {
+        const job_info *in = &j->active->info;
+        out->running_id = in->id;
+        out->epoch = in->epoch;
+        out->epochs = in->epochs;
+        out->batch = in->batch;
+        out->batches = in->batches;
+        out->loss = in->loss;
+        out->accuracy = in->accuracy;
+        out->samples_per_sec = in->samples_per_sec;
+        if (in->epochs > 0 && in->batches > 0)
+            out->progress = ((double)(in->epoch - 1) * in->batches + in->batch) /
+                            ((double)in->epochs * in->batches);
+    }
+    pthread_mutex_unlock(&j->mu);
+}

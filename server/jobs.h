@@ -1,0 +1,105 @@
+/* server/jobs.h -- training jobs: one at a time, on their own thread, never
+ * in the way of predictions.
+ *
+ * A job trains with model/train.h on the data directory's training set,
+ * evaluates the result on its test set, saves it atomically to the model path
+ * and publishes it to the model store (in that order: what is served is
+ * always on disk too). The training thread runs at a lower CPU priority
+ * (nice +JOBS_NICE) so that inference, which shares the cores, keeps its
+ * latency. Jobs are cancellable between batches. A bounded history of
+ * finished jobs is kept (oldest dropped first). All functions are
+ * thread-safe. */
+#ifndef MNISTD_JOBS_H
+#define MNISTD_JOBS_H
+
+#include <stddef.h>
+
+#include "model/train.h"
+#include "server/modelstore.h"
+
+#define JOBS_MAX_EPOCHS 100     /* epochs a job may ask for */
+#define JOBS_NICE 10
+
+typedef enum {
+    JOB_QUEUED = 0,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_CANCELLED,
+} job_status;
+
+/* Name of a status as the API spells it ("queued", "running", ...). */
+const char *job_status_name(job_status s);
+
+/* A snapshot of one job. */
+typedef struct {
+    int id;
+    job_status status;
+    train_config cfg;
+    char reason[16];            /* "startup" or "api" */
+    double created_at, started_at, finished_at; /* unix seconds, 0 = not yet */
+    int epoch, epochs;          /* current epoch (1-based), total */
+    int batch, batches;         /* batches done in this epoch, per epoch */
+    int train_samples, val_samples;
+    double loss, accuracy;      /* running means over the current epoch */
+    double samples_per_sec;
+    double elapsed, eta;        /* seconds; eta < 0 when unknown */
+    int n_history;
+    train_epoch history[JOBS_MAX_EPOCHS];
+    int has_test;               /* test figures below are set */
+    double test_loss, test_accuracy;
+    char model_version[32];     /* of the model it produced, "" if none */
+    char error[640];            /* why it failed or was cancelled */
+} job_info;
+
+/* Counters and the current job, for /metrics. */
+typedef struct {
+    long succeeded, failed, cancelled;
+    int running_id;             /* 0 if none */
+    int epoch, epochs, batch, batches;
+    double loss, accuracy, samples_per_sec;
+    double progress;            /* 0..1 of the running job */
+} jobs_stats;
+
+typedef struct jobs jobs;
+
+/* model_path: where a finished job's model is saved; data_dir: the MNIST
+ * directory ("" or NULL: none configured, jobs then fail with a clear
+ * error); threads: training threads (0 = all cores); max_history: finished
+ * jobs kept. store must outlive the manager. NULL on allocation failure. */
+jobs *jobs_create(modelstore *store, const char *model_path, const char *data_dir,
+                  int threads, int max_history);
+
+/* Cancels a running job, waits for its thread, frees everything. */
+void jobs_destroy(jobs *j);
+
+enum { JOBS_OK = 0, JOBS_ERROR = -1, JOBS_BUSY = -2, JOBS_NOT_FOUND = -3, JOBS_FINISHED = -4 };
+
+/* Starts a job with cfg (validated: epochs 1..JOBS_MAX_EPOCHS and the ranges
+ * of train.h). Returns JOBS_OK with *id set; JOBS_BUSY with *id set to the
+ * job that is queued or running; JOBS_ERROR with err set. */
+int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id,
+                char *err, size_t errlen);
+
+/* Snapshot of job id into *out: JOBS_OK or JOBS_NOT_FOUND. */
+int jobs_get(jobs *j, int id, job_info *out);
+
+/* Snapshots of up to max jobs, newest first, into out; returns the count. */
+int jobs_list(jobs *j, job_info *out, int max);
+
+/* Asks job id to stop (it stops before its next batch). JOBS_OK,
+ * JOBS_NOT_FOUND, or JOBS_FINISHED when it had already ended. */
+int jobs_cancel(jobs *j, int id);
+
+/* Waits until job id has ended (for tests and shutdown). JOBS_OK or
+ * JOBS_NOT_FOUND. */
+int jobs_wait(jobs *j, int id);
+
+void jobs_get_stats(jobs *j, jobs_stats *out);
+
+/* Data for /evaluate and /samples.png: the test set, loaded once and kept.
+ * Returns NULL with err set when no data directory is configured or it does
+ * not load. The set lives as long as the manager. */
+const mnist_set *jobs_test_set(jobs *j, char *err, size_t errlen);
+
+#endif
