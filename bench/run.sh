@@ -123,6 +123,11 @@ else
   printf '%-40s %12s %12s %8s   %s\n' "test accuracy (10,000 images)" "$o_acc" "$t_acc" "-" \
     ">= 0.99: $(judge "$o_acc" '>=' 0.99)"
 fi
+# Every run's value, in run order, to show the spread behind the medians.
+each() { grep "^$1=" "$log" | cut -d= -f2 | tr '\n' ' '; }
+echo "each run: ours recipe s: $(each ours.recipe_seconds)| test acc: $(each ours.test_accuracy)"
+echo "          ours train samples/s: $(each ours.train_samples_per_s)| pytorch: $(each torch.train_samples_per_s)"
+echo "          ours images/s: $(each ours.infer_images_per_s)| pytorch: $(each torch.infer_images_per_s)"
 echo "(ours: train_run ${epochs} epoch(s) took a median $(fmt "$o_tsec" %.1f) s; raw lines in $log)"
 
 if [ "${BENCH_HTTP:-0}" = 1 ]; then
