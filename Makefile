@@ -123,3 +123,12 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Fuzzing: libFuzzer harnesses in tests/fuzz/, built with clang under
+# ASan+UBSan into build/fuzz/ (never with jemalloc). Each harness runs for
+# FUZZ_SECONDS; FUZZ_TARGETS picks some (png multipart idx ckpt ckpt_header).
+# Crash inputs go to build/fuzz/artifacts/; see tests/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps-test
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh run $(FUZZ_TARGETS)

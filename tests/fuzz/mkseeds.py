@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Writes the fuzzing seed corpora and the decompression-bomb PNGs.
+
+    python3 tests/fuzz/mkseeds.py [--tools build/tests/tools]
+
+Everything is deterministic (fixed pixel patterns, gzip mtime 0, a fixed
+"created" date), so re-running it reproduces the committed files byte for
+byte. It needs the test tools mkpng and ckpt_tool (`make test` builds them);
+the seed directories are emptied first, so what libFuzzer added to them by
+mistake (a seed directory given first on its command line) goes away.
+
+Outputs:
+  tests/fuzz/corpus/png/bar-*.png          every colour type and bit depth (mkpng)
+  tests/fuzz/corpus/png/chunks-*.png       ancillary chunks libpng must skip
+  tests/fuzz/corpus/png/<fixture>.png      some of tests/fixtures/png
+  tests/fuzz/corpus/multipart/*.bin        Content-Type line + body
+  tests/fuzz/corpus/idx/*.bin              u32le images length, images, labels
+  tests/fuzz/corpus/ckpt/*.safetensors     whole model files (one valid)
+  tests/fuzz/corpus/ckpt_header/*.json     checkpoint JSON headers
+  tests/fuzz/bombs/*.png                   small PNGs that would cost memory
+"""
+import argparse
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(HERE, "corpus")
+BOMBS = os.path.join(HERE, "bombs")
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# ---- PNG -------------------------------------------------------------------
+
+def chunk(kind, data, length=None):
+    """One PNG chunk; length overrides the declared length (CRC stays right
+    for the data actually present)."""
+    n = len(data) if length is None else length
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", n) + kind + data + struct.pack(">I", crc)
+
+
+def ihdr(w, h, depth=8, ctype=0, interlace=0):
+    return chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, interlace))
+
+
+def bar_gray(w, h):
+    """A white vertical bar on black, 8-bit gray, filter byte 0 per row."""
+    rows = bytearray()
+    for y in range(h):
+        rows.append(0)
+        for x in range(w):
+            ink = w // 3 <= x < w - w // 3 and h // 6 <= y < h - h // 6
+            rows.append(255 if ink else 0)
+    return bytes(rows)
+
+
+def idat(raw, level=9):
+    return chunk(b"IDAT", zlib.compress(raw, level))
+
+
+SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def png_with(pre_idat=b"", post_idat=b"", w=28, h=28):
+    return (SIG + ihdr(w, h) + pre_idat + idat(bar_gray(w, h)) + post_idat +
+            chunk(b"IEND", b""))
+
+
+def png_seeds():
+    d = os.path.join(CORPUS, "png")
+    text = b"Comment\x00a digit"
+    ztxt = b"Title\x00\x00" + zlib.compress(b"compressed text " * 8)
+    itxt = b"Author\x00\x01\x00en\x00Autor\x00" + zlib.compress("\u00e9crit".encode())
+    iccp = b"icc\x00\x00" + zlib.compress(bytes(128))
+    ancillary = (chunk(b"gAMA", struct.pack(">I", 45455)) +
+                 chunk(b"sBIT", b"\x08") +
+                 chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000,
+                                            30000, 60000, 15000, 6000)) +
+                 chunk(b"iCCP", iccp) +
+                 chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)) +
+                 chunk(b"bKGD", b"\x00\x00") +
+                 chunk(b"tIME", struct.pack(">HBBBBB", 2024, 1, 2, 3, 4, 5)) +
+                 chunk(b"tEXt", text) + chunk(b"zTXt", ztxt) + chunk(b"iTXt", itxt) +
+                 chunk(b"prIv", b"private ancillary chunk") +
+                 chunk(b"sPLT", b"pal\x00\x08" + bytes([1, 2, 3, 255, 0, 1]) * 2))
+    write(os.path.join(d, "chunks-ancillary-28x28.png"), png_with(pre_idat=ancillary))
+    write(os.path.join(d, "chunks-text-after-idat.png"),
+          png_with(post_idat=chunk(b"tEXt", text) + chunk(b"zTXt", ztxt)))
+    # Image data split over several IDAT chunks.
+    z = zlib.compress(bar_gray(28, 28))
+    split = b"".join(chunk(b"IDAT", z[i:i + 16]) for i in range(0, len(z), 16))
+    write(os.path.join(d, "chunks-split-idat.png"),
+          SIG + ihdr(28, 28) + split + chunk(b"IEND", b""))
+    # A sRGB chunk and a 1-pixel image.
+    write(os.path.join(d, "chunks-srgb-1x1.png"),
+          SIG + ihdr(1, 1) + chunk(b"sRGB", b"\x00") + idat(b"\x00\xff") +
+          chunk(b"IEND", b""))
+
+
+def mkpng_seeds(mkpng):
+    """The bar digit in every colour type, bit depth and interlacing, and a
+    few fixtures (bad CRC, truncated, over the limits)."""
+    d = os.path.join(CORPUS, "png")
+    for w, h, t, extra in [
+            (28, 28, "gray", []), (28, 28, "gray16", []), (20, 24, "ga", []),
+            (33, 17, "rgb", ["--invert"]), (16, 16, "rgba16", []),
+            (30, 30, "palette", []), (24, 24, "palette-trns", []),
+            (28, 28, "gray1", []), (29, 31, "gray2", ["--interlace"]),
+            (40, 32, "gray4", []), (12, 40, "ga16", ["--interlace"]),
+            (28, 28, "rgb16", [])]:
+        name = "bar-%dx%d-%s%s.png" % (w, h, t, "".join("-" + e[2:] for e in extra))
+        subprocess.run([mkpng, "--bar", str(w), str(h), "--type", t] + extra +
+                       ["-o", os.path.join(d, name)], check=True)
+    subprocess.run([mkpng, "--blank", "9", "7", "-o", os.path.join(d, "blank-9x7.png")],
+                   check=True)
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "png")
+    for f in ["one-dark-on-white-120x160-rgba-interlaced.png", "bad-crc.png",
+              "truncated.png", "bomb-100000x100000.png"]:
+        shutil.copyfile(os.path.join(fixtures, f), os.path.join(d, f))
+
+
+def bombs():
+    """Small files that would make a careless decoder spend memory."""
+    d = BOMBS
+    junk = b"x" * 64
+    # A zTXt chunk that declares 2 GiB - 16 bytes and stops after 64.
+    write(os.path.join(d, "ztxt-declares-2g.png"),
+          SIG + ihdr(28, 28) + idat(bar_gray(28, 28)) +
+          chunk(b"zTXt", b"Comment\x00\x00" + junk, length=0x7FFFFFF0))
+    # The same with an iCCP chunk (it must come before IDAT).
+    write(os.path.join(d, "iccp-declares-2g.png"),
+          SIG + ihdr(28, 28) + chunk(b"iCCP", b"icc\x00\x00" + junk, length=0x7FFFFFF0))
+    # Compression bombs: 16 KiB chunks whose text or ICC profile inflates to
+    # 16 MiB, beyond the 1 MiB chunk limit and never worth decompressing.
+    big = zlib.compress(bytes(16 << 20), 9)
+    write(os.path.join(d, "ztxt-inflates-16m.png"),
+          png_with(post_idat=chunk(b"zTXt", b"Comment\x00\x00" + big)))
+    write(os.path.join(d, "iccp-inflates-16m.png"),
+          png_with(pre_idat=chunk(b"iCCP", b"icc\x00\x00" + big)))
+    # An iTXt whose compressed text inflates to 16 MiB.
+    write(os.path.join(d, "itxt-inflates-16m.png"),
+          png_with(post_idat=chunk(b"iTXt", b"Comment\x00\x01\x00\x00\x00" + big)))
+    # IDAT that inflates far past the 28x28 image it belongs to.
+    write(os.path.join(d, "idat-inflates-16m.png"),
+          SIG + ihdr(28, 28) + chunk(b"IDAT", big) + chunk(b"IEND", b""))
+
+
+# ---- multipart -------------------------------------------------------------
+
+def multipart_seeds():
+    d = os.path.join(CORPUS, "multipart")
+    png = png_with()
+    crlf = b"\r\n"
+
+    def part(name, data, filename=None, ctype=None, extra=b""):
+        h = b'Content-Disposition: form-data; name="' + name + b'"'
+        if filename is not None:
+            h += b'; filename="' + filename + b'"'
+        h += crlf
+        if ctype is not None:
+            h += b"Content-Type: " + ctype + crlf
+        return h + extra + crlf + data
+
+    def body(boundary, parts, preamble=b"", epilogue=b"", pad=b""):
+        out = preamble + (crlf if preamble else b"")
+        for p in parts:
+            out += b"--" + boundary + pad + crlf + p + crlf
+        return out + b"--" + boundary + b"--" + epilogue
+
+    seeds = {
+        "one-image.bin": (b"multipart/form-data; boundary=XyZzy123",
+                          body(b"XyZzy123", [part(b"image", png, b"d.png", b"image/png")])),
+        "two-images-quoted.bin": (
+            b'multipart/form-data; boundary="a b\'()+_,-./:=?"',
+            body(b"a b'()+_,-./:=?", [part(b"image", png, b"a.png", b"image/png"),
+                                      part(b"image", png, b"b.png", b"image/png")])),
+        "preamble-epilogue-padding.bin": (
+            b"Multipart/Form-Data ; charset=utf-8; boundary=----WebKitFormBoundary7MA4YWxk",
+            body(b"----WebKitFormBoundary7MA4YWxk",
+                 [part(b"file", png, b"x.png", b"image/png",
+                       extra=b"Content-Transfer-Encoding: binary" + crlf)],
+                 preamble=b"This is the preamble.", epilogue=crlf + b"epilogue", pad=b" \t")),
+        "escaped-filename.bin": (
+            b"multipart/form-data; boundary=b",
+            body(b"b", [part(b"na\\\"me", b"", b'di\\\\r\\"x.png'),
+                        part(b"t", b"--b not a delimiter\r--b\r\n-", None, b"text/plain")])),
+        "many-parts.bin": (
+            b"multipart/form-data;boundary=q",
+            body(b"q", [part(b"p%d" % i, b"%d" % i) for i in range(8)])),
+        "curl.bin": (
+            b"multipart/form-data; boundary=------------------------d74496d66958873e",
+            body(b"------------------------d74496d66958873e",
+                 [part(b"image", png, b"digit.png", b"image/png")])),
+    }
+    for name, (ct, b) in seeds.items():
+        write(os.path.join(d, name), ct + b"\n" + b)
+
+
+# ---- IDX -------------------------------------------------------------------
+
+def idx_images(n):
+    out = struct.pack(">IIII", 0x803, n, 28, 28)
+    for i in range(n):
+        img = bytearray(784)
+        for y in range(4, 24):
+            for x in range(10 + i % 5, 14 + i % 5):
+                img[y * 28 + x] = 255 - 16 * (i % 8)
+        out += bytes(img)
+    return out
+
+
+def idx_labels(n):
+    return struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n))
+
+
+def gz(data):
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def idx_seeds():
+    d = os.path.join(CORPUS, "idx")
+
+    def pair(images, labels):
+        return struct.pack("<I", len(images)) + images + labels
+
+    write(os.path.join(d, "plain-2.bin"), pair(idx_images(2), idx_labels(2)))
+    write(os.path.join(d, "gzip-3.bin"), pair(gz(idx_images(3)), gz(idx_labels(3))))
+    write(os.path.join(d, "gzip-images-plain-labels-1.bin"),
+          pair(gz(idx_images(1)), idx_labels(1)))
+    write(os.path.join(d, "plain-images-gzip-labels-10.bin"),
+          pair(idx_images(10), gz(idx_labels(10))))
+    # Count mismatch and a lying count: error paths with a valid start.
+    write(os.path.join(d, "count-mismatch.bin"), pair(idx_images(2), idx_labels(3)))
+    lying = bytearray(idx_images(1))
+    lying[4:8] = struct.pack(">I", 60000)
+    write(os.path.join(d, "lying-count.bin"), pair(bytes(lying), idx_labels(1)))
+
+
+# ---- checkpoints -----------------------------------------------------------
+
+DATA_BYTES = 93322 * 4
+
+
+def ckpt_seeds(ckpt_tool):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.safetensors")
+        subprocess.run([ckpt_tool, "write", path, "1"], check=True, stdout=subprocess.DEVNULL)
+        with open(path, "rb") as f:
+            raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    hdr = json.loads(raw[8:8 + n])
+    hdr["__metadata__"]["created"] = "2024-01-01T00:00:00Z"
+
+    def encode(h):
+        text = json.dumps(h, separators=(",", ":"), ensure_ascii=False).encode()
+        return text + b" " * (-len(text) % 8)
+
+    # Data: zeros with a few small values (finite), so the file compresses
+    # well in git while every tensor is non-trivial.
+    data = bytearray(DATA_BYTES)
+    for name, t in hdr.items():
+        if name != "__metadata__":
+            struct.pack_into("<f", data, t["data_offsets"][0], 0.5)
+    text = encode(hdr)
+    d = os.path.join(CORPUS, "ckpt")
+    write(os.path.join(d, "valid-writer-order.safetensors"),
+          struct.pack("<Q", len(text)) + text + bytes(data))
+    # Small invalid files: the header alone (truncated), and an empty header.
+    write(os.path.join(d, "header-only.safetensors"), struct.pack("<Q", len(text)) + text)
+    write(os.path.join(d, "tiny.safetensors"), struct.pack("<Q", 2) + b"{}")
+
+    hd = os.path.join(CORPUS, "ckpt_header")
+    write(os.path.join(hd, "writer-order.json"), text)
+    # The reference implementation's order: tensors sorted by name, offsets
+    # assigned in that order, metadata absent.
+    tensors = sorted((k, v) for k, v in hdr.items() if k != "__metadata__")
+    ref, pos = {}, 0
+    for k, v in tensors:
+        size = v["data_offsets"][1] - v["data_offsets"][0]
+        ref[k] = {"dtype": "F32", "shape": v["shape"], "data_offsets": [pos, pos + size]}
+        pos += size
+    write(os.path.join(hd, "reference-order-no-meta.json"), encode(ref))
+    # Pretty-printed, escapes in the metadata, no padding.
+    meta = dict(hdr)
+    meta["__metadata__"] = {"note": "tab\t quote\" \\u00e9 \u20ac \U0001F600",
+                            "architecture": "mnist-cnn-v1"}
+    write(os.path.join(hd, "pretty-escapes.json"),
+          json.dumps(meta, indent=1, ensure_ascii=True).encode())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tools", default=os.path.join(ROOT, "build", "tests", "tools"),
+                    help="directory holding mkpng and ckpt_tool")
+    args = ap.parse_args()
+    mkpng = os.path.join(args.tools, "mkpng")
+    ckpt_tool = os.path.join(args.tools, "ckpt_tool")
+    for tool in (mkpng, ckpt_tool):
+        if not os.access(tool, os.X_OK):
+            print("mkseeds: %s not built (make test builds it)" % tool, file=sys.stderr)
+            return 1
+    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header"):
+        shutil.rmtree(os.path.join(CORPUS, name), ignore_errors=True)
+        os.makedirs(os.path.join(CORPUS, name))
+    shutil.rmtree(BOMBS, ignore_errors=True)
+    mkpng_seeds(mkpng)
+    png_seeds()
+    bombs()
+    multipart_seeds()
+    idx_seeds()
+    ckpt_seeds(ckpt_tool)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
