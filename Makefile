@@ -132,3 +132,6 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 fuzz: deps-test
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh run $(FUZZ_TARGETS)
+
+# The web page is built into api/web.o with .incbin, which -MMD does not see.
+$(BUILD)/obj/api/web.o: web/index.html web/app.js web/style.css
