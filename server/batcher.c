@@ -60,7 +60,12 @@ static int take_batch(batcher *b, batch_job **out)
         if (b->count == 0)
             return 0;
         if (b->batch_timeout_ns > 0) {
-            uint64_t until = b->ring[b->head]->enqueued_ns + b->batch_timeout_ns;
+            /* Never wait past the oldest job's deadline: it is answered
+             * (504) as soon as it is due, not when the batch would fill. */
+            const batch_job *oldest = b->ring[b->head];
+            uint64_t until = oldest->enqueued_ns + b->batch_timeout_ns;
+            if (oldest->deadline_ns && oldest->deadline_ns < until)
+                until = oldest->deadline_ns;
             while (b->count > 0 && b->count < b->max_batch && !b->stopping &&
                    atomic_load_explicit(&b->conns, memory_order_relaxed) > b->count + b->computing &&
                    batcher_now_ns() < until) {

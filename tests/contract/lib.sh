@@ -1,0 +1,129 @@
+# tests/contract/lib.sh -- helpers for the HTTP integration tests (sourced).
+#
+#   lib_init                      temp dir $WORK, cleanup trap, $MNISTD_BIN, $MKPNG
+#   ensure_model                  sets $MODEL: the shipped model, or a small one trained now
+#   start_daemon NAME [flags...]  starts the daemon on a free port; sets $PORT, $PID,
+#                                 $LOG (its stderr); waits for the startup line
+#   stop_daemon                   SIGTERM, waits, checks exit status 0
+#   req METHOD PATH [curl args]   one request; sets $status, $ctype, $body (a file),
+#                                 $hdrs (a file); records the exchange in $MNISTD_CAPTURE
+#   pass NAME / fail NAME WHY / skip NAME WHY / check NAME COND-COMMAND...
+#   metric NAME{labels}           the value of one series from GET /metrics
+#   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
+
+lib_init() {
+  set -u
+  ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  BUILD=${BUILD:-build}
+  MNISTD_BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
+  MKPNG=${MKPNG:-$ROOT/$BUILD/tests/tools/mkpng}
+  WORK=$(mktemp -d /tmp/mnistd-test.XXXXXX)
+  PIDS=()
+  FAILS=0
+  REQ_N=0
+  trap lib_cleanup EXIT
+}
+
+lib_cleanup() {
+  local p
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
+  rm -rf "$WORK"
+}
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
+skip() { echo "SKIP $1: $2"; }
+# check NAME WHY-IF-FALSE COMMAND...: PASS when COMMAND succeeds.
+check() {
+  local name=$1 why=$2; shift 2
+  if "$@"; then pass "$name"; else fail "$name" "$why"; fi
+}
+
+wait_until() {
+  local timeout=$1; shift
+  local end=$((SECONDS + timeout))
+  until "$@"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.05
+  done
+}
+
+need_data() {
+  if [ -z "${MNISTD_DATA:-}" ]; then
+    skip "$1" "MNISTD_DATA is not set (the MNIST files are needed)"
+    exit 0
+  fi
+}
+
+# ensure_model: the shipped model if there is one, else a small one trained
+# here (1 epoch on 4000 samples: a few seconds, accuracy far above chance).
+ensure_model() {
+  if [ -f "$ROOT/models/mnist-cnn.safetensors" ]; then
+    MODEL=$ROOT/models/mnist-cnn.safetensors
+    return 0
+  fi
+  MODEL=$WORK/model.safetensors
+  "$MNISTD_BIN" train --data "$MNISTD_DATA" --limit 4000 --epochs 1 --threads 1 --quiet \
+    --out "$MODEL" >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; return 1; }
+}
+
+# start_daemon NAME [flags...]
+start_daemon() {
+  local name=$1; shift
+  LOG=$WORK/daemon-$name.log
+  "$MNISTD_BIN" serve --port 0 --bind 127.0.0.1 "$@" 2>"$LOG" &
+  PID=$!
+  PIDS+=("$PID")
+  if ! wait_until 20 grep -qs '"msg":"listening' "$LOG"; then
+    echo "daemon $name did not start:"; cat "$LOG"
+    return 1
+  fi
+  PORT=$(grep -o '"msg":"listening on http://[^"]*"' "$LOG" | head -1 | sed 's/.*:\([0-9]*\)"$/\1/')
+  [ -n "$PORT" ]
+}
+
+stop_daemon() {
+  kill -TERM "$PID"
+  wait "$PID"
+  local rc=$?
+  local p new=()
+  for p in "${PIDS[@]}"; do [ "$p" != "$PID" ] && new+=("$p"); done
+  PIDS=("${new[@]:-}")
+  return $rc
+}
+
+# req METHOD PATH [curl args...]
+req() {
+  local method=$1 path=$2; shift 2
+  REQ_N=$((REQ_N + 1))
+  local out=$WORK/r.$BASHPID.$REQ_N w
+  local mflag=(-X "$method")
+  [ "$method" = HEAD ] && mflag=(--head)
+  w=$(curl -sS --max-time 30 "${mflag[@]}" -o "$out.body" -D "$out.hdr" \
+      -w '%{http_code} %{content_type}' "$@" "http://127.0.0.1:$PORT$path")
+  status=${w%% *}
+  ctype=${w#* }
+  body=$out.body
+  hdrs=$out.hdr
+  if [ -n "${MNISTD_CAPTURE:-}" ]; then
+    printf '{"method":"%s","path":"%s","status":%s,"content_type":"%s","body":"%s","headers":"%s"}\n' \
+      "$method" "$path" "${status:-0}" "$ctype" "$out.body" "$out.hdr" >>"$MNISTD_CAPTURE"
+  fi
+}
+
+# The header's value in the last response ("" if absent).
+resp_header() {
+  grep -i "^$1:" "$hdrs" | head -1 | sed 's/^[^:]*: *//; s/\r$//'
+}
+
+# jget FILE EXPR: a value from a JSON file (python3 expression over `d`).
+jget() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
+}
+
+# metric 'name{labels}': the value from /metrics ("" if absent).
+metric() {
+  curl -sS "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'
+}
