@@ -21,6 +21,12 @@ lib_init() {
   PIDS=()
   FAILS=0
   REQ_N=0
+  # Recorded exchanges keep their files beside the capture, past our cleanup.
+  OUTDIR=$WORK
+  if [ -n "${MNISTD_CAPTURE:-}" ]; then
+    OUTDIR=$MNISTD_CAPTURE.d
+    mkdir -p "$OUTDIR"
+  fi
   trap lib_cleanup EXIT
 }
 
@@ -98,7 +104,7 @@ stop_daemon() {
 req() {
   local method=$1 path=$2; shift 2
   REQ_N=$((REQ_N + 1))
-  local out=$WORK/r.$BASHPID.$REQ_N w
+  local out=$OUTDIR/r.$BASHPID.$REQ_N w
   local mflag=(-X "$method")
   [ "$method" = HEAD ] && mflag=(--head)
   w=$(curl -sS --max-time 30 "${mflag[@]}" -o "$out.body" -D "$out.hdr" \
