@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# The container and cluster files (docker/), checked without a container
+# engine or a cluster, which the test machines do not have:
+#   - the Dockerfile lints clean with two linters from the npm registry
+#     (dockerlinter with shellcheck on every RUN, and dockerfile-utils, the
+#     checker behind the VS Code Docker extension), every file it copies exists
+#     and passes .dockerignore, and its runtime contract holds (portable -march,
+#     non-root numeric USER, EXPOSE = MNISTD_PORT, VOLUMEs, HEALTHCHECK,
+#     STOPSIGNAL, only real MNISTD_* settings);
+#   - the runtime stage installs exactly the Debian packages owning the
+#     libraries the binary links (readelf NEEDED, ldd, dpkg -S), and their
+#     dependencies cover every library ldd resolves;
+#   - the HEALTHCHECK script probes a real daemon started with the image's ENV:
+#     healthy, ready, not ready without a model, down, and a hung peer;
+#   - compose.yaml validates against the compose-spec schema and its references
+#     resolve; prometheus.yml (and the Kubernetes scrape config in
+#     docs/deployment.md) pass promtool check config;
+#   - the Kubernetes manifests validate against the Kubernetes OpenAPI schema,
+#     strictly (no unknown field), and refer to each other consistently;
+#   - each check fails on a broken copy of its input (the checks can fail).
+# The npm packages are pinned by tests/deploy/package-lock.json and installed
+# with `npm ci` into tests/deploy/node_modules (kept between runs); when the
+# npm registry cannot be reached the npm-based checks print SKIP.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DEPLOY=$ROOT/tests/deploy
+BUILD=${BUILD:-build}
+BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
+failed=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; failed=1; }
+skip() { echo "SKIP $1: $2"; }
+tmp=$(mktemp -d)
+daemon_pids=()
+cleanup() {
+  for p in "${daemon_pids[@]}"; do kill "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ ! -x "$BIN" ]; then
+  fail deploy_binary "$BIN is not built"
+  exit 1
+fi
+"$BIN" serve --help >"$tmp/help.txt" 2>&1
+if ! grep -q MNISTD_PORT "$tmp/help.txt"; then
+  fail deploy_settings "mnistd serve --help lists no settings"
+  exit 1
+fi
+
+# ---------------------------------------------------------------- tools
+# Debian packages for the checks, installed when missing (scripts/deps.sh
+# installs only what is not there): shellcheck for the RUN lines, promtool,
+# and Node.js with npm (the machine's own Node.js normally brings npm).
+need=()
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  MNISTD_EXTRA_PKGS="${need[*]}" bash scripts/deps.sh test >&2 ||
+    echo "could not install ${need[*]}" >&2
+fi
+
+npm_ok=0
+if ! command -v npm >/dev/null 2>&1; then
+  fail npm_install "npm is not installed and could not be installed"
+else
+  sum=$(sha256sum "$DEPLOY/package-lock.json" | cut -d' ' -f1)
+  stamp=$DEPLOY/node_modules/.mnistd-lock-sha256
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+    npm_ok=1
+  else
+    # --ignore-scripts: no package may run code at install (dockerlinter's
+    # shellcheck dependency would download a binary; Debian's is used).
+    if (cd "$DEPLOY" && npm ci --ignore-scripts --no-audit --no-fund --fetch-retries=1 \
+          --fetch-timeout=60000) >"$tmp/npm.log" 2>&1; then
+      echo "$sum" >"$stamp"
+      npm_ok=1
+    elif grep -qE 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network' "$tmp/npm.log"; then
+      skip npm_install "the npm registry is unreachable: Dockerfile lint, compose schema and Kubernetes schema checks not run ($(grep -m1 -oE 'E[A-Z]+' "$tmp/npm.log"))"
+    else
+      fail npm_install "npm ci failed: $(tail -n 5 "$tmp/npm.log" | tr '\n' ' ')"
+    fi
+  fi
+fi
+CHECK=(node "$DEPLOY/check.js")
+
+# expect_fail NAME CHECKNAME CMD...: the command must report FAIL CHECKNAME.
+expect_fail() {
+  local name=$1 check=$2; shift 2
+  "$@" >"$tmp/mut.out" 2>&1
+  if grep -q "^FAIL $check" "$tmp/mut.out"; then pass "$name"
+  else fail "$name" "a broken input did not fail $check: $(tr '\n' ' ' <"$tmp/mut.out" | head -c 400)"; fi
+}
+
+# ----------------------------------------------------------- Dockerfile lint
+if [ "$npm_ok" = 1 ]; then
+  if ! command -v shellcheck >/dev/null; then
+    fail dockerfile_lint_dockerlinter "shellcheck is not installed (scripts/deps.sh test)"
+  else
+    mkdir -p "$tmp/lint"
+    # dockerlinter writes its shellcheck scratch files into the current
+    # directory: run it in a scratch one. -e info: any finding fails.
+    if (cd "$tmp/lint" && node "$DEPLOY/node_modules/dockerlinter/bin/dockerfilelinter" \
+          -f "$ROOT/docker/Dockerfile" -e info) >"$tmp/lint.out" 2>&1; then
+      pass dockerfile_lint_dockerlinter
+    else
+      fail dockerfile_lint_dockerlinter "$(tr '\n' ' ' <"$tmp/lint.out")"
+    fi
+    printf 'FROM debian\nRUN apt-get install curl\nRUN cd /tmp && echo $x\n' >"$tmp/lint/Bad.Dockerfile"
+    if (cd "$tmp/lint" && node "$DEPLOY/node_modules/dockerlinter/bin/dockerfilelinter" \
+          -f Bad.Dockerfile -e info) >"$tmp/lint.out" 2>&1; then
+      fail dockerlinter_rejects_bad_dockerfile "exit 0 on a Dockerfile with known faults"
+    elif grep -q ER0002 "$tmp/lint.out" && grep -q SC2086 "$tmp/lint.out"; then
+      pass dockerlinter_rejects_bad_dockerfile
+    else
+      fail dockerlinter_rejects_bad_dockerfile "missing ER0002 or SC2086: $(tr '\n' ' ' <"$tmp/lint.out")"
+    fi
+  fi
+
+  # Lint, COPY sources, runtime contract.
+  "${CHECK[@]}" dockerfile docker/Dockerfile . "$tmp/help.txt" || failed=1
+
+  sed 's|COPY docker/healthcheck.sh|COPY docker/no-such-file.sh|' docker/Dockerfile >"$tmp/Dockerfile.nofile"
+  expect_fail dockerfile_check_catches_missing_copy dockerfile_copy_sources_exist \
+    "${CHECK[@]}" dockerfile "$tmp/Dockerfile.nofile" . "$tmp/help.txt"
+  sed 's|ARCH="-march=${MARCH}"||; s|^USER .*|USER root|' docker/Dockerfile >"$tmp/Dockerfile.native"
+  expect_fail dockerfile_check_catches_native_root dockerfile_runtime_contract \
+    "${CHECK[@]}" dockerfile "$tmp/Dockerfile.native" . "$tmp/help.txt"
+  sed 's|MNISTD_THREADS=|MNISTD_THREDS=|; s|--interval=15s|--interval=15x|' docker/Dockerfile >"$tmp/Dockerfile.env"
+  expect_fail dockerfile_check_catches_bad_setting dockerfile_lint_dockerfile_utils \
+    "${CHECK[@]}" dockerfile "$tmp/Dockerfile.env" . "$tmp/help.txt"
+  expect_fail dockerfile_check_catches_unknown_env dockerfile_runtime_contract \
+    "${CHECK[@]}" dockerfile "$tmp/Dockerfile.env" . "$tmp/help.txt"
+fi
+
+# ------------------------------------------ runtime packages against the binary
+# Every package reachable from the arguments through Depends/Pre-Depends of the
+# installed packages (the first installed alternative of an "a | b").
+dep_closure() {
+  local -A seen=()
+  local queue=("$@") p alt name
+  while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]}; queue=("${queue[@]:1}")
+    [ -n "${seen[$p]:-}" ] && continue
+    seen[$p]=1
+    while IFS= read -r alt; do
+      [ -z "$alt" ] && continue
+      for name in $(echo "$alt" | tr '|' '\n' | sed 's/(.*)//; s/:any//; s/ //g'); do
+        if dpkg-query -W -f='${db:Status-Status}' "$name" 2>/dev/null | grep -q '^installed$'; then
+          queue+=("$name"); break
+        fi
+      done
+    done < <(dpkg-query -W -f='${Depends},${Pre-Depends}\n' "$p" 2>/dev/null | tr ',' '\n')
+  done
+  printf '%s\n' "${!seen[@]}"
+}
+# The packages owning the binary's libraries, resolved once: DIRECT for the
+# libraries it names (readelf NEEDED), ALL for everything ldd loads.
+declare -A DIRECT=() ALL=()
+RESOLVE_PROBLEMS=()
+resolve_binary_packages() {
+  local lib path pkg cand line
+  local -A owner=() path_pkg=() lib_path=()
+  while read -r lib path; do lib_path[$lib]=$path; done < <(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
+  # The Debian package owning each path: merged /usr means ldd's /lib path
+  # may be registered under /usr/lib, and an alternative under its target.
+  # One dpkg -S for all candidates (each call reads every file list).
+  local cands=()
+  for path in "${lib_path[@]}"; do cands+=("$path" "/usr$path" "$(readlink -f "$path")"); done
+  while IFS= read -r line; do
+    case $line in diversion*) continue ;; esac
+    pkg=${line%%:*}; path=${line#*: }
+    path_pkg[$path]=$pkg
+  done < <(dpkg -S "${cands[@]}" 2>/dev/null)
+  for lib in "${!lib_path[@]}"; do
+    path=${lib_path[$lib]}; pkg=
+    for cand in "$path" "/usr$path" "$(readlink -f "$path")"; do
+      [ -n "${path_pkg[$cand]:-}" ] && { pkg=${path_pkg[$cand]}; break; }
+    done
+    if [ -z "$pkg" ]; then RESOLVE_PROBLEMS+=("no Debian package owns $lib ($path)"); continue; fi
+    owner[$lib]=$pkg
+    ALL[$pkg]=1
+  done
+  while read -r lib; do
+    if [ -n "${owner[$lib]:-}" ]; then DIRECT[${owner[$lib]}]=1
+    else RESOLVE_PROBLEMS+=("ldd does not resolve $lib to a packaged file"); fi
+  done < <(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  # glibc (libc, libm) is the base image's own C library, in every image.
+  unset 'DIRECT[libc6]'
+}
+# check_runtime_packages NAME FILE: FILE lists the runtime stage's packages.
+check_runtime_packages() {
+  local name=$1 listfile=$2
+  local problems=("${RESOLVE_PROBLEMS[@]}")
+  local want have
+  want=$(printf '%s\n' "${!DIRECT[@]}" | sort)
+  have=$(sort -u "$listfile")
+  local missing extra
+  missing=$(comm -23 <(echo "$want") <(echo "$have") | tr '\n' ' ')
+  extra=$(comm -13 <(echo "$want") <(echo "$have") | tr '\n' ' ')
+  [ -n "${missing// }" ] && problems+=("the binary links libraries of ${missing% } but the image does not install them")
+  [ -n "${extra// }" ] && problems+=("the image installs ${extra% } whose libraries the binary does not link")
+  local closure uncovered
+  closure=$(dep_closure libc6 $have | sort -u)
+  uncovered=$(comm -23 <(printf '%s\n' "${!ALL[@]}" | sort) <(echo "$closure") | tr '\n' ' ')
+  [ -n "${uncovered// }" ] && problems+=("ldd resolves libraries of ${uncovered% } that the image's packages do not pull in")
+  if [ ${#problems[@]} -eq 0 ]; then
+    pass "$name"
+    echo "  runtime packages: $(echo $have) (+ through their dependencies: $(comm -13 <(echo "$have") <(echo "$closure") | tr '\n' ' ' | sed 's/ $//'))"
+  else
+    local msg
+    msg=$(printf '%s; ' "${problems[@]}")
+    fail "$name" "${msg%; }"
+  fi
+}
+debver=$(cut -d. -f1 /etc/debian_version 2>/dev/null)
+[ "$debver" = 12 ] && resolve_binary_packages
+if [ "$debver" != 12 ]; then
+  skip runtime_packages_match_ldd "this is not Debian 12 (the image's release): package names may differ"
+elif [ "$npm_ok" != 1 ]; then
+  # Without the Dockerfile parser, read the list with sed.
+  sed -n '/^FROM debian:bookworm-slim/,$p' docker/Dockerfile |
+    sed -n '/apt-get install/,/&&.*rm/p' | tr ' \\' '\n\n' | grep -E '^lib|^zlib' >"$tmp/pkgs"
+  check_runtime_packages runtime_packages_match_ldd "$tmp/pkgs"
+else
+  "${CHECK[@]}" runtime-packages docker/Dockerfile >"$tmp/pkgs"
+  check_runtime_packages runtime_packages_match_ldd "$tmp/pkgs"
+  grep -v '^libpng16-16$' "$tmp/pkgs" >"$tmp/pkgs.missing"
+  # In subshells: the broken lists' FAIL must not fail this test.
+  (check_runtime_packages runtime_packages_mut_missing "$tmp/pkgs.missing") >"$tmp/mut.out"
+  if grep -q '^FAIL .*libpng16-16' "$tmp/mut.out"; then pass runtime_packages_check_catches_missing
+  else fail runtime_packages_check_catches_missing "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
+  { cat "$tmp/pkgs"; echo curl; } >"$tmp/pkgs.extra"
+  (check_runtime_packages runtime_packages_mut_extra "$tmp/pkgs.extra") >"$tmp/mut.out"
+  if grep -q '^FAIL .*curl' "$tmp/mut.out"; then pass runtime_packages_check_catches_extra
+  else fail runtime_packages_check_catches_extra "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
+fi
+
+# ------------------------------------------------ HEALTHCHECK against a daemon
+# The image's ENV, with the paths and the port of this machine: the daemon's
+# own parser checks every value the image sets.
+image_env=()
+while read -r kv; do image_env+=("$kv"); done < <(
+  sed -n '/^FROM debian:bookworm-slim/,$p' docker/Dockerfile |
+    sed -n '/^ENV /,/^[A-Z]/p' | grep -oE 'MNISTD_[A-Z_]+=[^ \\]*')
+# start_daemon LOG ENV...: starts mnistd on a free loopback port; sets $port.
+start_daemon() {
+  local log=$1; shift
+  : >"$log"
+  env "${image_env[@]}" "$@" MNISTD_BIND=127.0.0.1 MNISTD_PORT=0 "$BIN" serve >"$log" 2>&1 &
+  daemon_pids+=($!)
+  last_pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(grep -m1 -oE '"port":[0-9]+' "$log" | head -n1 | cut -d: -f2)
+    [ -n "$port" ] && return 0
+    kill -0 "$last_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+HC=docker/healthcheck.sh
+if [ ${#image_env[@]} -lt 3 ]; then
+  fail healthcheck_image_env "could not read the ENV of the runtime stage"
+elif ! start_daemon "$tmp/d1.log" MNISTD_MODEL="$ROOT/models/mnist-cnn.safetensors" MNISTD_DATA=; then
+  fail healthcheck_daemon_start "mnistd did not start with the image's ENV: $(tail -n 3 "$tmp/d1.log")"
+else
+  pid1=$last_pid
+  # As in the image: MNISTD_BIND=0.0.0.0, which the probe reaches on loopback.
+  if MNISTD_BIND=0.0.0.0 MNISTD_PORT=$port bash $HC /healthz 2>"$tmp/hc.err"; then pass healthcheck_healthy
+  else fail healthcheck_healthy "exit $? on a live daemon: $(cat "$tmp/hc.err")"; fi
+  if MNISTD_BIND=0.0.0.0 MNISTD_PORT=$port bash $HC /readyz 2>"$tmp/hc.err"; then pass healthcheck_ready_with_model
+  else fail healthcheck_ready_with_model "exit $?: $(cat "$tmp/hc.err")"; fi
+  if MNISTD_BIND=0.0.0.0 MNISTD_PORT=$port bash $HC /no-such-path 2>"$tmp/hc.err"; then
+    fail healthcheck_non_200 "exit 0 on a 404"
+  elif grep -q 404 "$tmp/hc.err"; then pass healthcheck_non_200
+  else fail healthcheck_non_200 "$(cat "$tmp/hc.err")"; fi
+  # STOPSIGNAL SIGTERM: the daemon exits 0 on it, and the probe then fails.
+  kill -TERM "$pid1"
+  wait "$pid1"; rc=$?
+  if [ $rc -eq 0 ]; then pass daemon_exits_0_on_stopsignal
+  else fail daemon_exits_0_on_stopsignal "exit status $rc after SIGTERM"; fi
+  if MNISTD_PORT=$port timeout 10 bash $HC /healthz 2>/dev/null; then fail healthcheck_down "exit 0 with no daemon"
+  elif [ $? -eq 124 ]; then fail healthcheck_down "hung with no daemon"
+  else pass healthcheck_down; fi
+fi
+# No model and no data: alive (/healthz) but not ready (/readyz), the state in
+# which Kubernetes keeps a pod out of the Service without restarting it.
+if start_daemon "$tmp/d2.log" MNISTD_MODEL="$tmp/no-model.safetensors" MNISTD_DATA=; then
+  if MNISTD_PORT=$port bash $HC /healthz 2>/dev/null && ! MNISTD_PORT=$port bash $HC /readyz 2>/dev/null; then
+    pass healthcheck_alive_not_ready_without_model
+  else
+    fail healthcheck_alive_not_ready_without_model "/healthz and /readyz did not answer 200 and non-200"
+  fi
+  kill -TERM "$last_pid"; wait "$last_pid" 2>/dev/null
+else
+  fail healthcheck_alive_not_ready_without_model "mnistd without a model did not start: $(tail -n 3 "$tmp/d2.log")"
+fi
+# A peer that accepts the connection and never answers: the probe gives up.
+if command -v python3 >/dev/null; then
+  python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+conns = []
+end = time.time() + 20
+while time.time() < end:
+    s.settimeout(max(0.1, end - time.time()))
+    try:
+        conns.append(s.accept()[0])
+    except OSError:
+        break
+' >"$tmp/hung.port" &
+  hung_pid=$!
+  daemon_pids+=($hung_pid)
+  for _ in $(seq 50); do [ -s "$tmp/hung.port" ] && break; sleep 0.1; done
+  MNISTD_PORT=$(cat "$tmp/hung.port") MNISTD_HEALTHCHECK_TIMEOUT=1 timeout 10 bash $HC /healthz 2>"$tmp/hc.err"
+  rc=$?
+  if [ $rc -eq 1 ] && grep -q 'no answer' "$tmp/hc.err"; then pass healthcheck_hung_peer
+  else fail healthcheck_hung_peer "exit $rc (124 = hung): $(cat "$tmp/hc.err")"; fi
+  kill "$hung_pid" 2>/dev/null
+fi
+
+# ------------------------------------------------------ compose + Prometheus
+if command -v promtool >/dev/null; then
+  if promtool check config docker/prometheus.yml >"$tmp/prom.out" 2>&1; then pass prometheus_config_promtool
+  else fail prometheus_config_promtool "$(tr '\n' ' ' <"$tmp/prom.out")"; fi
+  sed 's/scrape_interval: 5s/scrape_interval: 5 seconds/' docker/prometheus.yml >"$tmp/prometheus.yml"
+  if promtool check config "$tmp/prometheus.yml" >/dev/null 2>&1; then
+    fail promtool_rejects_bad_config "a bad duration passed"
+  else pass promtool_rejects_bad_config; fi
+  if [ "$npm_ok" = 1 ] && [ -f docs/deployment.md ]; then
+    if "${CHECK[@]}" yaml-block docs/deployment.md prometheus-kubernetes >"$tmp/prom-k8s.yml" 2>"$tmp/prom.out" &&
+       promtool check config "$tmp/prom-k8s.yml" >>"$tmp/prom.out" 2>&1; then
+      pass prometheus_kubernetes_config_in_docs_promtool
+    else fail prometheus_kubernetes_config_in_docs_promtool "$(tr '\n' ' ' <"$tmp/prom.out")"; fi
+  fi
+else
+  fail prometheus_config_promtool "promtool is not installed (Debian package prometheus, scripts/deps.sh test)"
+fi
+if [ "$npm_ok" = 1 ]; then
+  "${CHECK[@]}" compose docker/compose.yaml docker/Dockerfile "$tmp/help.txt" || failed=1
+  mkdir -p "$tmp/compose"
+  cp docker/prometheus.yml "$tmp/compose/"
+  sed 's|^    restart: unless-stopped|    restrat: unless-stopped|; s|context: \.\.|context: '"$ROOT"'|' \
+    docker/compose.yaml >"$tmp/compose/compose.yaml"
+  expect_fail compose_check_catches_unknown_key compose_schema \
+    "${CHECK[@]}" compose "$tmp/compose/compose.yaml" docker/Dockerfile "$tmp/help.txt"
+  sed 's|"mnistd:8080"|"mnistd:9999"|' docker/prometheus.yml >"$tmp/compose/prometheus.yml"
+  sed 's|context: \.\.|context: '"$ROOT"'|' docker/compose.yaml >"$tmp/compose/compose.yaml"
+  expect_fail compose_check_catches_wrong_scrape_target compose_references \
+    "${CHECK[@]}" compose "$tmp/compose/compose.yaml" docker/Dockerfile "$tmp/help.txt"
+fi
+
+# ------------------------------------------------------------------ Kubernetes
+if [ "$npm_ok" = 1 ]; then
+  "${CHECK[@]}" k8s docker/k8s docker/Dockerfile "$tmp/help.txt" || failed=1
+  mut() {  # mut NAME CHECK SED-EXPR FILE (the TypeScript pass only where it is the target)
+    rm -rf "$tmp/k8s"; cp -r docker/k8s "$tmp/k8s"
+    sed -i "$3" "$tmp/k8s/$4"
+    local strict=0
+    [ "$2" = k8s_schema_strict ] && strict=1
+    expect_fail "$1" "$2" env MNISTD_K8S_STRICT=$strict "${CHECK[@]}" k8s "$tmp/k8s" docker/Dockerfile "$tmp/help.txt"
+  }
+  mut k8s_check_catches_misspelt_field k8s_schema_strict 's/periodSeconds: 5/periodSecond: 5/' deployment.yaml
+  mut k8s_check_catches_wrong_type k8s_schema_deployment 's/replicas: 2/replicas: "2"/' deployment.yaml
+  mut k8s_check_catches_bad_api_version k8s_schema_hpa 's|autoscaling/v2|autoscaling/v9|' hpa.yaml
+  mut k8s_check_catches_unknown_setting k8s_references 's/MNISTD_THREADS/MNISTD_THREAD/' deployment.yaml
+  mut k8s_check_catches_probe_path k8s_references 's|path: /readyz|path: /ready|' deployment.yaml
+  mut k8s_check_catches_second_writer k8s_references 's/replicas: 1/replicas: 2/' trainer.yaml
+fi
+
+exit $failed
