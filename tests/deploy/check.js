@@ -11,6 +11,8 @@
  *   node check.js k8s DIR DOCKERFILE HELP                Kubernetes schema (strict) + references
  *   node check.js yaml-block MARKDOWN NAME               print the ```yaml block that follows
  *                                                        the comment <!-- NAME --> in MARKDOWN
+ *   node check.js emulate DOCKERFILE STAGE ROOT CONTEXT MODE [FROM=DIR...] [--skip-run REGEX]
+ *       carries out one stage's instructions without an engine (see emulateStage)
  *
  * HELP is a file holding the output of `mnistd serve --help`: the list of real
  * settings (MNISTD_* variables) that the files may set. Each check prints
@@ -507,6 +509,112 @@ function checkK8sReferences(docs, dockerfile, settings) {
     report('k8s_references', problems);
 }
 
+/* ------------------------------------------------------------ emulation */
+
+/* Carries out the instructions of stage STAGE (its name or index) the way
+ * the engine would, into the directory ROOT, and prints what the image would
+ * run as JSON (env, user, workdir, entrypoint, cmd, healthcheck, stopsignal,
+ * expose, volumes).
+ *   MODE "host":   ROOT stands for the stage's filesystem root; COPY writes
+ *                  under it and RUN runs on this machine in ROOT+WORKDIR.
+ *                  For a build stage on the same Debian release; RUN lines
+ *                  matching --skip-run (the package install, which touches
+ *                  the machine itself) are reported and skipped.
+ *   MODE "chroot": ROOT is a Debian root filesystem (mmdebstrap); RUN runs
+ *                  in it with chroot, COPY --chown sets owners inside it.
+ * FROM=DIR maps a COPY --from=FROM source to the directory DIR (a stage
+ * emulated before in host mode). */
+function emulateStage(dockerfile, stageSel, root, context, mode, fromDirs, skipRun) {
+    const { execFileSync } = require('child_process');
+    const df = parseDockerfile(dockerfile);
+    const stage = /^[0-9]+$/.test(stageSel) ? df.stages[Number(stageSel)]
+        : df.stages.find((st) => st.name === stageSel);
+    if (!stage) throw new Error(`no stage ${stageSel}`);
+    const out = { env: {}, user: '0', workdir: '/', entrypoint: null, cmd: null, healthcheck: null,
+                  stopsignal: null, expose: [], volumes: [] };
+    const args = {};
+    const host = (p) => path.join(root, p);
+    // The build context as the engine sends it: without what .dockerignore drops.
+    const ig = require('@balena/dockerignore')();
+    const ignoreFile = path.join(context, '.dockerignore');
+    if (fs.existsSync(ignoreFile)) ig.add(fs.readFileSync(ignoreFile, 'utf8'));
+    const inContext = (abs) => {
+        const rel = path.relative(context, abs);
+        return rel === '' || fs.statSync(abs).isDirectory() || !ig.ignores(rel);
+    };
+    const sh = (cmd) => {
+        const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root',
+                      ...args, ...out.env };
+        if (mode === 'host') {
+            execFileSync('/bin/sh', ['-c', cmd], { cwd: host(out.workdir), env: { ...process.env, ...env },
+                                                   stdio: ['ignore', 2, 2] });
+        } else {
+            execFileSync('chroot', [root, '/bin/sh', '-c', `cd ${out.workdir} && ${cmd}`],
+                         { env, stdio: ['ignore', 2, 2] });
+        }
+    };
+    for (const it of stage.instructions) {
+        const raw = it.ins.getArgumentsContent() || '';
+        switch (it.keyword) {
+        case 'ARG': {
+            const [name, ...def] = it.args[0].split('=');
+            args[name] = def.join('=');
+            break;
+        }
+        case 'ENV':
+            for (const p of it.ins.getProperties()) out.env[p.getName()] = p.getValue();
+            break;
+        case 'WORKDIR':
+            out.workdir = path.posix.resolve(out.workdir, it.args[0]);
+            fs.mkdirSync(host(out.workdir), { recursive: true });
+            break;
+        case 'COPY': {
+            const srcs = it.args.slice(0, -1);
+            const dst = path.posix.resolve(out.workdir, it.args[it.args.length - 1]);
+            const toDir = it.args[it.args.length - 1].endsWith('/') || srcs.length > 1;
+            for (const src of srcs) {
+                let from;
+                if (it.flags.from !== undefined) {
+                    if (!fromDirs[it.flags.from]) throw new Error(`COPY --from=${it.flags.from}: no FROM=DIR given`);
+                    from = path.join(fromDirs[it.flags.from], src);
+                } else {
+                    from = path.join(context, src);
+                }
+                const isDir = fs.statSync(from).isDirectory();
+                // A directory's contents go into the destination; a file
+                // goes to the destination path, or into it when it ends in /.
+                const target = isDir || !toDir ? dst : path.posix.join(dst, path.basename(src));
+                fs.mkdirSync(path.dirname(host(target)), { recursive: true });
+                fs.cpSync(from, host(target), { recursive: true,
+                                                filter: it.flags.from !== undefined ? undefined : inContext });
+                if (it.flags.chown && mode === 'chroot')
+                    execFileSync('chroot', [root, 'chown', '-R', it.flags.chown, target]);
+                console.error(`emulate: COPY ${it.flags.from ? '--from=' + it.flags.from + ' ' : ''}${src} -> ${target}`);
+            }
+            break;
+        }
+        case 'RUN':
+            if (skipRun && new RegExp(skipRun).test(raw)) {
+                console.error(`emulate: skipped RUN ${raw.slice(0, 80)}`);
+                break;
+            }
+            console.error(`emulate: RUN ${raw.replace(/\s+/g, ' ').slice(0, 120)}`);
+            sh(raw);
+            break;
+        case 'USER': out.user = it.args[0]; break;
+        case 'EXPOSE': out.expose.push(...it.args); break;
+        case 'VOLUME': out.volumes.push(...(execForm(it) || it.args)); break;
+        case 'STOPSIGNAL': out.stopsignal = it.args[0]; break;
+        case 'ENTRYPOINT': out.entrypoint = execForm(it); break;
+        case 'CMD': out.cmd = execForm(it); break;
+        case 'HEALTHCHECK': out.healthcheck = execForm(it); break;
+        default:
+            throw new Error(`emulate: ${it.keyword} is not supported`);
+        }
+    }
+    console.log(JSON.stringify(out));
+}
+
 /* ---------------------------------------------------------------------- main */
 
 function main(argv) {
@@ -538,8 +646,25 @@ function main(argv) {
         process.stdout.write(m[1]);
         return 0;
     }
+    case 'emulate': {
+        const [file, stage, root, context, mode, ...rest] = args;
+        const fromDirs = {};
+        let skipRun = null;
+        for (let i = 0; i < rest.length; i++) {
+            if (rest[i] === '--skip-run') skipRun = rest[++i];
+            else { const [k, v] = rest[i].split('='); fromDirs[k] = v; }
+        }
+        if (mode !== 'host' && mode !== 'chroot') { console.error('MODE is host or chroot'); return 2; }
+        try {
+            emulateStage(file, stage, root, context, mode, fromDirs, skipRun);
+        } catch (e) {
+            console.error(`emulate: ${e.message}`);
+            return 1;
+        }
+        return 0;
+    }
     default:
-        console.error('usage: check.js dockerfile|runtime-packages|compose|k8s|yaml-block ...');
+        console.error('usage: check.js dockerfile|runtime-packages|compose|k8s|yaml-block|emulate ...');
         return 2;
     }
     return failed ? 1 : 0;
