@@ -224,8 +224,16 @@ async function main() {
         reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'clear');
       }
       const outline = reached ? await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle) : '';
-      check('web_keyboard', !!label && label.length > 10 && reached && outline !== 'none',
-            `aria-label ${JSON.stringify(label)}, clear reached by Tab: ${reached}, outline ${outline}`);
+      // The next Tab stop is the file picker, its label showing the ring.
+      await page.keyboard.press('Tab');
+      const up = await page.evaluate(() => ({
+        id: document.activeElement && document.activeElement.id,
+        outline: getComputedStyle(document.querySelector('label.file')).outlineStyle,
+      }));
+      check('web_keyboard', !!label && label.length > 10 && reached && outline !== 'none' &&
+            up.id === 'upload' && up.outline !== 'none',
+            `aria-label ${JSON.stringify(label)}, clear reached by Tab: ${reached}, outline ${outline}, ` +
+            `then ${JSON.stringify(up)}`);
     }
 
     // Draw real test digits; most must be read right.
@@ -312,11 +320,18 @@ async function main() {
       let ok = true;
       let why = '';
       try {
-        await page.waitForFunction(() => document.getElementById('job').dataset.status === 'running',
+        // An error shown by the page ends the wait early (and fails below).
+        await page.waitForFunction(() => document.getElementById('job').dataset.status === 'running' ||
+                                         !document.getElementById('train-error').hidden,
                                    null, { timeout: 60000 });
+        if (!(await page.locator('#train-error').isHidden()))
+          throw new Error('the page shows an error');
         await page.locator('#train-cancel').click();
-        await page.waitForFunction(() => document.getElementById('job').dataset.status === 'cancelled',
+        await page.waitForFunction(() => document.getElementById('job').dataset.status === 'cancelled' ||
+                                         !document.getElementById('train-error').hidden,
                                    null, { timeout: 60000 });
+        if (!(await page.locator('#train-error').isHidden()))
+          throw new Error('the page shows an error');
       } catch (e) {
         ok = false;
         why = e.message.split('\n')[0] + '; status ' + (await page.locator('#job').getAttribute('data-status')) +
@@ -333,9 +348,12 @@ async function main() {
       let ok = true;
       let why = '';
       try {
-        await page.waitForFunction(() => document.getElementById('job').dataset.status === 'succeeded' &&
-                                         Number(document.getElementById('train-chart').dataset.epochs) >= 1,
+        await page.waitForFunction(() => (document.getElementById('job').dataset.status === 'succeeded' &&
+                                          Number(document.getElementById('train-chart').dataset.epochs) >= 1) ||
+                                         !document.getElementById('train-error').hidden,
                                    null, { timeout: TRAIN_TIMEOUT });
+        if (!(await page.locator('#train-error').isHidden()))
+          throw new Error('the page shows an error');
       } catch (e) {
         ok = false;
         why = e.message.split('\n')[0] + '; ' + (await text(page, '#train-status')) + ' ' +
@@ -417,16 +435,19 @@ async function main() {
                  complete: img.complete };
       });
       await page.waitForFunction(() => { const i = document.getElementById('samples');
-                                         return !i.hidden && i.complete && i.naturalWidth > 0; });
+                                         return (!i.hidden && i.complete && i.naturalWidth > 0) ||
+                                                !document.getElementById('samples-error').hidden; });
       const first = await loaded();
+      const err = await page.locator('#samples-error').isHidden() ? '' : await text(page, '#samples-error');
       await page.locator('#samples-next').click();
       await page.waitForFunction(() => { const i = document.getElementById('samples');
-                                         return i.dataset.offset === '25' && i.complete && i.naturalWidth > 0; })
+                                         return (i.dataset.offset === '25' && i.complete && i.naturalWidth > 0) ||
+                                                !document.getElementById('samples-error').hidden; })
         .catch(() => {});
       const next = await loaded();
-      check('web_samples', first.w === 640 && first.h === 770 && next.offset === '25' && next.w === 640 &&
+      check('web_samples', !err && first.w === 640 && first.h === 770 && next.offset === '25' && next.w === 640 &&
             (await page.locator('#samples-offset').inputValue()) === '25',
-            `first ${JSON.stringify(first)}, after Next ${JSON.stringify(next)}`);
+            `${err} first ${JSON.stringify(first)}, after Next ${JSON.stringify(next)}`);
     }
 
     // Draw a digit again so the screenshots show a prediction too.
