@@ -47,9 +47,9 @@ static const web_file files[] = {
 /* The page loads nothing from elsewhere and runs no inline script or style
  * attribute, so the policy can be this strict: an injected tag does nothing.
  * blob: is for the sample grid, fetched with error handling and shown from
- * an object URL. */
+ * an object URL; data: for the empty icon that spares a /favicon.ico 404. */
 static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-                          "img-src 'self' blob:; connect-src 'self'; base-uri 'none'; "
+                          "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; "
                           "form-action 'none'; frame-ancestors 'none'";
 
 int api_web_find(const char *path, const char **body, size_t *len, const char **content_type)
