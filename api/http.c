@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "api/web.h"
 
 /* ---- logging ------------------------------------------------------------- */
 
@@ -176,6 +177,10 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strcmp(url, routes[i].path) == 0)
             rt = &routes[i];
+    if (!rt && api_web_find(url, NULL, NULL, NULL) == 0) {
+        r->route = MR_WEB;
+        return api_web_respond(r, url);
+    }
     if (!rt) {
         r->route = MR_OTHER;
         return api_error(r, 404, "not found", "no such path; see /openapi.yaml", NULL);
@@ -208,6 +213,11 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
 
 /* ---- libmicrohttpd callbacks ----------------------------------------------- */
 
+/* POST /predict is dispatched on the first call, so that its limits (413,
+ * 411, 415, 503) refuse a body before it is read. Every other route answers
+ * on the call after the (empty or discarded) body: a response queued on the
+ * first call makes libmicrohttpd close the connection, and health checks and
+ * scrapes should keep theirs alive. */
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -227,19 +237,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->path, sizeof(r->path), "%s", url);
         atomic_init(&r->pending, 0);
         *con_cls = r;
-        return dispatch(r, url, method);
-    }
-    if (r->status)
-        {
-            /* A response is queued already (an early error): discard the body. */
-            *upload_data_size = 0;
-            return MHD_YES;
+        if (strcmp(url, "/predict") == 0 && strcmp(method, "POST") == 0) {
+            r->route = MR_PREDICT;
+            r->dispatched = 1;
+            return api_predict_begin(r);
         }
+        return MHD_YES;
+    }
+    if (r->status) {
+        /* A response is queued already (an early error): discard the body. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (r->too_large || r->route != MR_PREDICT)
-            return MHD_YES;
+            return MHD_YES;  /* only /predict keeps a body */
         if (n > srv->cfg->max_body_bytes - r->len) {
             /* Only a chunked body can get here: a Content-Length over the
              * limit was refused on the first call. Stop keeping it. */
@@ -267,6 +281,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (r->route == MR_PREDICT)
         return api_predict_finish(r);
+    if (!r->dispatched) {
+        r->dispatched = 1;
+        return dispatch(r, url, method);
+    }
     return MHD_YES;
 }
 

@@ -28,6 +28,7 @@ typedef struct api_request {
     uint64_t start_ns;
     metrics_route route;
     int is_head;
+    int dispatched;      /* the route's handler was called */
     char method[16];
     char path[256];      /* truncated for the log only; routing uses the full url */
     /* body (POST /predict) */

@@ -44,7 +44,7 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
 
 static const char *const route_names[MR_COUNT] = {
     "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
-    "/train", "/train/{id}", "/evaluate", "/samples.png", "other",
+    "/train", "/train/{id}", "/evaluate", "/samples.png", "web", "other",
 };
 
 static const char *const reject_names[MREJ_COUNT] = {

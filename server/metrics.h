@@ -31,6 +31,7 @@ typedef enum {
     MR_TRAIN_JOB,
     MR_EVALUATE,
     MR_SAMPLES,
+    MR_WEB,         /* the web page and its assets (/, /app.js, ...) */
     MR_OTHER,       /* anything not routed (404s) */
     MR_COUNT
 } metrics_route;

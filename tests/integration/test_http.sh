@@ -44,6 +44,20 @@ start_daemon main --model "$MODEL" || { fail test_http_start "daemon did not sta
 check test_http_startup_line "no startup line with the address" \
   grep -q "\"msg\":\"listening on http://127.0.0.1:$PORT\"" "$LOG"
 
+# expect_error NAME STATUS [header]: the last response is JSON {"error","status"} with STATUS.
+expect_error() {
+  local name=$1 want=$2 hdr=${3:-}
+  local s e
+  s=$(jget "$body" 'd["status"]'); e=$(jget "$body" 'd["error"]')
+  if [ "$status" != "$want" ] || [ "$s" != "$want" ] || [ -z "$e" ] || [ "${ctype%%;*}" != application/json ]; then
+    fail "$name" "status $status (want $want), body $(head -c 300 "$body")"
+  elif [ -n "$hdr" ] && [ -z "$(resp_header "$hdr")" ]; then
+    fail "$name" "no $hdr header"
+  else
+    pass "$name"
+  fi
+}
+
 # ---- GET paths -------------------------------------------------------------------
 req GET /healthz
 check test_http_healthz "status $status body $(cat "$body")" \
@@ -67,6 +81,15 @@ req GET /openapi.yaml
 check test_http_openapi "status $status, or the served spec differs from openapi.yaml" \
   test "$status" = 200 -a "${ctype%%;*}" = application/yaml
 check test_http_openapi_identical "served spec differs from openapi.yaml" cmp -s "$body" "$ROOT/openapi.yaml"
+
+req GET /
+check test_http_web_page "status $status ctype $ctype" test "$status" = 200 -a "${ctype%%;*}" = text/html
+req GET /static/app.js
+check test_http_web_script "status $status ctype $ctype" test "$status" = 200 -a "${ctype%%;*}" = text/javascript
+req HEAD /style.css
+check test_http_web_style_head "status $status ctype $ctype" test "$status" = 200 -a "${ctype%%;*}" = text/css
+req POST / -H 'Content-Type: application/json' --data-binary '{}'
+expect_error test_http_web_405 405 Allow
 
 # ---- every colour type and bit depth, raw body ------------------------------------
 base_conf=$(expect_conf "$I/t_gray.png")
@@ -112,19 +135,6 @@ set -- $confs
 check test_http_multipart_same_as_engine "confidences $confs" same_float "${1:-0}" "$(expect_conf "$I/d0.png")"
 
 # ---- errors --------------------------------------------------------------------------
-# expect_error NAME STATUS [header]: the last response is JSON {"error","status"} with STATUS.
-expect_error() {
-  local name=$1 want=$2 hdr=${3:-}
-  local s e
-  s=$(jget "$body" 'd["status"]'); e=$(jget "$body" 'd["error"]')
-  if [ "$status" != "$want" ] || [ "$s" != "$want" ] || [ -z "$e" ] || [ "${ctype%%;*}" != application/json ]; then
-    fail "$name" "status $status (want $want), body $(head -c 300 "$body")"
-  elif [ -n "$hdr" ] && [ -z "$(resp_header "$hdr")" ]; then
-    fail "$name" "no $hdr header"
-  else
-    pass "$name"
-  fi
-}
 req POST /predict -H 'Content-Type: image/png' --data-binary "@$I/text.txt"
 expect_error test_http_400_not_png 400
 req POST /predict -H 'Content-Type: image/png' --data-binary "@$I/truncated.png"
