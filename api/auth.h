@@ -1,0 +1,16 @@
+/* api/auth.h -- bearer-token access control for the mutating endpoints.
+ *
+ * When a token is configured (--token-file / MNISTD_TOKEN_FILE), POST /train,
+ * DELETE /train/{id} (and any other mutating route) require the header
+ * `Authorization: Bearer <token>`, compared in constant time. Read-only
+ * endpoints stay open. The token never appears in logs or metrics. */
+#ifndef MNISTD_API_AUTH_H
+#define MNISTD_API_AUTH_H
+
+#include "api/internal.h"
+
+/* 1 if r may use a mutating endpoint (no token configured, or the right
+ * bearer token given), 0 otherwise. */
+int api_auth_ok(api_request *r);
+
+#endif
