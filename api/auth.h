@@ -13,4 +13,14 @@
  * bearer token given), 0 otherwise. */
 int api_auth_ok(api_request *r);
 
+/* The check itself, without a connection (for unit tests): 1 when
+ * token_len is 0, or header is "Bearer <token>" (scheme case-insensitive,
+ * spaces or tabs around the credentials ignored) with exactly that token;
+ * 0 otherwise (header NULL, another scheme, a different token). The
+ * comparison takes the same time wherever the credentials differ. */
+int api_auth_check_header(const char *header, const char *token, size_t token_len);
+
+/* 1 when a token is configured (the mutating endpoints are protected). */
+int api_auth_required(const api_server *srv);
+
 #endif

@@ -10,8 +10,11 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT } opt_type;
 
@@ -67,6 +70,16 @@ static const opt_def opts[] = {
      "seconds a connection may stay idle before it is closed"},
     {"request-timeout-ms", "MNISTD_REQUEST_TIMEOUT_MS", OPT_INT, OFF(request_timeout_ms), 0, 1, 600000,
      "deadline of a prediction from its arrival; past it the answer is 504"},
+    {"max-header-bytes", "MNISTD_MAX_HEADER_BYTES", OPT_INT, OFF(max_header_bytes), 0, 4096, 1048576,
+     "memory per connection for the request line and headers (libmicrohttpd's "
+     "connection memory limit); a request whose headers do not fit answers 431, a "
+     "request line that does not fit 414"},
+    {"shutdown-timeout-s", "MNISTD_SHUTDOWN_TIMEOUT_S", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 3600,
+     "on SIGTERM, seconds a running training job may take to finish before it is "
+     "cancelled; 0 cancels it at once (its model is then not saved)"},
+    {"token-file", "MNISTD_TOKEN_FILE", OPT_STR, OFF(token_file), SZ(token_file), 0, 0,
+     "file holding the API token; when a token is set (this file, or the MNISTD_TOKEN "
+     "variable), mutating endpoints need `Authorization: Bearer TOKEN` (else 401)"},
     {"log-format", "MNISTD_LOG_FORMAT", OPT_LOGFMT, OFF(log_format), 0, 0, 0,
      "json (one object per line) or text"},
 };
@@ -92,6 +105,9 @@ void config_defaults(mnistd_config *c)
     c->max_connections_per_ip = 0;
     c->connection_timeout = 30;
     c->request_timeout_ms = 5000;
+    c->max_header_bytes = 32768;
+    c->shutdown_timeout_s = 0;
+    c->token_file[0] = '\0';
     c->log_format = LOG_FORMAT_JSON;
 }
 
@@ -187,6 +203,122 @@ static int check_cross(const mnistd_config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Checks a token's text: length and characters (visible ASCII, no spaces,
+ * so that it survives an HTTP header unchanged). src names it in errors. */
+static int check_token(const char *tok, size_t len, const char *src, char *err, size_t errlen)
+{
+    if (len == 0) {
+        snprintf(err, errlen, "%s: the token is empty", src);
+        return -1;
+    }
+    if (len < CONFIG_TOKEN_MIN || len > CONFIG_TOKEN_MAX) {
+        snprintf(err, errlen, "%s: the token has %zu characters; it must have %d..%d", src, len,
+                 CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)tok[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            snprintf(err, errlen, "%s: the token may only hold visible ASCII characters "
+                     "(no spaces, controls or line breaks inside)", src);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads the token from c->token_file. The file must be a regular file that
+ * group and others cannot write (else anyone with that access could choose
+ * the token); one trailing line break (LF or CRLF) and trailing spaces are
+ * ignored, as editors and `echo` add them. */
+static int read_token_file(mnistd_config *c, char *err, size_t errlen)
+{
+    const char *path = c->token_file;
+    char buf[CONFIG_TOKEN_MAX + 8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "token-file: cannot open '%.900s': %s", path, strerror(errno));
+        return -1;
+    }
+    int ret = -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "token-file: cannot stat '%.900s': %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token-file: '%.900s' is not a regular file", path);
+        goto cleanup;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "token-file: '%.900s' is writable by group or others (mode %03o); "
+                 "chmod go-w it", path, (unsigned)(st.st_mode & 0777));
+        goto cleanup;
+    }
+    size_t len = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            snprintf(err, errlen, "token-file: cannot read '%.900s': %s", path, strerror(errno));
+            goto cleanup;
+        }
+        if (k == 0)
+            break;
+        len += (size_t)k;
+        if (len == sizeof(buf) - 1) {
+            snprintf(err, errlen, "token-file: '%.900s' is longer than a token (%d characters)", path,
+                     CONFIG_TOKEN_MAX);
+            goto cleanup;
+        }
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                       buf[len - 1] == '\t'))
+        len--;
+    char src[CONFIG_PATH_MAX + 16];
+    snprintf(src, sizeof(src), "token-file '%.900s'", path);
+    if (check_token(buf, len, src, err, errlen) < 0)
+        goto cleanup;
+    memcpy(c->token, buf, len);
+    c->token[len] = '\0';
+    c->token_len = len;
+    snprintf(c->token_source, sizeof(c->token_source), "%s", path);
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        snprintf(c->token_warning, sizeof(c->token_warning),
+                 "the token file is readable by group or others (mode %03o); chmod 600 it "
+                 "unless only the daemon's user can reach it (as in its container)",
+                 (unsigned)(st.st_mode & 0777));
+    ret = 0;
+cleanup:
+    /* The token stays only in c->token: wipe the read buffer. */
+    memset(buf, 0, sizeof(buf));
+    close(fd);
+    return ret;
+}
+
+/* Loads the token: the file wins over MNISTD_TOKEN (an explicit file is the
+ * safer and more specific setting). No token: every endpoint is open. */
+static int load_token(mnistd_config *c, char *err, size_t errlen)
+{
+    c->token[0] = '\0';
+    c->token_len = 0;
+    c->token_source[0] = '\0';
+    c->token_warning[0] = '\0';
+    if (c->token_file[0])
+        return read_token_file(c, err, errlen);
+    const char *v = getenv("MNISTD_TOKEN");
+    if (!v || !*v)
+        return 0;
+    size_t len = strlen(v);
+    if (check_token(v, len, "MNISTD_TOKEN", err, errlen) < 0)
+        return -1;
+    memcpy(c->token, v, len + 1);
+    c->token_len = len;
+    snprintf(c->token_source, sizeof(c->token_source), "MNISTD_TOKEN");
+    return 0;
+}
+
 int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
                  char *err, size_t errlen)
 {
@@ -236,7 +368,9 @@ int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
         if (set_opt(c, o, val, src, err, errlen) < 0)
             return -1;
     }
-    return check_cross(c, err, errlen) < 0 ? -1 : 0;
+    if (check_cross(c, err, errlen) < 0)
+        return -1;
+    return load_token(c, err, errlen);
 }
 
 /* Formats the default of one option into buf. */

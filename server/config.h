@@ -13,6 +13,10 @@
 #include <stdio.h>
 
 #define CONFIG_PATH_MAX 1024
+/* The API token: 16..CONFIG_TOKEN_MAX visible ASCII characters (RFC 6750
+ * b64token plus the other printable characters but no spaces). */
+#define CONFIG_TOKEN_MIN 16
+#define CONFIG_TOKEN_MAX 256
 
 typedef enum { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT = 1 } log_format;
 
@@ -34,16 +38,35 @@ typedef struct {
     int max_connections_per_ip; /* open connections from one address, 0 = off */
     int connection_timeout;     /* idle seconds before a connection is closed */
     int request_timeout_ms;     /* deadline of a prediction from its arrival */
+    int max_header_bytes;       /* per-connection memory for the request line and headers */
+    int shutdown_timeout_s;     /* grace a running training job gets on SIGTERM */
+    char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */
     log_format log_format;
+    /* Not settings of their own: filled by config_parse from token_file or
+     * the MNISTD_TOKEN variable, never printed (config_to_json and
+     * config_usage leave them out). token_len 0 = no token: every endpoint
+     * is open. token_source says where it came from ("MNISTD_TOKEN" or the
+     * file's path), token_warning is "" or why the file's mode is risky. */
+    char token[CONFIG_TOKEN_MAX + 1];
+    size_t token_len;
+    char token_source[CONFIG_PATH_MAX];
+    char token_warning[256];
 } mnistd_config;
 
 /* Fills *c with the defaults. */
 void config_defaults(mnistd_config *c);
 
 /* Parses argv[1..argc) (argv[0] is the command name, e.g. "serve") over
- * defaults and the environment (getenv). Returns 0 when the daemon should
- * run, 1 when --help was asked (usage already printed to out), or -1 on a
- * usage error with err set (the caller prints it and exits with status 2). */
+ * defaults and the environment (getenv), then loads the API token: from
+ * --token-file / MNISTD_TOKEN_FILE when set, else from MNISTD_TOKEN. A token
+ * file must be a regular file, not writable by group or others, holding one
+ * token (a trailing newline is ignored) of CONFIG_TOKEN_MIN..CONFIG_TOKEN_MAX
+ * visible ASCII characters; anything else (unreadable, empty, too short,
+ * spaces inside) is a usage error. A group- or world-readable file is
+ * accepted (container secret mounts are 0444/0644) with token_warning set.
+ * Returns 0 when the daemon should run, 1 when --help was asked (usage
+ * already printed to out), or -1 on a usage error with err set (the caller
+ * prints it and exits with status 2). */
 int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
                  char *err, size_t errlen);
 
