@@ -7,6 +7,9 @@
  *   GET  /readyz         readiness (200 while a model is loaded, else 503)
  *   GET  /metrics        Prometheus text exposition
  *   GET  /openapi.yaml   the API description
+ *   POST /train, GET /train, GET|DELETE /train/{id}   training jobs
+ *   POST /evaluate       the served model on the test set
+ *   GET  /samples.png    5x5 grid of test images with predictions
  * Every error is JSON: {"error": "...", "status": N[, "detail": "..."]}.
  * Every request is logged as one line on stderr when it completes. */
 #ifndef MNISTD_API_H
@@ -16,6 +19,7 @@
 
 #include "server/batcher.h"
 #include "server/config.h"
+#include "server/jobs.h"
 #include "server/modelstore.h"
 
 typedef struct api_server api_server;
@@ -24,7 +28,7 @@ typedef struct api_server api_server;
  * cfg, ms and b must outlive the server. Returns NULL with err set (e.g. the
  * port is taken). */
 api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b,
-                      char *err, size_t errlen);
+                      jobs *jb, char *err, size_t errlen);
 
 /* The port actually bound (differs from cfg->port when that was 0). */
 int api_port(const api_server *s);
@@ -34,7 +38,8 @@ int api_port(const api_server *s);
 void api_quiesce(api_server *s);
 
 /* Stops the HTTP threads, closes every connection, frees. NULL ignored.
- * The batcher must be stopped first so no connection stays suspended. */
+ * The batcher must be stopped first so no connection stays suspended; this
+ * waits for running evaluations (their connections are suspended too). */
 void api_stop(api_server *s);
 
 /* The embedded openapi.yaml (api/embed.c). */

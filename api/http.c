@@ -8,6 +8,7 @@
  * and freed by on_completed, which libmicrohttpd calls on every path,
  * aborted connections included. */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,33 @@ enum MHD_Result api_respond_owned(api_request *r, int status, const char *ctype,
     return queue(r, status, ctype, resp, len, headers);
 }
 
+enum MHD_Result api_respond_json(api_request *r, int status, cJSON *obj, const char *const *headers)
+{
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!text)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    size_t len = strlen(text);
+    /* cJSON allocates with malloc: MUST_FREE's free() matches. One newline
+     * at the end keeps terminal output tidy. */
+    char *body = realloc(text, len + 2);
+    if (!body) {
+        free(text);
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    }
+    body[len] = '\n';
+    body[len + 1] = '\0';
+    return api_respond_owned(r, status, "application/json", body, len + 1, headers);
+}
+
+void api_rfc3339(double unix_seconds, char *buf, size_t len)
+{
+    time_t t = (time_t)unix_seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 enum MHD_Result api_error(api_request *r, int status, const char *error, const char *detail,
                           const char *const *headers)
 {
@@ -152,7 +180,7 @@ enum MHD_Result api_error(api_request *r, int status, const char *error, const c
 
 /* ---- routing ------------------------------------------------------------- */
 
-typedef enum { M_GET = 1, M_POST = 2 } method_bit;
+typedef enum { M_GET = 1, M_POST = 2, M_DELETE = 4 } method_bit;
 
 typedef struct {
     const char *path;
@@ -168,15 +196,37 @@ static const route_def routes[] = {
     {"/readyz", MR_READYZ, M_GET, "GET, HEAD"},
     {"/metrics", MR_METRICS, M_GET, "GET, HEAD"},
     {"/openapi.yaml", MR_OPENAPI, M_GET, "GET, HEAD"},
+    {"/train", MR_TRAIN, M_GET | M_POST, "GET, HEAD, POST"},
+    {"/train/", MR_TRAIN_JOB, M_GET | M_DELETE, "GET, HEAD, DELETE"}, /* prefix: /train/{id} */
+    {"/evaluate", MR_EVALUATE, M_POST, "POST"},
+    {"/samples.png", MR_SAMPLES, M_GET, "GET, HEAD"},
 };
+
+/* The id of /train/{id}: a positive decimal integer, else -1. */
+static int job_id_of(const char *url)
+{
+    const char *s = url + strlen("/train/");
+    long v = 0;
+    if (!*s || strlen(s) > 9)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v > 0 ? (int)v : -1;
+}
 
 /* Dispatches the first call of a request. */
 static enum MHD_Result dispatch(api_request *r, const char *url, const char *method)
 {
     const route_def *rt = NULL;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i].path) == 0)
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        size_t n = strlen(routes[i].path);
+        if (routes[i].path[n - 1] == '/' ? strncmp(url, routes[i].path, n) == 0 && url[n]
+                                         : strcmp(url, routes[i].path) == 0)
             rt = &routes[i];
+    }
     if (!rt && api_web_find(url, NULL, NULL, NULL) == 0) {
         r->route = MR_WEB;
         return api_web_respond(r, url);
@@ -194,6 +244,8 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
         r->is_head = 1;
     } else if (strcmp(method, "POST") == 0)
         m = M_POST;
+    else if (strcmp(method, "DELETE") == 0)
+        m = M_DELETE;
     if (!(m & rt->methods)) {
         const char *hdr[] = {"Allow", rt->allow, NULL};
         char detail[96];
@@ -207,6 +259,15 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
     case MR_READYZ: return api_get_readyz(r);
     case MR_METRICS: return api_get_metrics(r);
     case MR_OPENAPI: return api_get_openapi(r);
+    case MR_TRAIN: return m == M_POST ? api_post_train(r) : api_get_train_list(r);
+    case MR_TRAIN_JOB: {
+        int id = job_id_of(url);
+        if (id < 0)
+            return api_error(r, 404, "not found", "no such training job: ids are positive integers", NULL);
+        return m == M_DELETE ? api_delete_train_job(r, id) : api_get_train_job(r, id);
+    }
+    case MR_EVALUATE: return api_post_evaluate(r);
+    case MR_SAMPLES: return api_get_samples(r);
     default: return api_error(r, 404, "not found", NULL, NULL);
     }
 }
@@ -242,8 +303,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->dispatched = 1;
             return api_predict_begin(r);
         }
+        if (strcmp(url, "/train") == 0 && strcmp(method, "POST") == 0)
+            r->route = MR_TRAIN;  /* keeps its (small) JSON body */
+        if (strcmp(url, "/samples.png") == 0) {
+            const char *off = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
+            if (off)
+                snprintf(r->bg_query, sizeof(r->bg_query), "%.30s", off);
+            else
+                r->bg_query[0] = '\0';
+            if (off && strlen(off) > 30)
+                snprintf(r->bg_query, sizeof(r->bg_query), "x");  /* too long: refused as invalid */
+        }
         return MHD_YES;
     }
+    if (r->bg_state == 2)
+        return api_bg_finish(r);
+    if (r->bg_state == 1)
+        return MHD_YES;
     if (r->status) {
         /* A response is queued already (an early error): discard the body. */
         *upload_data_size = 0;
@@ -252,9 +328,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large || r->route != MR_PREDICT)
-            return MHD_YES;  /* only /predict keeps a body */
-        if (n > srv->cfg->max_body_bytes - r->len) {
+        if (r->too_large || (r->route != MR_PREDICT && r->route != MR_TRAIN))
+            return MHD_YES;  /* only /predict and POST /train keep a body */
+        uint64_t limit = r->route == MR_TRAIN ? API_TRAIN_MAX_BODY : srv->cfg->max_body_bytes;
+        if (n > limit - r->len) {
             /* Only a chunked body can get here: a Content-Length over the
              * limit was refused on the first call. Stop keeping it. */
             r->too_large = 1;
@@ -267,8 +344,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             size_t cap = r->cap ? r->cap : 16384;
             while (cap < r->len + n)
                 cap *= 2;
-            if (cap > srv->cfg->max_body_bytes)
-                cap = srv->cfg->max_body_bytes;
+            if (cap > limit)
+                cap = (size_t)limit;
             uint8_t *p = realloc(r->body, cap);
             if (!p)
                 return MHD_NO;
@@ -308,6 +385,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(r, status, secs * 1e3);
     free(r->body);
     free(r->jobs);
+    free(r->bg_body);
     free(r);
 }
 
@@ -331,7 +409,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     api_log_event(srv->cfg->log_format, "error", msg, "\"source\":\"libmicrohttpd\"");
 }
 
-api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, char *err, size_t errlen)
+api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs *jb, char *err,
+                      size_t errlen)
 {
     api_server *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -341,6 +420,9 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, char
     s->cfg = cfg;
     s->ms = ms;
     s->b = b;
+    s->jobs = jb;
+    pthread_mutex_init(&s->bg_mu, NULL);
+    pthread_cond_init(&s->bg_cv, NULL);
     atomic_init(&s->quiescing, 0);
     s->quiesced_fd = -1;
 
@@ -402,6 +484,11 @@ void api_stop(api_server *s)
 {
     if (!s)
         return;
+    /* background operations hold suspended connections: let them end */
+    pthread_mutex_lock(&s->bg_mu);
+    while (s->bg_running > 0)
+        pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+    pthread_mutex_unlock(&s->bg_mu);
     MHD_stop_daemon(s->mhd);
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);

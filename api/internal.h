@@ -4,20 +4,27 @@
 #define MNISTD_API_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "api/api.h"
+#include "server/jobs.h"
 #include "server/metrics.h"
 
 struct api_server {
     const mnistd_config *cfg;
     modelstore *ms;
     batcher *b;
+    jobs *jobs;          /* training jobs and the data sets */
     struct MHD_Daemon *mhd;
     int port;
     _Atomic int quiescing;
     int quiesced_fd;     /* the listening socket after api_quiesce, else -1 */
+    /* background operations (evaluate, samples) on their own threads */
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    int bg_running;      /* evaluations/renders in flight */
 };
 
 /* Per-request state: allocated on the first callback of a request, freed in
@@ -44,6 +51,14 @@ typedef struct api_request {
     int suspended;
     int submit_error;    /* BATCHER_FULL / BATCHER_STOPPED when the submit failed */
     uint64_t decode_ns;
+    /* a background operation (POST /evaluate, GET /samples.png): the
+     * connection is suspended while it runs; its result waits here */
+    int bg_state;        /* 0 none, 1 running, 2 done (result below) */
+    int bg_status;
+    char *bg_body;       /* malloc'd, handed to libmicrohttpd */
+    size_t bg_len;
+    const char *bg_ctype;
+    char bg_query[32];   /* ?offset= of /samples.png */
     /* response */
     int status;          /* 0 until a response was queued */
     size_t resp_bytes;
@@ -56,6 +71,13 @@ enum MHD_Result api_respond(api_request *r, int status, const char *ctype,
 /* The same, taking over a malloc'd body (freed by libmicrohttpd). */
 enum MHD_Result api_respond_owned(api_request *r, int status, const char *ctype,
                                   char *body, size_t len, const char *const *headers);
+/* Queues obj (a cJSON object, which this deletes) as a JSON response. */
+struct cJSON;
+enum MHD_Result api_respond_json(api_request *r, int status, struct cJSON *obj,
+                                 const char *const *headers);
+/* Formats unix seconds as RFC 3339 UTC ("2026-01-02T03:04:05Z"). */
+void api_rfc3339(double unix_seconds, char *buf, size_t len);
+
 /* {"error": error, "status": status[, "detail": detail]} with the status. */
 enum MHD_Result api_error(api_request *r, int status, const char *error, const char *detail,
                           const char *const *headers);
@@ -65,6 +87,19 @@ enum MHD_Result api_error(api_request *r, int status, const char *error, const c
 enum MHD_Result api_predict_begin(api_request *r);
 /* POST /predict: the body is complete (or came back from the batcher). */
 enum MHD_Result api_predict_finish(api_request *r);
+
+/* Training and evaluation (api/train.c, api/evaluate.c). id is the job id
+ * of /train/{id}. */
+enum MHD_Result api_post_train(api_request *r);
+enum MHD_Result api_get_train_list(api_request *r);
+enum MHD_Result api_get_train_job(api_request *r, int id);
+enum MHD_Result api_delete_train_job(api_request *r, int id);
+enum MHD_Result api_post_evaluate(api_request *r);
+enum MHD_Result api_get_samples(api_request *r);
+/* Answers a finished background operation (bg_state 2). */
+enum MHD_Result api_bg_finish(api_request *r);
+/* The largest POST /train body. */
+#define API_TRAIN_MAX_BODY 65536
 
 /* The GET handlers. */
 enum MHD_Result api_get_model(api_request *r);

@@ -14,29 +14,12 @@ static const char *const retry5[] = {"Retry-After", "5", NULL};
 
 static enum MHD_Result respond_json(api_request *r, int status, cJSON *obj)
 {
-    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
-    cJSON_Delete(obj);
-    if (!text)
-        return api_error(r, 500, "out of memory", NULL, NULL);
-    size_t len = strlen(text);
-    /* cJSON allocates with malloc: MUST_FREE's free() matches. One newline
-     * at the end keeps terminal output tidy. */
-    char *body = realloc(text, len + 2);
-    if (!body) {
-        free(text);
-        return api_error(r, 500, "out of memory", NULL, NULL);
-    }
-    body[len] = '\n';
-    body[len + 1] = '\0';
-    return api_respond_owned(r, status, "application/json", body, len + 1, NULL);
+    return api_respond_json(r, status, obj, NULL);
 }
 
 static void rfc3339(double unix_seconds, char *buf, size_t len)
 {
-    time_t t = (time_t)unix_seconds;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    api_rfc3339(unix_seconds, buf, len);
 }
 
 enum MHD_Result api_get_model(api_request *r)
@@ -107,6 +90,23 @@ enum MHD_Result api_get_metrics(api_request *r)
         .model_accuracy = m ? m->accuracy : -1,
         .model_loaded_time = m ? m->loaded_at : 0,
     };
+    if (r->srv->jobs) {
+        jobs_stats st;
+        jobs_get_stats(r->srv->jobs, &st);
+        live.have_training = 1;
+        live.jobs_succeeded = st.succeeded;
+        live.jobs_failed = st.failed;
+        live.jobs_cancelled = st.cancelled;
+        live.train_job_id = st.running_id;
+        live.train_epoch = st.epoch;
+        live.train_epochs = st.epochs;
+        live.train_batch = st.batch;
+        live.train_batches = st.batches;
+        live.train_loss = st.loss;
+        live.train_accuracy = st.accuracy;
+        live.train_samples_per_sec = st.samples_per_sec;
+        live.train_progress = st.progress;
+    }
     strbuf sb = {0};
     metrics_render(&sb, &live);
     model_release(m);

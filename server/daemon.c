@@ -15,11 +15,13 @@
 #include "server/batcher.h"
 #include "server/cli.h"
 #include "server/config.h"
+#include "server/jobs.h"
 #include "server/metrics.h"
 #include "server/modelstore.h"
 
-/* Loads the model file if there is one. Returns 0 (loaded, or no file: the
- * daemon starts not ready), -1 when the file exists but cannot be used. */
+/* Loads the model file if there is one. Returns 0 (loaded), 1 (no file: the
+ * daemon starts not ready, and trains one if it has data), -1 when the file
+ * exists but cannot be used (never overwritten: the daemon refuses to start). */
 static int load_model(const mnistd_config *cfg, modelstore *ms)
 {
     char err[512], fields[1536];
@@ -28,12 +30,13 @@ static int load_model(const mnistd_config *cfg, modelstore *ms)
         snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"data\":\"%.200s\"", cfg->model, cfg->data);
         api_log_event(cfg->log_format, "warn",
                       cfg->data[0]
-                          ? "no model file: serving is not ready (/readyz 503); train one with "
-                            "`mnistd train --data DIR --out MODEL` and restart"
-                          : "no model file and no training data (--data): serving is not ready "
-                            "(/readyz 503); give --model a trained model file",
+                          ? "no model file: training one with the recipe as job 1 (GET /train/1); "
+                            "/readyz answers 503 until it is ready"
+                          : "no model file and no training data: nothing to serve (/readyz 503). "
+                            "Give --model a trained model file, or --data a folder with the MNIST "
+                            "files (scripts/get-mnist.sh DIR fetches them) to train one at startup",
                       fields);
-        return 0;
+        return 1;
     }
     served_model *m = model_load_file(cfg->model, err, sizeof(err));
     if (!m) {
@@ -74,22 +77,43 @@ int daemon_main(int argc, char **argv)
     modelstore ms;
     batcher *b = NULL;
     api_server *srv = NULL;
+    jobs *jb = NULL;
     metrics_init();
     if (modelstore_init(&ms) != 0) {
         fprintf(stderr, "mnistd: cannot initialise the model store\n");
         return 1;
     }
-    if (load_model(&cfg, &ms) < 0)
+    int loaded = load_model(&cfg, &ms);
+    if (loaded < 0)
         goto done;
+    jb = jobs_create(&ms, cfg.model, cfg.data, 0, 32);
+    if (!jb) {
+        api_log_event(cfg.log_format, "error", "out of memory creating the job manager", NULL);
+        goto done;
+    }
     b = batcher_create(&ms, cfg.threads, cfg.max_batch, cfg.batch_timeout_us, cfg.max_queue, err, sizeof(err));
     if (!b) {
         api_log_event(cfg.log_format, "error", err, NULL);
         goto done;
     }
-    srv = api_start(&cfg, &ms, b, err, sizeof(err));
+    srv = api_start(&cfg, &ms, b, jb, err, sizeof(err));
     if (!srv) {
         api_log_event(cfg.log_format, "error", err, NULL);
         goto done;
+    }
+    /* No model but data: the recipe trains one while the server already
+     * answers (/healthz 200, /readyz 503, progress at GET /train/1). */
+    if (loaded == 1 && cfg.data[0]) {
+        train_config tc;
+        train_config_default(&tc);
+        int id = 0;
+        if (jobs_submit(jb, &tc, "startup", &id, err, sizeof(err)) != JOBS_OK)
+            api_log_event(cfg.log_format, "error", err, NULL);
+        else {
+            char f[64];
+            snprintf(f, sizeof(f), "\"job_id\":%d", id);
+            api_log_event(cfg.log_format, "info", "startup training job started", f);
+        }
     }
 
     char fields[4096], cfgjson[3000], msg[160];
@@ -116,6 +140,9 @@ int daemon_main(int argc, char **argv)
     rc = 0;
 done:
     api_stop(srv);
+    /* cancels a running training job (it stops within one batch; nothing is
+     * saved: a model file is only ever replaced by a finished job, atomically) */
+    jobs_destroy(jb);
     batcher_free(b);
     modelstore_destroy(&ms);
     if (rc == 0)

@@ -329,6 +329,35 @@ void metrics_render(strbuf *sb, const metrics_live *live)
         }
     }
 
+    /* Training */
+    if (live && live->have_training) {
+        family(sb, "mnistd_training_jobs_total", "counter", "Training jobs that ended, by outcome.");
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"succeeded\"} %ld\n", live->jobs_succeeded);
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"failed\"} %ld\n", live->jobs_failed);
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"cancelled\"} %ld\n", live->jobs_cancelled);
+        family(sb, "mnistd_training_running", "gauge", "1 while a training job is queued or running, else 0.");
+        sb_printf(sb, "mnistd_training_running %d\n", live->train_job_id > 0);
+        family(sb, "mnistd_training_job_id", "gauge", "Id of the running training job, 0 if none.");
+        sb_printf(sb, "mnistd_training_job_id %d\n", live->train_job_id);
+        family(sb, "mnistd_training_epoch", "gauge", "Current epoch of the running job (1-based), 0 if none.");
+        sb_printf(sb, "mnistd_training_epoch %d\n", live->train_epoch);
+        family(sb, "mnistd_training_epochs", "gauge", "Epochs the running job will train, 0 if none.");
+        sb_printf(sb, "mnistd_training_epochs %d\n", live->train_epochs);
+        family(sb, "mnistd_training_batch", "gauge", "Batches done in the current epoch of the running job.");
+        sb_printf(sb, "mnistd_training_batch %d\n", live->train_batch);
+        family(sb, "mnistd_training_batches", "gauge", "Batches per epoch of the running job.");
+        sb_printf(sb, "mnistd_training_batches %d\n", live->train_batches);
+        family(sb, "mnistd_training_progress_ratio", "gauge", "Fraction of the running job done (0..1).");
+        sb_printf(sb, "mnistd_training_progress_ratio %.6f\n", live->train_progress);
+        family(sb, "mnistd_training_loss", "gauge", "Mean training loss of the running job's current epoch so far.");
+        sb_printf(sb, "mnistd_training_loss %.6f\n", live->train_loss);
+        family(sb, "mnistd_training_accuracy_ratio", "gauge",
+               "Training accuracy of the running job's current epoch so far (0..1).");
+        sb_printf(sb, "mnistd_training_accuracy_ratio %.6f\n", live->train_accuracy);
+        family(sb, "mnistd_training_samples_per_second", "gauge", "Training throughput of the running job.");
+        sb_printf(sb, "mnistd_training_samples_per_second %.3f\n", live->train_samples_per_sec);
+    }
+
     /* Process */
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {

@@ -64,6 +64,12 @@ typedef struct {
     long model_params;
     double model_accuracy;    /* test accuracy, < 0 if unknown */
     double model_loaded_time; /* unix seconds, 0 if no model */
+    /* training (set have_training to render them) */
+    int have_training;
+    long jobs_succeeded, jobs_failed, jobs_cancelled;
+    int train_job_id;         /* the running job, 0 if none */
+    int train_epoch, train_epochs, train_batch, train_batches;
+    double train_loss, train_accuracy, train_samples_per_sec, train_progress;
 } metrics_live;
 
 /* Resets every value and records the process start time. Call once at

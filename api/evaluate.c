@@ -1,0 +1,239 @@
+/* api/evaluate.c -- POST /evaluate and GET /samples.png.
+ *
+ * Both run the network over test images, which takes from milliseconds
+ * (25 images) to about a second (10,000): too long for an HTTP thread. The
+ * handler suspends the connection and hands the work to a short-lived thread
+ * at lower CPU priority; the thread stores the answer in the request and
+ * resumes the connection, whose next callback sends it (api_bg_finish). At
+ * most API_BG_MAX such operations run at once; more answer 503. */
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "model/grid.h"
+#include "model/image.h"
+#include "model/net.h"
+#include "model/train.h"
+
+#define API_BG_MAX 2
+enum { BG_EVALUATE = 1, BG_SAMPLES = 2 };
+
+typedef struct {
+    api_request *r;
+    int kind;
+    int offset;
+} bg_arg;
+
+static const char *const retry1[] = {"Retry-After", "1", NULL};
+
+/* Stores an error answer in r (the thread side of api_error). */
+static void bg_error(api_request *r, int status, const char *error, const char *detail)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "error", error);
+        cJSON_AddNumberToObject(o, "status", status);
+        if (detail)
+            cJSON_AddStringToObject(o, "detail", detail);
+    }
+    r->bg_status = status;
+    r->bg_body = o ? cJSON_PrintUnformatted(o) : NULL;
+    r->bg_len = r->bg_body ? strlen(r->bg_body) : 0;
+    r->bg_ctype = "application/json";
+    cJSON_Delete(o);
+}
+
+static void do_evaluate(api_request *r, served_model *m, const mnist_set *test)
+{
+    char err[256];
+    eval_result *ev = malloc(sizeof(*ev));
+    if (!ev || eval_run(m->params, test, 0, 0, 0, ev, err, sizeof(err)) != 0) {
+        bg_error(r, 500, "evaluation failed", ev ? err : "out of memory");
+        free(ev);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddNumberToObject(o, "images", ev->n);
+        cJSON_AddNumberToObject(o, "loss", ev->loss);
+        cJSON_AddNumberToObject(o, "accuracy", ev->accuracy);
+        cJSON *pc = cJSON_AddArrayToObject(o, "per_class");
+        for (int k = 0; pc && k < 10; k++) {
+            cJSON *c = cJSON_CreateObject();
+            if (!c)
+                break;
+            cJSON_AddNumberToObject(c, "class", k);
+            cJSON_AddNumberToObject(c, "precision", ev->precision[k]);
+            cJSON_AddNumberToObject(c, "recall", ev->recall[k]);
+            cJSON_AddItemToArray(pc, c);
+        }
+        cJSON *cm = cJSON_AddArrayToObject(o, "confusion");
+        for (int k = 0; cm && k < 10; k++)
+            cJSON_AddItemToArray(cm, cJSON_CreateIntArray(ev->confusion[k], 10));
+        cJSON_AddNumberToObject(o, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(o, "images_per_sec", ev->images_per_sec);
+        cJSON_AddStringToObject(o, "model_version", m->version);
+    }
+    free(ev);
+    r->bg_body = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!r->bg_body) {
+        bg_error(r, 500, "out of memory", NULL);
+        return;
+    }
+    r->bg_status = 200;
+    r->bg_len = strlen(r->bg_body);
+    r->bg_ctype = "application/json";
+}
+
+static void do_samples(api_request *r, served_model *m, const mnist_set *test, int offset)
+{
+    enum { N = 25 };
+    float *x = malloc(sizeof(float) * N * NET_IN_PIXELS), probs[N * 10];
+    uint8_t pred[N];
+    uint8_t *rgb = NULL, *png = NULL;
+    uint32_t w = 0, h = 0;
+    size_t len = 0;
+    net_ctx *ctx = net_ctx_create(N, 1);
+    if (!x || !ctx) {
+        bg_error(r, 500, "out of memory", NULL);
+        goto done;
+    }
+    mnist_to_float(test, offset, N, x);
+    net_forward(ctx, m->params, x, N, probs, NULL);
+    for (int i = 0; i < N; i++) {
+        int am = 0;
+        for (int k = 1; k < 10; k++)
+            if (probs[i * 10 + k] > probs[i * 10 + am])
+                am = k;
+        pred[i] = (uint8_t)am;
+    }
+    if (grid_render(test->images + (size_t)offset * NET_IN_PIXELS, test->labels + offset, pred, N, &rgb, &w,
+                    &h) != 0 ||
+        img_encode_png(rgb, w, h, 1, &png, &len) != 0) {
+        bg_error(r, 500, "cannot draw the sample grid", NULL);
+        goto done;
+    }
+    r->bg_status = 200;
+    r->bg_body = (char *)png;
+    r->bg_len = len;
+    r->bg_ctype = "image/png";
+    png = NULL;
+done:
+    free(x);
+    free(rgb);
+    free(png);
+    net_ctx_free(ctx);
+}
+
+static void *bg_main(void *arg)
+{
+    bg_arg a = *(bg_arg *)arg;
+    free(arg);
+    api_request *r = a.r;
+    api_server *srv = r->srv;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOBS_NICE);
+    char err[512];
+    served_model *m = modelstore_acquire(srv->ms);
+    const mnist_set *test = m ? jobs_test_set(srv->jobs, err, sizeof(err)) : NULL;
+    if (!m)
+        bg_error(r, 503, "no model loaded", "the daemon is not ready; see /readyz");
+    else if (!test)
+        bg_error(r, 409, "no test data", err);
+    else if (a.kind == BG_SAMPLES && a.offset > test->n - 25) {
+        char d[96];
+        snprintf(d, sizeof(d), "offset must be an integer in 0..%d", test->n - 25);
+        bg_error(r, 400, "invalid offset", d);
+    } else if (a.kind == BG_EVALUATE)
+        do_evaluate(r, m, test);
+    else
+        do_samples(r, m, test, a.offset);
+    model_release(m);
+    __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&srv->bg_mu);
+    srv->bg_running--;
+    pthread_cond_broadcast(&srv->bg_cv);
+    pthread_mutex_unlock(&srv->bg_mu);
+    return NULL;
+}
+
+static enum MHD_Result bg_start(api_request *r, int kind, int offset)
+{
+    api_server *srv = r->srv;
+    if (atomic_load(&srv->quiescing))
+        return api_error(r, 503, "shutting down", NULL, retry1);
+    bg_arg *a = malloc(sizeof(*a));
+    if (!a)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    a->r = r;
+    a->kind = kind;
+    a->offset = offset;
+    pthread_mutex_lock(&srv->bg_mu);
+    if (srv->bg_running >= API_BG_MAX) {
+        pthread_mutex_unlock(&srv->bg_mu);
+        free(a);
+        return api_error(r, 503, "busy", "too many evaluations at once; retry", retry1);
+    }
+    srv->bg_running++;
+    pthread_mutex_unlock(&srv->bg_mu);
+    r->bg_state = 1;
+    MHD_suspend_connection(r->conn);
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, bg_main, a);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(a);
+        bg_error(r, 503, "busy", "cannot start a worker thread; retry");
+        __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&srv->bg_mu);
+        srv->bg_running--;
+        pthread_cond_broadcast(&srv->bg_cv);
+        pthread_mutex_unlock(&srv->bg_mu);
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result api_bg_finish(api_request *r)
+{
+    if (__atomic_load_n(&r->bg_state, __ATOMIC_ACQUIRE) != 2 || r->status)
+        return MHD_YES;
+    char *body = r->bg_body;
+    r->bg_body = NULL;
+    if (!body)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    if (r->is_head) {
+        /* HEAD: the headers of the GET, no body */
+        free(body);
+        return api_respond(r, r->bg_status, r->bg_ctype, "", 0, NULL);
+    }
+    return api_respond_owned(r, r->bg_status, r->bg_ctype, body, r->bg_len,
+                             r->bg_status == 503 ? retry1 : NULL);
+}
+
+enum MHD_Result api_post_evaluate(api_request *r)
+{
+    return bg_start(r, BG_EVALUATE, 0);
+}
+
+enum MHD_Result api_get_samples(api_request *r)
+{
+    long off = 0;
+    if (r->bg_query[0]) {
+        char *end;
+        off = strtol(r->bg_query, &end, 10);
+        if (*end || end == r->bg_query || off < 0 || off > 100000000L)
+            return api_error(r, 400, "invalid offset", "offset must be a non-negative integer", NULL);
+    }
+    return bg_start(r, BG_SAMPLES, (int)off);
+}

@@ -1,0 +1,329 @@
+/* api/train.c -- POST /train, GET /train, GET /train/{id}, DELETE /train/{id}.
+ *
+ * The handlers only validate, submit and report: training runs on the jobs
+ * manager's own thread (server/jobs.h), so none of them blocks. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "api/internal.h"
+
+static const char *const www_auth[] = {"WWW-Authenticate", "Bearer realm=\"mnistd\"", NULL};
+
+static void add_time(cJSON *o, const char *key, double t)
+{
+    if (t <= 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    char buf[40];
+    api_rfc3339(t, buf, sizeof(buf));
+    cJSON_AddStringToObject(o, key, buf);
+}
+
+static void add_num_or_null(cJSON *o, const char *key, double v)
+{
+    if (isnan(v) || isinf(v))
+        cJSON_AddNullToObject(o, key);
+    else
+        cJSON_AddNumberToObject(o, key, v);
+}
+
+/* A float setting as the user wrote it: 0.001, not 0.0010000000474974513. */
+static double short_float(float f)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.7g", (double)f);
+    return strtod(buf, NULL);
+}
+
+/* The job object of the API (see openapi.yaml, TrainingJob). */
+static cJSON *job_json(const job_info *in)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "id", in->id);
+    cJSON_AddStringToObject(o, "status", job_status_name(in->status));
+    cJSON_AddStringToObject(o, "reason", in->reason);
+    cJSON *c = cJSON_AddObjectToObject(o, "config");
+    if (c) {
+        cJSON_AddNumberToObject(c, "epochs", in->cfg.epochs);
+        cJSON_AddNumberToObject(c, "batch_size", in->cfg.batch_size);
+        cJSON_AddNumberToObject(c, "learning_rate", short_float(in->cfg.learning_rate));
+        cJSON_AddNumberToObject(c, "validation_split", short_float(in->cfg.validation_split));
+        cJSON_AddNumberToObject(c, "seed", (double)in->cfg.seed);
+        cJSON_AddNumberToObject(c, "limit", in->cfg.limit);
+    }
+    add_time(o, "created_at", in->created_at);
+    add_time(o, "started_at", in->started_at);
+    add_time(o, "finished_at", in->finished_at);
+    cJSON_AddNumberToObject(o, "train_samples", in->train_samples);
+    cJSON_AddNumberToObject(o, "val_samples", in->val_samples);
+    cJSON *p = cJSON_AddObjectToObject(o, "progress");
+    if (p) {
+        cJSON_AddNumberToObject(p, "epoch", in->epoch);
+        cJSON_AddNumberToObject(p, "epochs", in->epochs);
+        cJSON_AddNumberToObject(p, "batch", in->batch);
+        cJSON_AddNumberToObject(p, "batches", in->batches);
+        double frac = 0;
+        if (in->status == JOB_SUCCEEDED)
+            frac = 1;
+        else if (in->epochs > 0 && in->batches > 0 && in->epoch > 0)
+            frac = ((double)(in->epoch - 1) * in->batches + in->batch) / ((double)in->epochs * in->batches);
+        cJSON_AddNumberToObject(p, "fraction", frac);
+    }
+    cJSON_AddNumberToObject(o, "loss", in->loss);
+    cJSON_AddNumberToObject(o, "accuracy", in->accuracy);
+    cJSON_AddNumberToObject(o, "samples_per_sec", in->samples_per_sec);
+    cJSON_AddNumberToObject(o, "elapsed_seconds", in->elapsed);
+    if (in->eta >= 0 && in->status <= JOB_RUNNING)
+        cJSON_AddNumberToObject(o, "eta_seconds", in->eta);
+    else
+        cJSON_AddNullToObject(o, "eta_seconds");
+    cJSON *h = cJSON_AddArrayToObject(o, "history");
+    for (int i = 0; h && i < in->n_history; i++) {
+        const train_epoch *e = &in->history[i];
+        cJSON *eo = cJSON_CreateObject();
+        if (!eo)
+            break;
+        cJSON_AddNumberToObject(eo, "epoch", e->epoch);
+        cJSON_AddNumberToObject(eo, "loss", e->loss);
+        cJSON_AddNumberToObject(eo, "accuracy", e->accuracy);
+        add_num_or_null(eo, "val_loss", e->val_loss);
+        add_num_or_null(eo, "val_accuracy", e->val_accuracy);
+        cJSON_AddNumberToObject(eo, "seconds", e->seconds);
+        cJSON_AddItemToArray(h, eo);
+    }
+    if (in->has_test) {
+        cJSON *t = cJSON_AddObjectToObject(o, "test");
+        if (t) {
+            cJSON_AddNumberToObject(t, "loss", in->test_loss);
+            cJSON_AddNumberToObject(t, "accuracy", in->test_accuracy);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "test");
+    }
+    if (in->model_version[0])
+        cJSON_AddStringToObject(o, "model_version", in->model_version);
+    else
+        cJSON_AddNullToObject(o, "model_version");
+    if (in->error[0] && in->status != JOB_SUCCEEDED)
+        cJSON_AddStringToObject(o, "error", in->error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    return o;
+}
+
+static enum MHD_Result field_error(api_request *r, const char *field, const char *detail)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    cJSON_AddStringToObject(o, "error", "invalid field");
+    cJSON_AddNumberToObject(o, "status", 422);
+    cJSON_AddStringToObject(o, "detail", detail);
+    cJSON_AddStringToObject(o, "field", field);
+    return api_respond_json(r, 422, o, NULL);
+}
+
+/* Reads an integer field in [lo, hi] if present. 0 ok, -1 refused (the
+ * response is queued in *ret). */
+static int int_field(api_request *r, const cJSON *body, const char *name, long lo, long hi,
+                     long *out, enum MHD_Result *ret)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (!v)
+        return 0;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s must be an integer in %ld..%ld", name, lo, hi);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
+        v->valuedouble > (double)hi) {
+        *ret = field_error(r, name, detail);
+        return -1;
+    }
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int num_field(api_request *r, const cJSON *body, const char *name, double lo, double hi,
+                     int lo_open, int hi_open, double *out, enum MHD_Result *ret)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (!v)
+        return 0;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s must be a number in %s%g, %g%s", name, lo_open ? "(" : "[", lo, hi,
+             hi_open ? ")" : "]");
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
+        *ret = field_error(r, name, detail);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+enum MHD_Result api_post_train(api_request *r)
+{
+    if (!api_auth_ok(r))
+        return api_error(r, 401, "unauthorized",
+                         "this endpoint needs the header 'Authorization: Bearer <token>'", www_auth);
+    if (r->too_large) {
+        char d[96];
+        snprintf(d, sizeof(d), "a training request body is at most %d bytes", API_TRAIN_MAX_BODY);
+        return api_error(r, 413, "body too large", d, NULL);
+    }
+    /* JSON, or what `curl -d '{...}'` sends without -H (form-urlencoded), or
+     * no type at all: the body is read as JSON in each case. */
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (r->len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0 &&
+        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 && strncasecmp(ct, "text/plain", 10) != 0)
+        return api_error(r, 415, "unsupported media type", "POST /train takes a JSON object (application/json)",
+                         NULL);
+    train_config cfg;
+    train_config_default(&cfg);
+    if (r->len > 0) {
+        cJSON *body = cJSON_ParseWithLength((const char *)r->body, r->len);
+        if (!body)
+            return api_error(r, 400, "body is not valid JSON", "send a JSON object, e.g. {\"epochs\":1}", NULL);
+        enum MHD_Result ret = MHD_YES;
+        if (!cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            return api_error(r, 400, "body is not a JSON object", "send a JSON object, e.g. {\"epochs\":1}",
+                             NULL);
+        }
+        static const char *const known[] = {"epochs", "batch_size", "learning_rate", "validation_split",
+                                            "seed", "limit", NULL};
+        for (const cJSON *it = body->child; it; it = it->next) {
+            int ok = 0;
+            for (int k = 0; known[k]; k++)
+                ok |= it->string && strcmp(it->string, known[k]) == 0;
+            if (!ok) {
+                char d[200];
+                snprintf(d, sizeof(d), "unknown field '%.60s'; known: epochs, batch_size, learning_rate, "
+                                       "validation_split, seed, limit", it->string ? it->string : "");
+                ret = field_error(r, it->string ? it->string : "", d);
+                cJSON_Delete(body);
+                return ret;
+            }
+        }
+        long l = cfg.epochs;
+        double d;
+        if (int_field(r, body, "epochs", 1, JOBS_MAX_EPOCHS, &l, &ret) < 0)
+            goto bad;
+        cfg.epochs = (int)l;
+        l = cfg.batch_size;
+        if (int_field(r, body, "batch_size", 1, 1024, &l, &ret) < 0)
+            goto bad;
+        cfg.batch_size = (int)l;
+        d = cfg.learning_rate;
+        if (num_field(r, body, "learning_rate", 0, 1, 1, 0, &d, &ret) < 0)
+            goto bad;
+        cfg.learning_rate = (float)d;
+        d = cfg.validation_split;
+        if (num_field(r, body, "validation_split", 0, 1, 0, 1, &d, &ret) < 0)
+            goto bad;
+        cfg.validation_split = (float)d;
+        l = (long)cfg.seed;
+        if (int_field(r, body, "seed", 0, 2147483647L, &l, &ret) < 0)
+            goto bad;
+        cfg.seed = (uint64_t)l;
+        l = cfg.limit;
+        if (int_field(r, body, "limit", 0, 100000000L, &l, &ret) < 0)
+            goto bad;
+        cfg.limit = (int)l;
+        cJSON_Delete(body);
+        goto submit;
+    bad:
+        cJSON_Delete(body);
+        return ret;
+    }
+submit:;
+    char err[512];
+    int id = 0;
+    int rc = jobs_submit(r->srv->jobs, &cfg, "api", &id, err, sizeof(err));
+    char loc[48];
+    snprintf(loc, sizeof(loc), "/train/%d", id);
+    if (rc == JOBS_BUSY) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            return api_error(r, 500, "out of memory", NULL, NULL);
+        cJSON_AddStringToObject(o, "error", "a training job is already running");
+        cJSON_AddNumberToObject(o, "status", 409);
+        cJSON_AddStringToObject(o, "detail", err);
+        cJSON_AddNumberToObject(o, "job_id", id);
+        cJSON_AddStringToObject(o, "location", loc);
+        const char *hdr[] = {"Location", loc, NULL};
+        return api_respond_json(r, 409, o, hdr);
+    }
+    if (rc != JOBS_OK)
+        return field_error(r, strncmp(err, "epochs", 6) == 0 ? "epochs" : "", err);
+    job_info *in = malloc(sizeof(*in));
+    if (!in || jobs_get(r->srv->jobs, id, in) != JOBS_OK) {
+        free(in);
+        return api_error(r, 500, "job vanished", NULL, NULL);
+    }
+    cJSON *o = job_json(in);
+    free(in);
+    const char *hdr[] = {"Location", loc, NULL};
+    return api_respond_json(r, 202, o, hdr);
+}
+
+enum MHD_Result api_get_train_list(api_request *r)
+{
+    enum { MAX = 64 };
+    job_info *list = malloc(sizeof(job_info) * MAX);
+    if (!list)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    int n = jobs_list(r->srv->jobs, list, MAX);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = o ? cJSON_AddArrayToObject(o, "jobs") : NULL;
+    for (int i = 0; arr && i < n; i++) {
+        cJSON *j = job_json(&list[i]);
+        if (j)
+            cJSON_AddItemToArray(arr, j);
+    }
+    free(list);
+    return api_respond_json(r, 200, o, NULL);
+}
+
+enum MHD_Result api_get_train_job(api_request *r, int id)
+{
+    job_info *in = malloc(sizeof(*in));
+    if (!in)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    if (jobs_get(r->srv->jobs, id, in) != JOBS_OK) {
+        free(in);
+        return api_error(r, 404, "not found", "no such training job (the history keeps the latest jobs)", NULL);
+    }
+    cJSON *o = job_json(in);
+    free(in);
+    return api_respond_json(r, 200, o, NULL);
+}
+
+enum MHD_Result api_delete_train_job(api_request *r, int id)
+{
+    if (!api_auth_ok(r))
+        return api_error(r, 401, "unauthorized",
+                         "this endpoint needs the header 'Authorization: Bearer <token>'", www_auth);
+    int rc = jobs_cancel(r->srv->jobs, id);
+    if (rc == JOBS_NOT_FOUND)
+        return api_error(r, 404, "not found", "no such training job", NULL);
+    job_info *in = malloc(sizeof(*in));
+    if (!in)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    jobs_get(r->srv->jobs, id, in);
+    if (rc == JOBS_FINISHED) {
+        char d[96];
+        snprintf(d, sizeof(d), "job %d has already ended (%s)", id, job_status_name(in->status));
+        free(in);
+        return api_error(r, 409, "job already finished", d, NULL);
+    }
+    cJSON *o = job_json(in);
+    free(in);
+    return api_respond_json(r, 202, o, NULL);
+}
