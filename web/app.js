@@ -814,6 +814,7 @@
     img.dataset.offset = offset;
     img.src = samplesUrl;
     img.hidden = false;
+    $('samples-link').href = 'samples.png?offset=' + encodeURIComponent(offset);
   }
 
   function stepSamples(delta) {

@@ -468,6 +468,11 @@ async function main() {
         if (r.width > 0 && r.right > window.innerWidth + 1 && !el.closest('.scroll'))
           wide.push((el.id ? '#' + el.id : el.tagName.toLowerCase()) + ' right=' + Math.round(r.right));
       }
+      // Tables may scroll sideways in their own box, but at 375 px none needs to.
+      for (const el of document.querySelectorAll('.scroll'))
+        if (el.scrollWidth > el.clientWidth + 1)
+          wide.push((el.firstElementChild ? '#' + el.firstElementChild.id : 'scroll') + ' scrolls ' +
+                    el.scrollWidth + '>' + el.clientWidth);
       const pad = document.getElementById('pad').getBoundingClientRect();
       return { scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 8),
                padLeft: pad.left, padRight: pad.right, padWidth: pad.width };
