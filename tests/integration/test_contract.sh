@@ -38,6 +38,12 @@ if bash "$ROOT/tests/integration/test_http.sh" >"$WORK/http.log" 2>&1; then
 else
   fail test_contract_http_run "test_http.sh failed: $(grep '^FAIL' "$WORK/http.log" | head -5)"
 fi
+# the training endpoints' exchanges too
+if bash "$ROOT/tests/integration/test_train.sh" >"$WORK/train.log" 2>&1; then
+  pass test_contract_train_run
+else
+  fail test_contract_train_run "test_train.sh failed: $(grep '^FAIL' "$WORK/train.log" | head -5)"
+fi
 node "$C/validate.js" "$ROOT/openapi.yaml" "$MNISTD_CAPTURE" | tee "$WORK/validate.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || FAILS=$((FAILS + 1))
 [ "$FAILS" -eq 0 ]
