@@ -2,7 +2,8 @@
 #
 #   make                 build build/mnistd (warnings on)
 #   make test            install missing test dependencies, build, run every test
-#   make test SANITIZER=address|undefined
+#   make test SANITIZER=address|undefined   the whole suite on a sanitized build
+#                        (address also includes UndefinedBehaviorSanitizer)
 #   make bench           speed figures against PyTorch measured in the same run
 #   make run             build and start the daemon on the shipped model
 #   make model           retrain the shipped model with the recipe
@@ -30,7 +31,7 @@ SANFLAGS :=
 else ifeq ($(SANITIZER),address)
 BUILD    := build/address
 MALLOC   :=
-SANFLAGS := -fsanitize=address -fno-omit-frame-pointer -fno-sanitize-recover=all -DMNISTD_SANITIZER=1
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DMNISTD_SANITIZER=1
 else ifeq ($(SANITIZER),undefined)
 BUILD    := build/undefined
 MALLOC   :=
@@ -103,17 +104,31 @@ deps-test:
 deps-bench:
 	@bash scripts/deps.sh bench
 
+# A plain `make test` also runs the C test programs a second time, built with
+# AddressSanitizer + UndefinedBehaviorSanitizer (build/address), so every run,
+# CI's included, has a sanitizer pass. SANITIZER_PASS=0 skips it.
+SANITIZER_PASS ?= 1
 test: deps-test
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TEST_BIN) $(TOOL_BIN)
+ifeq ($(SANITIZER)$(SANITIZER_PASS),1)
+	$(MAKE) --no-print-directory SANITIZER=address build/address/mnistd \
+	  $(TEST_SRC:tests/unit/%.c=build/address/tests/%)
+	@BUILD=$(BUILD) SANITIZER= ASAN_PASS_BUILD=build/address bash tests/run.sh
+else
 	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash tests/run.sh
+endif
 
 bench: deps-bench
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TOOL_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
 
+# The daemon serves (and a training job replaces) a copy of the shipped
+# model in build/state/, so the repository's file stays as shipped.
 run: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
-	./$(BUILD)/mnistd serve --model models/mnist-cnn.safetensors $(if $(MNISTD_DATA),--data $(MNISTD_DATA),)
+	@mkdir -p build/state
+	@[ -f build/state/mnist-cnn.safetensors ] || cp models/mnist-cnn.safetensors build/state/
+	./$(BUILD)/mnistd serve --model build/state/mnist-cnn.safetensors $(if $(MNISTD_DATA),--data $(MNISTD_DATA),)
 
 model: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd

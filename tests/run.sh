@@ -55,6 +55,18 @@ for t in tests/integration/test_*; do
   esac
 done
 
+# The sanitizer pass of a plain `make test`: the C test programs again, built
+# with AddressSanitizer + UndefinedBehaviorSanitizer.
+if [ -n "${ASAN_PASS_BUILD:-}" ] && [ -d "$ASAN_PASS_BUILD/tests" ]; then
+  echo "-- sanitizer pass: the C test programs built with ASan+UBSan ($ASAN_PASS_BUILD)"
+  for t in "$ASAN_PASS_BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
+    run_one "$n[asan]" "$t"
+  done
+fi
+
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

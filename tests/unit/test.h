@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int t_failed_ = 0;
-static int t_cur_failed_ = 0;
-static const char *t_cur_ = NULL;
+__attribute__((unused)) static int t_failed_ = 0;
+__attribute__((unused)) static int t_cur_failed_ = 0;
+__attribute__((unused)) static const char *t_cur_ = NULL;
 
 #define TEST_BEGIN(name) do { t_cur_ = (name); t_cur_failed_ = 0; } while (0)
 #define TEST_END() do { if (!t_cur_failed_) printf("PASS %s\n", t_cur_); \
