@@ -183,8 +183,30 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* The job's thread: load data, train, evaluate, save, publish. */
+/* The training set (47 MB) is only needed while a job runs: dropped after
+ * each job so that a serving daemon stays small (loading it again takes a
+ * fraction of a second). The test set stays for /evaluate and samples. */
+static void drop_train_set(jobs *j)
+{
+    pthread_mutex_lock(&j->data_mu);
+    mnist_free(&j->train);
+    j->have_train = 0;
+    pthread_mutex_unlock(&j->data_mu);
+}
+
+static void *job_run(void *arg);
+
+/* The job's thread: job_run, then the training set is let go. */
 static void *job_main(void *arg)
+{
+    jobs *j = ((run_args *)arg)->j;
+    job_run(arg);
+    drop_train_set(j);
+    return NULL;
+}
+
+/* Load data, train, evaluate, save, publish. */
+static void *job_run(void *arg)
 {
     run_args a = *(run_args *)arg;
     free(arg);
