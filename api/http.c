@@ -452,6 +452,10 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
+        /* Bounds each connection's buffer for the request line and headers
+         * (the body streams through the same memory in pieces): over it,
+         * libmicrohttpd answers 414 or 431 itself and closes. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,

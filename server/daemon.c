@@ -4,12 +4,16 @@
  *
  * This file is the daemon's composition root: it is the one place in
  * server/ that knows api/ (everything else in server/ stays HTTP-free). */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "server/batcher.h"
@@ -52,6 +56,114 @@ static int load_model(const mnistd_config *cfg, modelstore *ms)
     return 0;
 }
 
+/* Removes the temporary files that saves of the model interrupted by a
+ * crash left behind. ckpt_save writes MODEL.tmp.PID.N and renames it over
+ * MODEL; a process killed in between leaves the temporary file. Only files of
+ * processes that are gone are removed (a PID that no longer exists, or our
+ * own PID, which has saved nothing yet: in a container the daemon is PID 1
+ * after every restart), so a save running in another live process is left
+ * alone. Returns the number removed. */
+static int remove_stale_temps(const mnistd_config *cfg)
+{
+    char dir[CONFIG_PATH_MAX], prefix[CONFIG_PATH_MAX + 8];
+    const char *slash = strrchr(cfg->model, '/');
+    if (slash) {
+        snprintf(dir, sizeof(dir), "%.*s", slash == cfg->model ? 1 : (int)(slash - cfg->model), cfg->model);
+        snprintf(prefix, sizeof(prefix), "%s.tmp.", slash + 1);
+    } else {
+        snprintf(dir, sizeof(dir), ".");
+        snprintf(prefix, sizeof(prefix), "%s.tmp.", cfg->model);
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        /* The rest must be PID.N, both decimal. */
+        const char *p = e->d_name + plen;
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(p, &end, 10);
+        if (errno || end == p || *end != '.' || pid <= 0)
+            continue;
+        const char *q = end + 1;
+        if (!*q || strspn(q, "0123456789") != strlen(q))
+            continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+            continue;  /* its process may still be writing it */
+        char path[2 * CONFIG_PATH_MAX + 2];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0) {
+        char fields[1200];
+        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"files\":%d", cfg->model, removed);
+        api_log_event(cfg->log_format, "info",
+                      "removed stale temporary files of interrupted model saves", fields);
+    }
+    return removed;
+}
+
+/* Logs who may use the mutating endpoints; never the token itself. */
+static void log_access(const mnistd_config *cfg)
+{
+    char fields[1200];
+    if (cfg->token_len == 0) {
+        api_log_event(cfg->log_format, "info",
+                      "no API token configured: every endpoint is open (set --token-file or "
+                      "MNISTD_TOKEN to protect POST /train and DELETE /train/{id})", NULL);
+        return;
+    }
+    snprintf(fields, sizeof(fields), "\"token_source\":\"%.1000s\"", cfg->token_source);
+    api_log_event(cfg->log_format, "info",
+                  "API token configured: POST /train and DELETE /train/{id} need "
+                  "'Authorization: Bearer <token>'", fields);
+    if (cfg->token_warning[0])
+        api_log_event(cfg->log_format, "warn", cfg->token_warning, fields);
+}
+
+/* On shutdown: a running training job gets up to shutdown_timeout_s seconds
+ * to finish (and save its model, atomically), then it is cancelled; it
+ * stops before its next batch and saves nothing. Returns once no job runs. */
+static void stop_training(const mnistd_config *cfg, jobs *jb)
+{
+    jobs_stats st;
+    jobs_get_stats(jb, &st);
+    if (st.running_id == 0)
+        return;
+    int id = st.running_id;
+    char fields[96];
+    snprintf(fields, sizeof(fields), "\"job_id\":%d,\"shutdown_timeout_s\":%d", id, cfg->shutdown_timeout_s);
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += cfg->shutdown_timeout_s;
+    if (cfg->shutdown_timeout_s > 0) {
+        api_log_event(cfg->log_format, "info", "shutting down: waiting for the training job", fields);
+        for (;;) {
+            jobs_get_stats(jb, &st);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (st.running_id != id || now.tv_sec > end.tv_sec ||
+                (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+                break;
+            /* jobs.h has no timed wait: poll at 20 Hz (shutdown only). */
+            struct timespec step = {0, 50 * 1000 * 1000};
+            nanosleep(&step, NULL);
+        }
+    }
+    jobs_get_stats(jb, &st);
+    if (st.running_id == id) {
+        api_log_event(cfg->log_format, "info", "shutting down: cancelling the training job", fields);
+        jobs_cancel(jb, id);
+    }
+    jobs_wait(jb, id);
+}
+
 int daemon_main(int argc, char **argv)
 {
     mnistd_config cfg;
@@ -83,6 +195,8 @@ int daemon_main(int argc, char **argv)
         fprintf(stderr, "mnistd: cannot initialise the model store\n");
         return 1;
     }
+    log_access(&cfg);
+    remove_stale_temps(&cfg);
     int loaded = load_model(&cfg, &ms);
     if (loaded < 0)
         goto done;
@@ -116,7 +230,7 @@ int daemon_main(int argc, char **argv)
         }
     }
 
-    char fields[4096], cfgjson[3000], msg[160];
+    char fields[8192], cfgjson[6000], msg[160];
     char hostbuf[80];
     if (strchr(cfg.bind, ':'))
         snprintf(hostbuf, sizeof(hostbuf), "[%s]", cfg.bind);  /* IPv6 in a URL */
@@ -133,10 +247,13 @@ int daemon_main(int argc, char **argv)
         ;
     snprintf(fields, sizeof(fields), "\"signal\":\"%s\"", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     api_log_event(cfg.log_format, "info", "shutting down: finishing queued predictions", fields);
-    /* Order: stop taking connections, answer everything queued (which
-     * resumes every suspended connection), then close the HTTP side. */
+    /* Order: stop taking connections (and answer /readyz 503 on open
+     * ones), answer everything queued (which resumes every suspended
+     * connection), end the training job (finished within the grace, or
+     * cancelled), then close the HTTP side. */
     api_quiesce(srv);
     batcher_stop(b);
+    stop_training(&cfg, jb);
     rc = 0;
 done:
     api_stop(srv);
