@@ -132,6 +132,19 @@ done:
     net_ctx_free(ctx);
 }
 
+/* The operation's answer is in r: hand it back to libmicrohttpd, then count
+ * the operation as ended (api_stop waits for that count to reach 0). */
+static void bg_done(api_request *r)
+{
+    api_server *srv = r->srv;
+    __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&srv->bg_mu);
+    srv->bg_running--;
+    pthread_cond_broadcast(&srv->bg_cv);
+    pthread_mutex_unlock(&srv->bg_mu);
+}
+
 static void *bg_main(void *arg)
 {
     bg_arg a = *(bg_arg *)arg;
@@ -155,12 +168,7 @@ static void *bg_main(void *arg)
     else
         do_samples(r, m, test, a.offset);
     model_release(m);
-    __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
-    MHD_resume_connection(r->conn);
-    pthread_mutex_lock(&srv->bg_mu);
-    srv->bg_running--;
-    pthread_cond_broadcast(&srv->bg_cv);
-    pthread_mutex_unlock(&srv->bg_mu);
+    bg_done(r);
     return NULL;
 }
 
@@ -194,12 +202,7 @@ static enum MHD_Result bg_start(api_request *r, int kind, int offset)
     if (rc != 0) {
         free(a);
         bg_error(r, 503, "busy", "cannot start a worker thread; retry");
-        __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
-        MHD_resume_connection(r->conn);
-        pthread_mutex_lock(&srv->bg_mu);
-        srv->bg_running--;
-        pthread_cond_broadcast(&srv->bg_cv);
-        pthread_mutex_unlock(&srv->bg_mu);
+        bg_done(r);
     }
     return MHD_YES;
 }

@@ -166,63 +166,79 @@ static void backward_mb(workspace *w, const net_params *p, net_params *g, const 
 
 /* ---- inference ----------------------------------------------------------- */
 
-struct net_ctx {
-    int max_batch;
-    pool *pool;
-    workspace ws[64];
-    /* the current job */
-    const float *params, *x;
-    float *probs, *logits;
-    int B;
-};
-
 /* BLAS runs single-threaded inside our threads: see layers.c. */
 static void blas_single_thread(void)
 {
     openblas_set_num_threads(1);
 }
 
-net_ctx *net_ctx_create(int max_batch, int threads)
+/* What both contexts hold: the threads and one workspace per thread. */
+typedef struct {
+    int max_batch;
+    pool *pool;
+    workspace ws[64];
+} ctx_base;
+
+static void base_free(ctx_base *b)
 {
-    if (max_batch < 1)
-        return NULL;
+    for (int t = 0; t < 64; t++)
+        ws_free(&b->ws[t]);
+    pool_free(b->pool);
+}
+
+/* Creates the threads and workspaces (with training buffers when training;
+ * threads other than 0 get their own gradient buffer). 0 or -1. */
+static int base_init(ctx_base *b, int max_batch, int threads, int training)
+{
     blas_single_thread();
     if (threads <= 0)
         threads = pool_ncores();
     if (threads > 64)
         threads = 64;
-    net_ctx *c = calloc(1, sizeof(*c));
-    if (!c)
+    b->max_batch = max_batch;
+    b->pool = pool_create(threads);
+    if (!b->pool)
+        return -1;
+    for (int t = 0; t < pool_size(b->pool); t++)
+        if (ws_alloc(&b->ws[t], training, training && t > 0) != 0)
+            return -1;
+    return 0;
+}
+
+struct net_ctx {
+    ctx_base b;
+    /* the current job */
+    const float *params, *x;
+    float *probs, *logits;
+    int B;
+};
+
+net_ctx *net_ctx_create(int max_batch, int threads)
+{
+    if (max_batch < 1)
         return NULL;
-    c->max_batch = max_batch;
-    c->pool = pool_create(threads);
-    if (!c->pool)
-        goto error;
-    for (int t = 0; t < pool_size(c->pool); t++)
-        if (ws_alloc(&c->ws[t], 0, 0) != 0)
-            goto error;
+    net_ctx *c = calloc(1, sizeof(*c));
+    if (c && base_init(&c->b, max_batch, threads, 0) != 0) {
+        net_ctx_free(c);
+        c = NULL;
+    }
     return c;
-error:
-    net_ctx_free(c);
-    return NULL;
 }
 
 void net_ctx_free(net_ctx *c)
 {
     if (!c)
         return;
-    for (int t = 0; t < 64; t++)
-        ws_free(&c->ws[t]);
-    pool_free(c->pool);
+    base_free(&c->b);
     free(c);
 }
 
-int net_ctx_max_batch(const net_ctx *c) { return c->max_batch; }
+int net_ctx_max_batch(const net_ctx *c) { return c->b.max_batch; }
 
 static void forward_task(void *arg, int tid, int n)
 {
     net_ctx *c = arg;
-    workspace *w = &c->ws[tid];
+    workspace *w = &c->b.ws[tid];
     net_params p;
     net_params_map(&p, (float *)c->params);
     int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
@@ -238,7 +254,7 @@ static void forward_task(void *arg, int tid, int n)
 int net_forward(net_ctx *c, const float *params, const float *x, int B, float *probs,
                 float *logits)
 {
-    if (!c || B < 1 || B > c->max_batch)
+    if (!c || B < 1 || B > c->b.max_batch)
         return -1;
     c->params = params;
     c->x = x;
@@ -249,16 +265,14 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
     if (B == 1)
         forward_task(c, 0, 1);
     else
-        pool_run(c->pool, forward_task, c);
+        pool_run(c->b.pool, forward_task, c);
     return 0;
 }
 
 /* ---- training ------------------------------------------------------------ */
 
 struct net_train_ctx {
-    int max_batch;
-    pool *pool;
-    workspace ws[64];
+    ctx_base b;
     const float *params, *x;
     const uint8_t *labels;
     float *grads, *logits;
@@ -269,41 +283,26 @@ net_train_ctx *net_train_ctx_create(int max_batch, int threads)
 {
     if (max_batch < 1)
         return NULL;
-    blas_single_thread();
-    if (threads <= 0)
-        threads = pool_ncores();
-    if (threads > 64)
-        threads = 64;
     net_train_ctx *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->max_batch = max_batch;
-    c->pool = pool_create(threads);
-    if (!c->pool)
-        goto error;
-    for (int t = 0; t < pool_size(c->pool); t++)
-        if (ws_alloc(&c->ws[t], 1, t > 0) != 0)
-            goto error;
+    if (c && base_init(&c->b, max_batch, threads, 1) != 0) {
+        net_train_ctx_free(c);
+        c = NULL;
+    }
     return c;
-error:
-    net_train_ctx_free(c);
-    return NULL;
 }
 
 void net_train_ctx_free(net_train_ctx *c)
 {
     if (!c)
         return;
-    for (int t = 0; t < 64; t++)
-        ws_free(&c->ws[t]);
-    pool_free(c->pool);
+    base_free(&c->b);
     free(c);
 }
 
 static void train_task(void *arg, int tid, int n)
 {
     net_train_ctx *c = arg;
-    workspace *w = &c->ws[tid];
+    workspace *w = &c->b.ws[tid];
     net_params p, g;
     net_params_map(&p, (float *)c->params);
     float *gflat = tid == 0 ? c->grads : w->grads;
@@ -331,10 +330,10 @@ static void train_task(void *arg, int tid, int n)
 static void reduce_task(void *arg, int tid, int n)
 {
     net_train_ctx *c = arg;
-    int T = pool_size(c->pool);
+    int T = pool_size(c->b.pool);
     size_t lo = (size_t)NET_NUM_PARAMS * tid / n, hi = (size_t)NET_NUM_PARAMS * (tid + 1) / n;
     for (int t = 1; t < T; t++) {
-        const float *src = c->ws[t].grads;
+        const float *src = c->b.ws[t].grads;
         for (size_t i = lo; i < hi; i++)
             c->grads[i] += src[i];
     }
@@ -343,7 +342,7 @@ static void reduce_task(void *arg, int tid, int n)
 float net_train_grads(net_train_ctx *c, const float *params, const float *x,
                       const uint8_t *labels, int B, float *grads, float *logits, int *correct)
 {
-    if (!c || B < 1 || B > c->max_batch)
+    if (!c || B < 1 || B > c->b.max_batch)
         return NAN;
     c->params = params;
     c->x = x;
@@ -351,14 +350,14 @@ float net_train_grads(net_train_ctx *c, const float *params, const float *x,
     c->grads = grads;
     c->logits = logits;
     c->B = B;
-    pool_run(c->pool, train_task, c);
-    if (pool_size(c->pool) > 1)
-        pool_run(c->pool, reduce_task, c);
+    pool_run(c->b.pool, train_task, c);
+    if (pool_size(c->b.pool) > 1)
+        pool_run(c->b.pool, reduce_task, c);
     double loss = 0.0;
     int ok = 0;
-    for (int t = 0; t < pool_size(c->pool); t++) {
-        loss += c->ws[t].loss;
-        ok += c->ws[t].correct;
+    for (int t = 0; t < pool_size(c->b.pool); t++) {
+        loss += c->b.ws[t].loss;
+        ok += c->b.ws[t].correct;
     }
     if (correct)
         *correct = ok;

@@ -277,3 +277,41 @@ done:
     mem_free(logits);
     return rc;
 }
+
+void train_fill_meta(ckpt_meta *meta, const train_config *cfg, const char *source,
+                     double seconds, const train_epoch *last, const eval_result *ev)
+{
+    char buf[512];
+    memset(meta, 0, sizeof(*meta));
+    ckpt_meta_set(meta, "architecture", NET_ARCH_NAME);
+    ckpt_meta_set(meta, "format", "mnistd-1");
+    ckpt_meta_set(meta, "mnistd_version", MNISTD_VERSION);
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    ckpt_meta_set(meta, "created", buf);
+    ckpt_meta_set(meta, "source", source);
+    snprintf(buf, sizeof buf,
+             "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
+             "\"seed\":%llu,\"limit\":%d}",
+             cfg->epochs, cfg->batch_size, (double)cfg->learning_rate,
+             (double)cfg->validation_split, (unsigned long long)cfg->seed, cfg->limit);
+    ckpt_meta_set(meta, "recipe", buf);
+    snprintf(buf, sizeof buf, "%.3f", seconds);
+    ckpt_meta_set(meta, "train_seconds", buf);
+    if (last) {
+        snprintf(buf, sizeof buf, "%.6f", last->accuracy);
+        ckpt_meta_set(meta, "train_accuracy", buf);
+        if (!isnan(last->val_accuracy)) {
+            snprintf(buf, sizeof buf, "%.6f", last->val_accuracy);
+            ckpt_meta_set(meta, "val_accuracy", buf);
+        }
+    }
+    if (ev) {
+        snprintf(buf, sizeof buf, "%.6f", ev->accuracy);
+        ckpt_meta_set(meta, "test_accuracy", buf);
+        snprintf(buf, sizeof buf, "%.6f", ev->loss);
+        ckpt_meta_set(meta, "test_loss", buf);
+    }
+}

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "model/checkpoint.h"
 #include "model/mnist.h"
 
 #define TRAIN_MAX_EPOCHS 1000
@@ -77,5 +78,13 @@ typedef struct {
  * all cores. Returns 0 or -1 with err set. */
 int eval_run(const float *params, const mnist_set *set, int first, int n,
              int threads, eval_result *out, char *err, size_t errlen);
+
+/* Fills meta (cleared first) with what a model file records about its
+ * training: architecture, format, mnistd version, creation time (UTC),
+ * source (free text), the recipe as JSON, training seconds, the last epoch's
+ * training and validation accuracy (last may be NULL) and the test loss and
+ * accuracy (ev may be NULL). */
+void train_fill_meta(ckpt_meta *meta, const train_config *cfg, const char *source,
+                     double seconds, const train_epoch *last, const eval_result *ev);
 
 #endif

@@ -240,38 +240,8 @@ int cli_train(int argc, char **argv)
         }
         have_test = 1;
     }
-    ckpt_meta meta = {0};
-    char buf[256];
-    ckpt_meta_set(&meta, "architecture", NET_ARCH_NAME);
-    ckpt_meta_set(&meta, "format", "mnistd-1");
-    ckpt_meta_set(&meta, "mnistd_version", MNISTD_VERSION);
-    time_t now = time(NULL);
-    struct tm tmv;
-    gmtime_r(&now, &tmv);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    ckpt_meta_set(&meta, "created", buf);
-    ckpt_meta_set(&meta, "source", "mnistd train");
-    snprintf(buf, sizeof buf,
-             "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
-             "\"seed\":%llu,\"limit\":%d}",
-             cfg.epochs, cfg.batch_size, (double)cfg.learning_rate, (double)cfg.validation_split,
-             (unsigned long long)cfg.seed, cfg.limit);
-    ckpt_meta_set(&meta, "recipe", buf);
-    snprintf(buf, sizeof buf, "%.3f", secs);
-    ckpt_meta_set(&meta, "train_seconds", buf);
-    const train_epoch *last = &hist[cfg.epochs - 1];
-    snprintf(buf, sizeof buf, "%.6f", last->accuracy);
-    ckpt_meta_set(&meta, "train_accuracy", buf);
-    if (!isnan(last->val_accuracy)) {
-        snprintf(buf, sizeof buf, "%.6f", last->val_accuracy);
-        ckpt_meta_set(&meta, "val_accuracy", buf);
-    }
-    if (have_test) {
-        snprintf(buf, sizeof buf, "%.6f", ev.accuracy);
-        ckpt_meta_set(&meta, "test_accuracy", buf);
-        snprintf(buf, sizeof buf, "%.6f", ev.loss);
-        ckpt_meta_set(&meta, "test_loss", buf);
-    }
+    ckpt_meta meta;
+    train_fill_meta(&meta, &cfg, "mnistd train", secs, &hist[cfg.epochs - 1], have_test ? &ev : NULL);
     if (ckpt_save(out, params, &meta, err, sizeof err) != 0) {
         fprintf(stderr, "mnistd train: %s\n", err);
         goto done;

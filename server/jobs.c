@@ -272,41 +272,13 @@ static void *job_run(void *arg)
     }
 
     ckpt_meta meta;
-    memset(&meta, 0, sizeof meta);
-    char buf[512];
-    ckpt_meta_set(&meta, "architecture", NET_ARCH_NAME);
-    ckpt_meta_set(&meta, "format", "mnistd-1");
-    ckpt_meta_set(&meta, "mnistd_version", MNISTD_VERSION);
-    time_t now = time(NULL);
-    struct tm tmv;
-    gmtime_r(&now, &tmv);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    ckpt_meta_set(&meta, "created", buf);
+    char buf[128];
     snprintf(buf, sizeof buf, "mnistd serve, training job %d (%s)", jb->info.id, jb->info.reason);
-    ckpt_meta_set(&meta, "source", buf);
-    snprintf(buf, sizeof buf,
-             "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
-             "\"seed\":%llu,\"limit\":%d}",
-             cfg.epochs, cfg.batch_size, (double)cfg.learning_rate, (double)cfg.validation_split,
-             (unsigned long long)cfg.seed, cfg.limit);
-    ckpt_meta_set(&meta, "recipe", buf);
-    snprintf(buf, sizeof buf, "%.3f", train_secs);
-    ckpt_meta_set(&meta, "train_seconds", buf);
-    snprintf(buf, sizeof buf, "%.6f", ev.accuracy);
-    ckpt_meta_set(&meta, "test_accuracy", buf);
-    snprintf(buf, sizeof buf, "%.6f", ev.loss);
-    ckpt_meta_set(&meta, "test_loss", buf);
     pthread_mutex_lock(&j->mu);
-    if (jb->info.n_history > 0) {
-        const train_epoch *e = &jb->info.history[jb->info.n_history - 1];
-        snprintf(buf, sizeof buf, "%.6f", e->accuracy);
-        ckpt_meta_set(&meta, "train_accuracy", buf);
-        if (!isnan(e->val_accuracy)) {
-            snprintf(buf, sizeof buf, "%.6f", e->val_accuracy);
-            ckpt_meta_set(&meta, "val_accuracy", buf);
-        }
-    }
+    train_epoch last = jb->info.n_history > 0 ? jb->info.history[jb->info.n_history - 1] : (train_epoch){0};
+    int have_last = jb->info.n_history > 0;
     pthread_mutex_unlock(&j->mu);
+    train_fill_meta(&meta, &cfg, buf, train_secs, have_last ? &last : NULL, &ev);
 
     /* Saved first, then served: the served model is always the one on disk. */
     if (j->model_path[0] && ckpt_save(j->model_path, params, &meta, err, sizeof err) != 0) {
