@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
             libjemalloc-dev libopenblas-dev)
-test_pkgs=(curl python3 clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus)
+test_pkgs=(curl python3 clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk)
 bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
 
 case "${1:-build}" in
