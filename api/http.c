@@ -99,6 +99,11 @@ static void log_request(const api_request *r, int status, double ms)
 
 /* ---- responses ----------------------------------------------------------- */
 
+/* Requests between their first callback and on_completed. The daemon runs
+ * one server per process, so one counter serves; api_stop waits for it to
+ * reach zero before it closes the connections (the shutdown drain). */
+static _Atomic int open_requests;
+
 static enum MHD_Result queue(api_request *r, int status, const char *ctype, struct MHD_Response *resp,
                              size_t len, const char *const *headers)
 {
@@ -108,6 +113,11 @@ static enum MHD_Result queue(api_request *r, int status, const char *ctype, stru
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    /* Shutting down: close each keep-alive connection after its answer, so
+     * clients reconnect (and find the listener closed) instead of sending
+     * on a connection about to be closed under them. */
+    if (atomic_load(&r->srv->quiescing))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -298,6 +308,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->path, sizeof(r->path), "%s", url);
         atomic_init(&r->pending, 0);
         *con_cls = r;
+        atomic_fetch_add(&open_requests, 1);
         if (strcmp(url, "/predict") == 0 && strcmp(method, "POST") == 0) {
             r->route = MR_PREDICT;
             r->dispatched = 1;
@@ -387,6 +398,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->jobs);
     free(r->bg_body);
     free(r);
+    atomic_fetch_sub(&open_requests, 1);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -482,6 +494,12 @@ void api_quiesce(api_server *s)
         return;
     /* The socket is ours to close, but only after MHD_stop_daemon. */
     s->quiesced_fd = MHD_quiesce_daemon(s->mhd);
+    /* Stop listening now without closing the descriptor (an MHD thread may
+     * still hold it): new connections are refused at once, which a client
+     * or load balancer can retry safely, instead of waiting in the kernel's
+     * queue to be reset when the socket is closed. */
+    if (s->quiesced_fd >= 0)
+        shutdown(s->quiesced_fd, SHUT_RDWR);
 }
 
 void api_stop(api_server *s)
@@ -493,6 +511,17 @@ void api_stop(api_server *s)
     while (s->bg_running > 0)
         pthread_cond_wait(&s->bg_cv, &s->bg_mu);
     pthread_mutex_unlock(&s->bg_mu);
+    /* The drain: requests already accepted (reading their body, decoding,
+     * sending their answer) finish before the connections are closed, for at
+     * most the request timeout plus 2 s. Idle keep-alive connections are
+     * closed at once by MHD_stop_daemon. */
+    if (atomic_load(&s->quiescing)) {
+        uint64_t end = batcher_now_ns() + ((uint64_t)s->cfg->request_timeout_ms + 2000) * 1000000ull;
+        while (atomic_load(&open_requests) > 0 && batcher_now_ns() < end) {
+            struct timespec step = {0, 2 * 1000 * 1000};
+            nanosleep(&step, NULL);
+        }
+    }
     MHD_stop_daemon(s->mhd);
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
