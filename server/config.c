@@ -77,6 +77,8 @@ static const opt_def opts[] = {
     {"shutdown-timeout-s", "MNISTD_SHUTDOWN_TIMEOUT_S", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 3600,
      "on SIGTERM, seconds a running training job may take to finish before it is "
      "cancelled; 0 cancels it at once (its model is then not saved)"},
+    {"job-history", "MNISTD_JOB_HISTORY", OPT_INT, OFF(job_history), 0, 1, 64,
+     "finished training jobs kept (GET /train lists them; older ones answer 404)"},
     {"token-file", "MNISTD_TOKEN_FILE", OPT_STR, OFF(token_file), SZ(token_file), 0, 0,
      "file holding the API token; when a token is set (this file, or the MNISTD_TOKEN "
      "variable), mutating endpoints need `Authorization: Bearer TOKEN` (else 401)"},
@@ -107,6 +109,7 @@ void config_defaults(mnistd_config *c)
     c->request_timeout_ms = 5000;
     c->max_header_bytes = 32768;
     c->shutdown_timeout_s = 0;
+    c->job_history = 32;
     c->token_file[0] = '\0';
     c->log_format = LOG_FORMAT_JSON;
 }

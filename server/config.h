@@ -40,6 +40,7 @@ typedef struct {
     int request_timeout_ms;     /* deadline of a prediction from its arrival */
     int max_header_bytes;       /* per-connection memory for the request line and headers */
     int shutdown_timeout_s;     /* grace a running training job gets on SIGTERM */
+    int job_history;            /* finished training jobs kept for GET /train */
     char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */
     log_format log_format;
     /* Not settings of their own: filled by config_parse from token_file or

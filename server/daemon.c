@@ -200,7 +200,7 @@ int daemon_main(int argc, char **argv)
     int loaded = load_model(&cfg, &ms);
     if (loaded < 0)
         goto done;
-    jb = jobs_create(&ms, cfg.model, cfg.data, 0, 32);
+    jb = jobs_create(&ms, cfg.model, cfg.data, 0, cfg.job_history);
     if (!jb) {
         api_log_event(cfg.log_format, "error", "out of memory creating the job manager", NULL);
         goto done;
