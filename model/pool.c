@@ -2,7 +2,6 @@
 #include "model/pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,13 +14,17 @@
 #endif
 
 #define POOL_MAX 64
-#define SPIN_ITERS 20000
+/* About 0.2-0.5 ms of pause instructions: longer than the gaps between the
+ * calls of a training step or a forward pass, short enough not to burn a
+ * core that other work (or a descheduled sibling) needs. */
+#define SPIN_ITERS 3000
 
 struct pool {
     int n;
     pthread_t th[POOL_MAX];
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t done_cv; /* the caller sleeps here when spinning is not enough */
     atomic_uint gen;        /* bumped for each job (and for shutdown) */
     atomic_int pending;     /* workers still running the current job */
     atomic_int stop;
@@ -61,7 +64,12 @@ static void *worker_main(void *v)
         if (atomic_load(&p->stop))
             return NULL;
         p->fn(p->arg, tid, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            /* the last one out wakes the caller if it went to sleep */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -83,6 +91,7 @@ pool *pool_create(int n)
     p->n = 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     for (int i = 1; i < n; i++) {
         worker_arg *wa = malloc(sizeof(*wa));
         if (!wa)
@@ -115,6 +124,7 @@ void pool_free(pool *p)
         pthread_join(p->th[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->done_cv);
     free(p);
 }
 
@@ -135,10 +145,14 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
     int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-        if (++spins < SPIN_ITERS)
-            cpu_relax();
-        else
-            sched_yield();
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < SPIN_ITERS) {
+        cpu_relax();
+        spins++;
+    }
+    if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0)
+            pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
     }
 }
