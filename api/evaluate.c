@@ -32,6 +32,24 @@ typedef struct {
 
 static const char *const retry1[] = {"Retry-After", "1", NULL};
 
+/* Prints o (not freed here) with a final newline, as every JSON answer of
+ * the daemon ends; NULL on allocation failure. */
+static char *print_line(const cJSON *o)
+{
+    char *t = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (!t)
+        return NULL;
+    size_t n = strlen(t);
+    char *b = realloc(t, n + 2);
+    if (!b) {
+        free(t);
+        return NULL;
+    }
+    b[n] = '\n';
+    b[n + 1] = '\0';
+    return b;
+}
+
 /* Stores an error answer in r (the thread side of api_error). */
 static void bg_error(api_request *r, int status, const char *error, const char *detail)
 {
@@ -43,7 +61,7 @@ static void bg_error(api_request *r, int status, const char *error, const char *
             cJSON_AddStringToObject(o, "detail", detail);
     }
     r->bg_status = status;
-    r->bg_body = o ? cJSON_PrintUnformatted(o) : NULL;
+    r->bg_body = print_line(o);
     r->bg_len = r->bg_body ? strlen(r->bg_body) : 0;
     r->bg_ctype = "application/json";
     cJSON_Delete(o);
@@ -81,7 +99,7 @@ static void do_evaluate(api_request *r, served_model *m, const mnist_set *test)
         cJSON_AddStringToObject(o, "model_version", m->version);
     }
     free(ev);
-    r->bg_body = o ? cJSON_PrintUnformatted(o) : NULL;
+    r->bg_body = print_line(o);
     cJSON_Delete(o);
     if (!r->bg_body) {
         bg_error(r, 500, "out of memory", NULL);
