@@ -296,13 +296,20 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
                 (unsigned)CKPT_MAX_HEADER);
         goto cleanup;
     }
-    int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
-                     atomic_fetch_add(&counter, 1u));
-    if (k < 0 || (size_t)k >= sizeof tmp) {
-        set_err(err, errlen, "%s: path too long", path);
-        goto cleanup;
+    /* A name of our own: pid and a counter. A file left under that name by
+     * a killed process with the same pid (a container's pid 1 after a
+     * restart) only makes us try the next number. */
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
+                         atomic_fetch_add(&counter, 1u));
+        if (k < 0 || (size_t)k >= sizeof tmp) {
+            set_err(err, errlen, "%s: path too long", path);
+            goto cleanup;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            break;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         goto cleanup;

@@ -600,6 +600,30 @@ static void test_refuses(void)
     free(c);
 }
 
+/* Temporary files left by a killed process with our pid (a container's pid 1
+ * after a restart) must not block a save: it takes the next free name. */
+static void test_stale_temp_names(void)
+{
+    TEST_BEGIN("save_skips_stale_temp_names");
+    char path[600], stale[700], err[512];
+    snprintf(path, sizeof path, "%s", tpath("stale.safetensors"));
+    /* more names than this process has used so far */
+    for (int i = 0; i < 300; i++) {
+        snprintf(stale, sizeof stale, "%s.tmp.%ld.%d", path, (long)getpid(), i);
+        FILE *f = fopen(stale, "w");
+        if (f) {
+            fputs("left by a crash", f);
+            fclose(f);
+        }
+    }
+    int rc = ckpt_save(path, params_good, NULL, err, sizeof err);
+    CHECK(rc == 0, "save blocked by stale temporary files: %s", err);
+    CHECK(ckpt_load(path, params_dst, NULL, err, sizeof err) == 0 &&
+              memcmp(params_dst, params_good, DATA_BYTES) == 0,
+          "the saved file does not load back: %s", err);
+    TEST_END();
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -617,6 +641,7 @@ int main(void)
     test_round_trip();
     test_accepts();
     test_refuses();
+    test_stale_temp_names();
 
     free(params_good);
     free(params_dst);
