@@ -119,7 +119,7 @@ static void train_usage(FILE *f)
         "  --out PATH              model file to write (atomically); default " DEFAULT_MODEL "\n"
         "  --epochs N              1..%d, default 5\n"
         "  --batch-size N          1..1024, default 64\n"
-        "  --learning-rate X       Adam learning rate, (0, 10], default 0.001\n"
+        "  --learning-rate X       Adam learning rate, (0, 10], default 0.001 (also --lr X)\n"
         "  --validation-split X    last fraction of the training set held out, [0, 1), default 0.2\n"
         "  --seed N                initialisation and shuffle seed, default 1\n"
         "  --limit N               use only the first N training samples (0 = all), default 0\n"
