@@ -33,13 +33,14 @@ NICE=${FUZZ_NICE:-10}
 EXTRA=${FUZZ_ARGS:-}
 
 # name -> project sources and libraries it links.
-ALL=(png multipart idx ckpt ckpt_header)
+ALL=(png multipart idx ckpt ckpt_header json_train)
 declare -A SRC=(
   [png]="model/image.c"
   [multipart]="api/multipart.c"
   [idx]="model/mnist.c"
   [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c"
   [ckpt_header]="model/checkpoint.c model/net.c model/layers.c model/pool.c"
+  [json_train]="api/train.c api/auth.c model/train.c model/net.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c"
 )
 declare -A LIBS=(
   [png]="-lpng -lz -lm"
@@ -47,6 +48,7 @@ declare -A LIBS=(
   [idx]="-lz"
   [ckpt]="-lcjson -lopenblas -lm"
   [ckpt_header]="-lcjson -lopenblas -lm"
+  [json_train]="-lcjson -lopenblas -lz -lm"
 )
 # Per-input time limit (seconds) and memory limit (MB) of every run.
 TIMEOUT=10
@@ -65,7 +67,8 @@ find_clang() {
 CFLAGS_FUZZ=(-std=c11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer
              -Wall -Wextra -Wstrict-prototypes -Wshadow
              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-             -DMNISTD_SANITIZER=1)
+             -DMNISTD_SANITIZER=1
+             -DMNISTD_VERSION="\"$(cat VERSION 2>/dev/null || echo 0.0.0)\"" -DMNISTD_GITREV="\"fuzz\"")
 
 # Builds build/fuzz/fuzz_NAME unless it is newer than everything it is made of.
 build_one() {
@@ -73,7 +76,7 @@ build_one() {
   local bin=$OUT/fuzz_$name
   local srcs=(tests/fuzz/fuzz_$name.c ${SRC[$name]})
   local newest
-  newest=$(ls -t "${srcs[@]}" model/*.h api/*.h tests/fuzz/*.h scripts/fuzz.sh 2>/dev/null | head -n 1)
+  newest=$(ls -t "${srcs[@]}" model/*.h api/*.h server/*.h tests/fuzz/*.h scripts/fuzz.sh 2>/dev/null | head -n 1)
   if [ -x "$bin" ] && [ "$bin" -nt "$newest" ]; then
     return 0
   fi

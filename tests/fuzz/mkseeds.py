@@ -17,6 +17,7 @@ Outputs:
   tests/fuzz/corpus/idx/*.bin              u32le images length, images, labels
   tests/fuzz/corpus/ckpt/*.safetensors     whole model files (one valid)
   tests/fuzz/corpus/ckpt_header/*.json     checkpoint JSON headers
+  tests/fuzz/corpus/json_train/*.bin       flags, Authorization line, POST /train body
   tests/fuzz/bombs/*.png                   small PNGs that would cost memory
 """
 import argparse
@@ -301,6 +302,38 @@ def ckpt_seeds(ckpt_tool):
           json.dumps(meta, indent=1, ensure_ascii=True).encode())
 
 
+# ---- POST /train -----------------------------------------------------------
+
+def json_train_seeds():
+    """Flags byte, Authorization line, body (see fuzz_json_train.c)."""
+    d = os.path.join(CORPUS, "json_train")
+    json_ct, text_ct, png_ct = 1, 2, 3
+    busy, token, too_large = 4, 8, 0xF0
+    good = b"Bearer fuzz-token-0123456789abcdef"
+    full = (b'{"epochs":1,"batch_size":64,"learning_rate":0.001,'
+            b'"validation_split":0.2,"seed":1,"limit":1000}')
+    seeds = {
+        "full-json.bin": (json_ct, b"", full),
+        "empty-body-defaults.bin": (0, b"", b""),
+        "token-ok.bin": (json_ct | token, good, b'{"epochs":2}'),
+        "token-lowercase-tabs.bin": (json_ct | token, b" bearer\t fuzz-token-0123456789abcdef \t",
+                                     b"{}"),
+        "token-wrong.bin": (json_ct | token, b"Bearer fuzz-token-0123456789abcdeX", b"{}"),
+        "busy.bin": (json_ct | busy, b"", b'{"seed":42}'),
+        "not-json-type.bin": (png_ct, b"", full),
+        "text-plain-out-of-range.bin": (text_ct, b"", b'{"epochs":0,"batch_size":4096}'),
+        "unknown-field.bin": (json_ct, b"", b'{"epochs":1,"optimizer":"sgd"}'),
+        "wrong-types.bin": (json_ct, b"", b'{"epochs":[1],"learning_rate":"0.1",'
+                                          b'"validation_split":null,"seed":1.5}'),
+        "not-an-object.bin": (json_ct, b"", b'[{"epochs":1}]'),
+        "too-large.bin": (json_ct | too_large, b"", full),
+        "floats-edge.bin": (json_ct, b"", b'{"learning_rate":1e-50,"validation_split":0.99999999999,'
+                                          b'"limit":100000000,"seed":2147483647}'),
+    }
+    for name, (flags, auth, body) in seeds.items():
+        write(os.path.join(d, name), bytes([flags]) + auth + b"\n" + body)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tools", default=os.path.join(ROOT, "build", "tests", "tools"),
@@ -312,7 +345,7 @@ def main():
         if not os.access(tool, os.X_OK):
             print("mkseeds: %s not built (make test builds it)" % tool, file=sys.stderr)
             return 1
-    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header"):
+    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train"):
         shutil.rmtree(os.path.join(CORPUS, name), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, name))
     shutil.rmtree(BOMBS, ignore_errors=True)
@@ -322,6 +355,7 @@ def main():
     multipart_seeds()
     idx_seeds()
     ckpt_seeds(ckpt_tool)
+    json_train_seeds()
     return 0
 
 

@@ -7,7 +7,7 @@
 # the PNG harness with libFuzzer's -malloc_limit_mb=1, so that any single
 # allocation over 1 MiB is a failure (the memory is refused before it is
 # spent), and through mkpng for the status the daemon would answer.
-# SKIP when clang or libFuzzer is not installed. About 40 s on 2 cores.
+# SKIP when clang or libFuzzer is not installed. About 45 s on 2 cores.
 #
 # Settings: FUZZ_SMOKE_SECONDS (per harness, default 5), FUZZ_SMOKE_RUNS
 # (per harness, default 200000; whichever ends first).
@@ -17,7 +17,7 @@ BUILD=${BUILD:-build}
 OUT=build/fuzz
 SECS=${FUZZ_SMOKE_SECONDS:-5}
 RUNS=${FUZZ_SMOKE_RUNS:-200000}
-HARNESSES=(png multipart idx ckpt ckpt_header)
+HARNESSES=(png multipart idx ckpt ckpt_header json_train)
 fails=0
 
 pass() { echo "PASS $*"; }
