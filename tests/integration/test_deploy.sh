@@ -27,6 +27,9 @@ ROOT=$PWD
 DEPLOY=$ROOT/tests/deploy
 BUILD=${BUILD:-build}
 BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
+# The image's build must not inherit the outer make's variables (MAKEFLAGS
+# carries e.g. SANITIZER=address from `make test SANITIZER=address`).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 # The image holds a normal build: under `make test SANITIZER=...` check that
 # one, not the sanitized binary (which links libasan/libubsan).
 if [ -n "${SANITIZER:-}" ]; then
