@@ -159,7 +159,10 @@ static int num_field(api_request *r, const cJSON *body, const char *name, double
     snprintf(detail, sizeof(detail), "%s must be a number in %s%g, %g%s", name, lo_open ? "(" : "[", lo, hi,
              hi_open ? ")" : "]");
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
+    /* checked as the float the trainer will use: 1e-50 is not > 0 there */
+    double f = (double)(float)d;
+    if (!isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi) ||
+        (lo_open ? f <= lo : f < lo) || (hi_open ? f >= hi : f > hi)) {
         *ret = field_error(r, name, detail);
         return -1;
     }
@@ -199,6 +202,14 @@ enum MHD_Result api_post_train(api_request *r)
         static const char *const known[] = {"epochs", "batch_size", "learning_rate", "validation_split",
                                             "seed", "limit", NULL};
         for (const cJSON *it = body->child; it; it = it->next) {
+            for (const cJSON *prev = body->child; prev != it; prev = prev->next)
+                if (it->string && prev->string && strcmp(it->string, prev->string) == 0) {
+                    char d[120];
+                    snprintf(d, sizeof(d), "field '%.60s' appears more than once", it->string);
+                    ret = field_error(r, it->string, d);
+                    cJSON_Delete(body);
+                    return ret;
+                }
             int ok = 0;
             for (int k = 0; known[k]; k++)
                 ok |= it->string && strcmp(it->string, known[k]) == 0;

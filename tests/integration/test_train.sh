@@ -45,6 +45,9 @@ bad_field test_train_422_split '{"validation_split":1}' validation_split
 bad_field test_train_422_seed '{"seed":-1}' seed
 bad_field test_train_422_limit '{"limit":-5}' limit
 bad_field test_train_422_unknown '{"epoch":1}' epoch
+bad_field test_train_422_lr_underflow '{"learning_rate":1e-50}' learning_rate
+bad_field test_train_422_split_rounds_to_1 '{"validation_split":0.99999999999}' validation_split
+bad_field test_train_422_duplicate '{"epochs":1,"epochs":2}' epochs
 req POST /train -H 'Content-Type: application/json' -d '{"epochs":'
 check test_train_400_json "status $status" test "$status" = 400
 req POST /train -H 'Content-Type: application/json' -d '[1,2]'
