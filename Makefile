@@ -134,6 +134,11 @@ model: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
 	./$(BUILD)/mnistd train --data "$(MNISTD_DATA)" --epochs 5 --seed 1 --threads 2 --out models/mnist-cnn.safetensors
 
+# The Dockerfile, compose and Kubernetes checks alone (they run in `make test` too).
+check-deploy: deps-test
+	$(MAKE) --no-print-directory $(BUILD)/mnistd
+	@TESTS=test_deploy SANITIZER_PASS=0 BUILD=$(BUILD) bash tests/run.sh
+
 clean:
 	rm -rf build
 
