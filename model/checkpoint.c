@@ -535,6 +535,20 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
                 (unsigned char)hdr[0]);
         return -1;
     }
+    /* cJSON ends a string at an escaped NUL, so "conv1.bias\u0000junk" would
+     * read as "conv1.bias": refuse any \u0000 escape (an odd run of
+     * backslashes before "u0000"). */
+    for (size_t i = 0; i + 6 <= (size_t)n; i++) {
+        if (hdr[i] != '\\' || memcmp(hdr + i + 1, "u0000", 5) != 0)
+            continue;
+        size_t k = 0;
+        while (k < i && hdr[i - 1 - k] == '\\')
+            k++;
+        if (k % 2 == 0) {
+            set_err(err, errlen, "header contains a NUL character (\\u0000) at byte %zu", i);
+            return -1;
+        }
+    }
     const char *pend = NULL;
     root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &pend, 0);
     if (!root || !cJSON_IsObject(root)) {

@@ -433,6 +433,16 @@ static void test_refuses(void)
     snprintf(e[1].shape, sizeof e[1].shape, "-32");
     refuse_entries("refuse_negative_dim", e, N, NULL, DATA_BYTES, "non-integer");
 
+    /* cJSON would read "conv1.bias\u0000junk" as "conv1.bias" */
+    default_entries(e);
+    snprintf(e[1].name, sizeof e[1].name, "conv1.bias\\u0000junk");
+    refuse_entries("refuse_nul_in_name", e, N, NULL, DATA_BYTES, "NUL character");
+    /* an escaped backslash before "u0000" is plain text, not a NUL: the
+     * name is then simply unknown */
+    default_entries(e);
+    snprintf(e[1].name, sizeof e[1].name, "conv1.bias\\\\u0000");
+    refuse_entries("refuse_escaped_backslash_name_is_text", e, N, NULL, DATA_BYTES, "unknown tensor");
+
     default_entries(e);
     e[9].skip = 1;
     refuse_entries("refuse_missing_tensor", e, N, NULL, DATA_BYTES - 40,
