@@ -17,6 +17,12 @@ case "${1:-build}" in
   bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
+# The contract, web and deployment tests run npm packages. A machine that has
+# Node.js and npm already (from any source) keeps them; one without gets
+# Debian's.
+if [ "${1:-build}" != build ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+  want+=(nodejs npm)
+fi
 if [ -n "${MNISTD_EXTRA_PKGS:-}" ]; then
   read -r -a extra <<<"$MNISTD_EXTRA_PKGS"
   want+=("${extra[@]}")
