@@ -335,27 +335,33 @@ void metrics_render(strbuf *sb, const metrics_live *live)
         sb_printf(sb, "mnistd_training_jobs_total{outcome=\"succeeded\"} %ld\n", live->jobs_succeeded);
         sb_printf(sb, "mnistd_training_jobs_total{outcome=\"failed\"} %ld\n", live->jobs_failed);
         sb_printf(sb, "mnistd_training_jobs_total{outcome=\"cancelled\"} %ld\n", live->jobs_cancelled);
-        family(sb, "mnistd_training_running", "gauge", "1 while a training job is queued or running, else 0.");
-        sb_printf(sb, "mnistd_training_running %d\n", live->train_job_id > 0);
-        family(sb, "mnistd_training_job_id", "gauge", "Id of the running training job, 0 if none.");
-        sb_printf(sb, "mnistd_training_job_id %d\n", live->train_job_id);
-        family(sb, "mnistd_training_epoch", "gauge", "Current epoch of the running job (1-based), 0 if none.");
-        sb_printf(sb, "mnistd_training_epoch %d\n", live->train_epoch);
-        family(sb, "mnistd_training_epochs", "gauge", "Epochs the running job will train, 0 if none.");
-        sb_printf(sb, "mnistd_training_epochs %d\n", live->train_epochs);
-        family(sb, "mnistd_training_batch", "gauge", "Batches done in the current epoch of the running job.");
-        sb_printf(sb, "mnistd_training_batch %d\n", live->train_batch);
-        family(sb, "mnistd_training_batches", "gauge", "Batches per epoch of the running job.");
-        sb_printf(sb, "mnistd_training_batches %d\n", live->train_batches);
-        family(sb, "mnistd_training_progress_ratio", "gauge", "Fraction of the running job done (0..1).");
-        sb_printf(sb, "mnistd_training_progress_ratio %.6f\n", live->train_progress);
-        family(sb, "mnistd_training_loss", "gauge", "Mean training loss of the running job's current epoch so far.");
-        sb_printf(sb, "mnistd_training_loss %.6f\n", live->train_loss);
-        family(sb, "mnistd_training_accuracy_ratio", "gauge",
-               "Training accuracy of the running job's current epoch so far (0..1).");
-        sb_printf(sb, "mnistd_training_accuracy_ratio %.6f\n", live->train_accuracy);
-        family(sb, "mnistd_training_samples_per_second", "gauge", "Training throughput of the running job.");
-        sb_printf(sb, "mnistd_training_samples_per_second %.3f\n", live->train_samples_per_sec);
+        /* The running job's gauges: one family each, one value each. */
+        const struct {
+            const char *name, *help;
+            double value;
+        } g[] = {
+            {"mnistd_training_running", "1 while a training job is queued or running, else 0.",
+             live->train_job_id > 0},
+            {"mnistd_training_job_id", "Id of the running training job, 0 if none.", live->train_job_id},
+            {"mnistd_training_epoch", "Current epoch of the running job (1-based), 0 if none.",
+             live->train_epoch},
+            {"mnistd_training_epochs", "Epochs the running job will train, 0 if none.", live->train_epochs},
+            {"mnistd_training_batch", "Batches done in the current epoch of the running job.",
+             live->train_batch},
+            {"mnistd_training_batches", "Batches per epoch of the running job.", live->train_batches},
+            {"mnistd_training_progress_ratio", "Fraction of the running job done (0..1).",
+             live->train_progress},
+            {"mnistd_training_loss", "Mean training loss of the running job's current epoch so far.",
+             live->train_loss},
+            {"mnistd_training_accuracy_ratio",
+             "Training accuracy of the running job's current epoch so far (0..1).", live->train_accuracy},
+            {"mnistd_training_samples_per_second", "Training throughput of the running job.",
+             live->train_samples_per_sec},
+        };
+        for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+            family(sb, g[i].name, "gauge", g[i].help);
+            sb_printf(sb, "%s %.9g\n", g[i].name, g[i].value);
+        }
     }
 
     /* Process */
