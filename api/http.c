@@ -82,9 +82,11 @@ static void log_request(const api_request *r, int status, double ms)
     char ts[40], remote[64];
     timestamp(ts, sizeof(ts));
     remote_address(r->conn, remote, sizeof(remote));
+    /* the duration with 3 decimals, in integers: cheaper than %.3f */
+    unsigned long long us = ms > 0 ? (unsigned long long)(ms * 1e3 + 0.5) : 0;
     if (r->srv->cfg->log_format == LOG_FORMAT_TEXT) {
-        fprintf(stderr, "%s %s %s %d %.3fms %zu %s\n", ts, r->method, r->path, status, ms,
-                r->resp_bytes, remote);
+        fprintf(stderr, "%s %s %s %d %llu.%03llums %zu %s\n", ts, r->method, r->path, status,
+                us / 1000, us % 1000, r->resp_bytes, remote);
         return;
     }
     char line[1024];
@@ -93,8 +95,8 @@ static void log_request(const api_request *r, int status, double ms)
     json_escape(line, sizeof(line), &n, r->method);
     n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
     json_escape(line, sizeof(line), &n, r->path);
-    fprintf(stderr, "%s\",\"status\":%d,\"duration_ms\":%.3f,\"bytes\":%zu,\"remote\":\"%s\"}\n",
-            line, status, ms, r->resp_bytes, remote);
+    fprintf(stderr, "%s\",\"status\":%d,\"duration_ms\":%llu.%03llu,\"bytes\":%zu,\"remote\":\"%s\"}\n",
+            line, status, us / 1000, us % 1000, r->resp_bytes, remote);
 }
 
 /* ---- responses ----------------------------------------------------------- */

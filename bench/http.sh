@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# HTTP benchmark of POST /predict with wrk (Debian package wrk) on loopback:
-# 1, 16 and 64 connections with the default settings, then 64 connections
-# with --max-batch 1 for comparison (batching must raise throughput there).
-# Prints requests/s, p50 and p99 latency (wrk --latency), the mean batch size
-# (from /metrics, over the run), errors, and the daemon's resident memory.
+# HTTP benchmark of POST /predict with wrk (Debian package wrk) on loopback.
+#
+# Part 1, one run each: the default settings at 1, 16 and 64 connections,
+# then --batch-timeout-us 1000 at 16 and 64.
+# Part 2, batching against --max-batch 1: HTTP_REPS rounds (default 3), each
+# running the default and --max-batch 1 at 64 connections, then the default,
+# --batch-timeout-us 1000 and --max-batch 1 at 1 connection, back to back so
+# that the machine's noise hits all alike. Prints the medians and the ratios.
+#
+# Each row: requests/s, p50 and p99 latency (wrk --latency), the mean batch
+# size (from /metrics, over the run), errors, and the daemon's resident memory.
 # Not part of `make test`: timing belongs here.
 #
 #   bench/http.sh [seconds per run, default 10]
 # Env: MNISTD_BIN (default build/mnistd), MNISTD_MODEL (default the shipped
-# model, else a small one trained with MNISTD_DATA), MNISTD_DATA.
+# model, else a small one trained with MNISTD_DATA), MNISTD_DATA, HTTP_REPS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
 MKPNG=$ROOT/$BUILD/tests/tools/mkpng
 DUR=${1:-10}
+REPS=${HTTP_REPS:-3}
+case "$REPS" in ''|*[!0-9]*|0) echo "bench/http.sh: HTTP_REPS must be a positive integer" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/mnistd-bench.XXXXXX)
 DPID=
@@ -61,7 +69,11 @@ start() {
 stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
 m() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 
-printf '%-28s %6s %10s %9s %9s %10s %8s %8s\n' config conns req/s p50 p99 mean_batch errors rss_MB
+hdr() { printf '%-28s %6s %10s %9s %9s %10s %8s %8s\n' config conns req/s p50 p99 mean_batch errors rss_MB; }
+# wrk prints latencies with units (us, ms, s): in microseconds.
+us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print n }'; }
+# run LABEL CONNS: one wrk run against the daemon started last; prints a row
+# and leaves its figures in RPS, P50_US, P99_US and MEANB.
 run() {
   local label=$1 conns=$2
   local threads=$(( conns < 2 ? 1 : 2 ))
@@ -70,24 +82,80 @@ run() {
   wrk -t"$threads" -c"$conns" -d"${DUR}s" --latency -s "$WORK/predict.lua" \
     "http://127.0.0.1:$PORT/predict" >"$WORK/wrk.txt" 2>&1
   s1=$(m mnistd_inference_batch_size_sum); c1=$(m mnistd_inference_batch_size_count)
-  local rps p50 p99 errs rss
-  rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.txt")
+  local p50 p99 errs rss
+  RPS=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.txt")
   p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.txt")
   p99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.txt")
+  P50_US=$(us "$p50"); P99_US=$(us "$p99")
   errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { n += 1 } END { print n + 0 }' "$WORK/wrk.txt")
   rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$DPID/status")
-  printf '%-28s %6d %10s %9s %9s %10s %8s %8s\n' "$label" "$conns" "$rps" "$p50" "$p99" \
-    "$(awk -v a="$s0" -v b="$s1" -v c="$c0" -v d="$c1" 'BEGIN { if (d > c) printf "%.2f", (b - a) / (d - c); else print "-" }')" \
-    "$errs" "$rss"
+  MEANB=$(awk -v a="$s0" -v b="$s1" -v c="$c0" -v d="$c1" 'BEGIN { if (d > c) printf "%.2f", (b - a) / (d - c); else print "-" }')
+  printf '%-28s %6d %10s %9s %9s %10s %8s %8s\n' "$label" "$conns" "$RPS" "$p50" "$p99" "$MEANB" "$errs" "$rss"
 }
+# once LABEL CONNS FIGURE [daemon flags]: starts a daemon, runs, stops it,
+# and appends "LABEL/CONNS RPS P50 P99 MEANB" to the samples file.
+once() {
+  local label=$1 conns=$2; shift 2
+  start "$@"
+  # a short unrecorded run first: connections, allocator and caches warm up
+  wrk -t1 -c"$conns" -d1s -s "$WORK/predict.lua" "http://127.0.0.1:$PORT/predict" >/dev/null 2>&1
+  run "$label" "$conns"
+  stop
+  echo "$label/$conns $RPS $P50_US $P99_US $MEANB" >>"$WORK/samples"
+}
+median() { grep "^$1 " "$WORK/samples" | awk -v f="$2" '{ print $f }' | sort -g |
+           awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+echo "== part 1: one run each =="
+hdr
 start
 for c in 1 16 64; do run "default (batch 64)" "$c"; done
 echo "peak rss (VmHWM): $(awk '/^VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$DPID/status")"
 stop
-start --max-batch 1
-run "--max-batch 1" 64
-stop
 start --batch-timeout-us 1000
 for c in 16 64; do run "--batch-timeout-us 1000" "$c"; done
 stop
+
+echo
+echo "== part 2: batching against --max-batch 1, $REPS round(s) of ${DUR} s runs =="
+hdr
+: >"$WORK/samples"
+for r in $(seq "$REPS"); do
+  # each round swaps who goes first, so that neither side always follows
+  # the same neighbour
+  if [ $((r % 2)) = 1 ]; then
+    once default 64
+    once mb1 64 --max-batch 1
+    once default 1
+    once t1000 1 --batch-timeout-us 1000
+    once mb1 1 --max-batch 1
+  else
+    once mb1 64 --max-batch 1
+    once default 64
+    once mb1 1 --max-batch 1
+    once t1000 1 --batch-timeout-us 1000
+    once default 1
+  fi
+done
+echo
+echo "medians of $REPS round(s):"
+printf '%-36s %6s %10s %10s %10s %10s\n' config conns req/s p50_us p99_us mean_batch
+for k in default/64 mb1/64 default/1 t1000/1 mb1/1; do
+  case $k in
+    default/*) name="default (--batch-timeout-us 0)" ;;
+    t1000/*) name="--batch-timeout-us 1000" ;;
+    *) name="--max-batch 1" ;;
+  esac
+  printf '%-36s %6s %10s %10s %10s %10s\n' "$name" "${k#*/}" "$(median "$k" 2)" "$(median "$k" 3)" \
+    "$(median "$k" 4)" "$(median "$k" 5)"
+done
+awk -v a="$(median default/64 2)" -v b="$(median mb1/64 2)" \
+  'BEGIN { printf "batching at 64 connections: %.3fx the requests/s of --max-batch 1\n", a / b }'
+for k in default/1 t1000/1; do
+  awk -v k="$k" -v a50="$(median "$k" 3)" -v b50="$(median mb1/1 3)" -v a99="$(median "$k" 4)" \
+    -v b99="$(median mb1/1 4)" 'BEGIN { t = (k == "t1000/1") ? 1000 : 0
+      printf "at 1 connection, --batch-timeout-us %d adds %+.0f us to p50 and %+.0f us to p99 over --max-batch 1 (limit %d us)\n",
+             t, a50 - b50, a99 - b99, t }'
+done
+echo "each round (label/conns req/s p50_us p99_us mean_batch):"
+sed 's/^/  /' "$WORK/samples"

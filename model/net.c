@@ -71,7 +71,7 @@ void net_init(float *params, uint64_t seed)
  * backward pass, so it takes fewer (MB_TRAIN) to stay within the L2 cache;
  * inference reuses its buffers layer to layer and gains from larger GEMMs
  * (MB). Buffers are sized for MB. */
-#define MB 16
+#define MB 8
 #define MB_TRAIN 8
 
 /* Sizes per sample. */

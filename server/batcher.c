@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model/mem.h"
 #include "server/metrics.h"
@@ -31,6 +34,7 @@ struct batcher {
     batch_job **ring;   /* max_queue slots */
     int head, count;
     int computing;      /* jobs taken by workers, not yet answered */
+    int busy;           /* workers running a batch */
     int stopping, stopped;
     _Atomic int conns;
     worker *workers;
@@ -47,6 +51,21 @@ static struct timespec ts_of_ns(uint64_t ns)
 {
     struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     return ts;
+}
+
+/* How many queued jobs a worker waits for (see batcher.h): the open
+ * connections not already in a running batch, shared among the workers that
+ * are not computing, at most max_batch. Waiting for all of them instead
+ * would, with a fixed set of clients each waiting for its answer, gather
+ * every client into one batch on one core while the other core idles. */
+static int fill_target(const batcher *b)
+{
+    int free_workers = b->nworkers - b->busy;  /* >= 1: the caller */
+    int more = atomic_load_explicit(&b->conns, memory_order_relaxed) - b->computing;
+    if (free_workers < 1)
+        free_workers = 1;
+    int target = more <= 0 ? 0 : (more + free_workers - 1) / free_workers;
+    return target < b->max_batch ? target : b->max_batch;
 }
 
 /* Takes up to max_batch jobs, waiting for a batch to fill as described in
@@ -66,8 +85,7 @@ static int take_batch(batcher *b, batch_job **out)
             uint64_t until = oldest->enqueued_ns + b->batch_timeout_ns;
             if (oldest->deadline_ns && oldest->deadline_ns < until)
                 until = oldest->deadline_ns;
-            while (b->count > 0 && b->count < b->max_batch && !b->stopping &&
-                   atomic_load_explicit(&b->conns, memory_order_relaxed) > b->count + b->computing &&
+            while (b->count > 0 && b->count < fill_target(b) && !b->stopping &&
                    batcher_now_ns() < until) {
                 struct timespec ts = ts_of_ns(until);
                 pthread_cond_timedwait(&b->cond, &b->mu, &ts);
@@ -75,6 +93,8 @@ static int take_batch(batcher *b, batch_job **out)
             if (b->count == 0)
                 continue;  /* another worker took them */
         }
+        /* Everything queued, up to max_batch: a request's images are
+         * queued together, so they share one forward pass and one model. */
         int n = b->count < b->max_batch ? b->count : b->max_batch;
         for (int i = 0; i < n; i++) {
             out[i] = b->ring[b->head];
@@ -82,6 +102,9 @@ static int take_batch(batcher *b, batch_job **out)
         }
         b->count -= n;
         b->computing += n;
+        b->busy++;
+        if (b->count > 0)
+            pthread_cond_signal(&b->cond);  /* over max_batch: another worker's */
         return n;
     }
 }
@@ -140,6 +163,10 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     batcher *b = w->b;
+    /* Linux nice values are per thread (see batcher.h for why). Lowering a
+     * priority needs no privilege; a failure only costs batch size. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BATCHER_NICE);
+    pthread_setname_np(pthread_self(), "mnistd-infer");  /* for top -H and ps */
     pthread_mutex_lock(&b->mu);
     for (;;) {
         int n = take_batch(b, w->taken);
@@ -149,6 +176,7 @@ static void *worker_main(void *arg)
         run_batch(w, n);
         pthread_mutex_lock(&b->mu);
         b->computing -= n;
+        b->busy--;
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -248,7 +276,14 @@ int batcher_submit(batcher *b, batch_job **jobs, int n, uint64_t deadline_ns)
         b->ring[(b->head + b->count) % b->max_queue] = j;
         b->count++;
     }
-    pthread_cond_broadcast(&b->cond);
+    /* One waiter per submit: waking every worker for one job costs each of
+     * the others a context switch for nothing. A worker waiting for its
+     * batch to fill and an idle one share the condition; whichever wakes
+     * takes or waits for the jobs, and the timed wait bounds the rest. */
+    if (n == 1)
+        pthread_cond_signal(&b->cond);
+    else
+        pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
     return BATCHER_OK;
 }

@@ -9,9 +9,17 @@
  *
  * Waiting for a batch to fill: once a worker has at least one job it waits
  * at most batch_timeout_us (counted from the oldest job's arrival) for more,
- * but only while more can come: while the number of open client connections
- * (batcher_connections) exceeds the jobs queued and running. A lone client
- * therefore never waits for company that cannot arrive.
+ * but only while more can come, and only for its share: the open client
+ * connections (batcher_connections) not in a running batch, divided among
+ * the workers not running one. A lone client therefore never waits for
+ * company that cannot arrive, and a fixed set of clients is split into one
+ * batch per worker instead of one batch that leaves the other cores idle.
+ *
+ * Priority: workers run at nice +BATCHER_NICE, below the HTTP threads (0)
+ * and above training (JOBS_NICE). Under load the HTTP threads, which decode
+ * and queue requests, then keep the queue fed while a batch computes, so
+ * the next batch is larger instead of the pipeline stalling; compute still
+ * gets every cycle the HTTP threads leave.
  *
  * Everything is allocated by batcher_create: the queue (a ring of max_queue
  * job pointers) and, per worker, a net_ctx for max_batch images and its
@@ -47,6 +55,8 @@ typedef struct batch_job {
     void (*done)(struct batch_job *job, void *user); /* called once, by a worker */
     void *user;
 } batch_job;
+
+#define BATCHER_NICE 5
 
 typedef struct batcher batcher;
 

@@ -218,6 +218,7 @@ static void *job_run(void *arg)
     /* Lower priority for this thread and the pool threads it creates (Linux
      * nice values are per thread and inherited). */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOBS_NICE);
+    pthread_setname_np(pthread_self(), "mnistd-train");
 
     pthread_mutex_lock(&j->mu);
     jb->info.status = JOB_RUNNING;

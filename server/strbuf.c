@@ -1,6 +1,7 @@
 /* server/strbuf.c -- a growable text buffer. */
 #include "server/strbuf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,18 +40,110 @@ void sb_append(strbuf *sb, const char *s, size_t n)
     sb->buf[sb->len] = '\0';
 }
 
+/* Formats straight into the free space; only text that does not fit is
+ * formatted a second time, after growing the buffer. */
 void sb_printf(strbuf *sb, const char *fmt, ...)
 {
+    if (sb->failed)
+        return;
+    size_t room = sb->cap - sb->len;  /* cap > len once allocated; 0 before */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? sb->buf + sb->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || sb_reserve(sb, (size_t)n) < 0)
+    if (n < 0)
         return;
-    va_start(ap, fmt);
-    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        if (sb_reserve(sb, (size_t)n) < 0)
+            return;
+        va_start(ap, fmt);
+        vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     sb->len += (size_t)n;
+}
+
+/* 10^k, k = 0..27: each exact in a long double (5^27 < 2^64). */
+static long double pow10l_exact(int k)
+{
+    long double p = 1.0L;
+    for (int i = 0; i < k; i++)
+        p *= 10.0L;
+    return p;
+}
+
+size_t fmt_g6(char *buf, double v)
+{
+    /* Outside the fast path's range, or not a plain positive number:
+     * printf itself. */
+    if (!(v > 0.0) || v >= 999999.5 || v < 1e-22)
+        return v == 0.0 ? (size_t)snprintf(buf, 32, "%s", signbit(v) ? "-0" : "0")
+                        : (size_t)snprintf(buf, 32, "%.6g", v);
+    /* m = v * 10^(5 - e) rounded to six digits, e the decimal exponent. A
+     * float's 24-bit mantissa times 5^k (k <= 17) fits the 64 bits of a long
+     * double, so the product is exact and rintl's ties-to-even matches
+     * printf's rounding of the exact value. */
+    int e = (int)floor(log10(v));
+    long double m = 0.0L;
+    for (int tries = 0; tries < 3; tries++) {
+        int k = 5 - e;
+        if (k < 0 || k > 27)
+            return (size_t)snprintf(buf, 32, "%.6g", v);
+        m = rintl((long double)v * pow10l_exact(k));
+        if (m >= 1000000.0L)
+            e++;
+        else if (m < 100000.0L)
+            e--;
+        else
+            break;
+    }
+    if (m < 100000.0L || m >= 1000000.0L)
+        return (size_t)snprintf(buf, 32, "%.6g", v);
+    char d[7];
+    long long mi = (long long)m;
+    for (int i = 5; i >= 0; i--) {
+        d[i] = (char)('0' + mi % 10);
+        mi /= 10;
+    }
+    int nd = 6;  /* significant digits left after dropping trailing zeros */
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    size_t n = 0;
+    if (e < -4) {  /* printf's %g switches to an exponent below 1e-4 */
+        buf[n++] = d[0];
+        if (nd > 1) {
+            buf[n++] = '.';
+            for (int i = 1; i < nd; i++)
+                buf[n++] = d[i];
+        }
+        n += (size_t)snprintf(buf + n, 32 - n, "e-%02d", -e);
+        return n;
+    }
+    if (e < 0) {
+        buf[n++] = '0';
+        buf[n++] = '.';
+        for (int i = 0; i < -e - 1; i++)
+            buf[n++] = '0';
+        for (int i = 0; i < nd; i++)
+            buf[n++] = d[i];
+    } else {
+        for (int i = 0; i <= e; i++)
+            buf[n++] = d[i];
+        if (nd > e + 1) {
+            buf[n++] = '.';
+            for (int i = e + 1; i < nd; i++)
+                buf[n++] = d[i];
+        }
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+void sb_g6(strbuf *sb, double v)
+{
+    char tmp[32];
+    size_t n = fmt_g6(tmp, v);
+    sb_append(sb, tmp, n);
 }
 
 void sb_label_value(strbuf *sb, const char *s)

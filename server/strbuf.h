@@ -18,6 +18,12 @@ typedef struct {
 
 /* printf-style append. */
 void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes v as printf's "%.6g" writes it (buf: at least 32 bytes) and
+ * returns the length. Fast for 1e-22 <= v < 999999.5, where it gives
+ * printf's digits exactly for float values; otherwise it calls printf. */
+size_t fmt_g6(char *buf, double v);
+/* Appends v as "%.6g" would (fmt_g6). */
+void sb_g6(strbuf *sb, double v);
 /* Appends n bytes. */
 void sb_append(strbuf *sb, const char *s, size_t n);
 /* Appends s with the escapes of a Prometheus label value (\\, \", \n). */

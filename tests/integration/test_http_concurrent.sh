@@ -64,5 +64,17 @@ else:
     print("FAIL test_http_concurrent_batched: no two clients shared a forward pass"); failed = 1
 sys.exit(failed)
 PY
+
+# The inference workers run below the HTTP threads' priority (batcher.h):
+# under load the HTTP threads keep the queue fed while a batch computes.
+threads=$(for t in /proc/"$PID"/task/*; do
+  printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{ print $19 }' "$t/stat")"; done)
+ninfer=$(awk '$1 == "mnistd-infer" && $2 == 5' <<<"$threads" | wc -l)
+nhttp=$(awk '$1 == "MHD-worker" && $2 == 0' <<<"$threads" | wc -l)
+if [ "$ninfer" -eq 2 ] && [ "$nhttp" -eq 2 ] && ! awk '$1 == "mnistd-infer" && $2 != 5 { bad = 1 } END { exit !bad }' <<<"$threads"; then
+  pass test_http_concurrent_worker_priority
+else
+  fail test_http_concurrent_worker_priority "want 2 mnistd-infer threads at nice 5 and 2 HTTP threads at 0: $(tr '\n' ';' <<<"$threads")"
+fi
 stop_daemon || fail test_http_concurrent_stop "exit status $?"
 [ "$FAILS" -eq 0 ]
