@@ -9,6 +9,7 @@
  * aborted connections included. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,7 +410,137 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     (void)conn;
     (void)socket_context;
     api_server *srv = cls;
-    batcher_connections(srv->b, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    int started = toe == MHD_CONNECTION_NOTIFY_STARTED;
+    batcher_connections(srv->b, started ? 1 : -1);
+    pthread_mutex_lock(&srv->conn_mu);
+    if (started) {
+        srv->conns_open++;
+        if (srv->conns_pending > 0)
+            srv->conns_pending--;
+    } else {
+        srv->conns_open--;
+        pthread_cond_signal(&srv->conn_cv);  /* a slot freed for the acceptor */
+    }
+    pthread_mutex_unlock(&srv->conn_mu);
+}
+
+/* ---- accepting ------------------------------------------------------------ */
+
+/* libmicrohttpd's own accept runs in whichever of its threads wakes first,
+ * which under a burst of new connections takes nearly all of them: one HTTP
+ * thread then serves every client while the others idle, and answers wait
+ * on it. Connections handed over with MHD_add_connection are spread over
+ * the threads instead. This thread accepts, waits while max_connections are
+ * open (a connection over the limit waits unanswered, as in the kernel's
+ * queue, until a slot frees), and hands each one over. It ends when the
+ * socket is shut down (api_quiesce, api_stop). */
+static void *acceptor_main(void *arg)
+{
+    api_server *s = arg;
+    pthread_setname_np(pthread_self(), "mnistd-accept");
+    int logged_exhaustion = 0;
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            int e = errno;
+            if (atomic_load(&s->quiescing) || e == EINVAL || e == EBADF || e == ENOTSOCK)
+                break;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* out of descriptors or memory: the client stays in the
+                 * kernel's queue; try again shortly instead of spinning */
+                if (!logged_exhaustion++)
+                    api_log_event(s->cfg->log_format, "error", "cannot accept a connection",
+                                  e == EMFILE || e == ENFILE ? "\"reason\":\"out of file descriptors\""
+                                                             : "\"reason\":\"out of memory\"");
+                struct timespec pause = {0, 10 * 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
+            continue;  /* EINTR, ECONNABORTED, EPROTO, ...: the next one */
+        }
+        logged_exhaustion = 0;
+        pthread_mutex_lock(&s->conn_mu);
+        while (s->conns_open + s->conns_pending >= s->cfg->max_connections && !atomic_load(&s->quiescing))
+            pthread_cond_wait(&s->conn_cv, &s->conn_mu);
+        int stop = atomic_load(&s->quiescing);
+        if (!stop)
+            s->conns_pending++;
+        pthread_mutex_unlock(&s->conn_mu);
+        if (stop) {
+            close(fd);
+            break;
+        }
+        /* libmicrohttpd closes the socket itself when it refuses it (the
+         * per-address limit, or no memory) */
+        if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)&sa, len) != MHD_YES) {
+            pthread_mutex_lock(&s->conn_mu);
+            s->conns_pending--;
+            pthread_mutex_unlock(&s->conn_mu);
+        }
+    }
+    return NULL;
+}
+
+/* Opens the listening socket on cfg->bind:cfg->port; sets *port to the port
+ * (the one the kernel chose for port 0). Returns the socket, or -1 with err. */
+static int open_listener(const mnistd_config *cfg, int *port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->bind, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->port);
+        sl = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, cfg->bind, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->port);
+        sl = sizeof(*a6);
+    } else {
+        snprintf(err, errlen, "bind: '%s' is not a numeric address", cfg->bind);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    int on = 1;
+    /* a restart may bind while the old connections are in TIME_WAIT */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", cfg->bind, cfg->port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(err, errlen, "getsockname: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+    return fd;
+}
+
+/* Wakes the acceptor out of accept() and its wait for a slot, and joins it. */
+static void stop_acceptor(api_server *s)
+{
+    atomic_store(&s->quiescing, 1);
+    if (s->listen_fd >= 0)
+        shutdown(s->listen_fd, SHUT_RDWR);
+    pthread_mutex_lock(&s->conn_mu);
+    pthread_cond_broadcast(&s->conn_cv);
+    pthread_mutex_unlock(&s->conn_mu);
+    if (s->acceptor_started) {
+        pthread_join(s->acceptor, NULL);
+        s->acceptor_started = 0;
+    }
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -438,32 +569,26 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->bg_cv, NULL);
     atomic_init(&s->quiescing, 0);
-    s->quiesced_fd = -1;
+    s->listen_fd = -1;
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_cond_init(&s->conn_cv, NULL);
 
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->bind, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)cfg->port);
-    } else if (inet_pton(AF_INET6, cfg->bind, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)cfg->port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "bind: '%s' is not a numeric address", cfg->bind);
+    s->listen_fd = open_listener(cfg, &s->port, err, errlen);
+    if (s->listen_fd < 0) {
         free(s);
         return NULL;
     }
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_access, s,
+        flags, 0, NULL, NULL, on_access, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,  /* first, so it sees every message */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        /* The acceptor enforces max_connections. libmicrohttpd's own count
+         * drops a moment after it reports a connection closed, so at the same
+         * limit it would refuse the connection the acceptor hands it for the
+         * freed slot: its limit only backs ours up. */
+        MHD_OPTION_CONNECTION_LIMIT, 2u * (unsigned int)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
         /* Bounds each connection's buffer for the request line and headers
@@ -472,15 +597,21 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errlen, "cannot listen on %s port %d (in use, or no permission?)", cfg->bind, cfg->port);
+        snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
+        close(s->listen_fd);
         free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : cfg->port;
+    if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the acceptor thread");
+        MHD_stop_daemon(s->mhd);
+        close(s->listen_fd);
+        free(s);
+        return NULL;
+    }
+    s->acceptor_started = 1;
     return s;
 }
 
@@ -491,17 +622,11 @@ int api_port(const api_server *s)
 
 void api_quiesce(api_server *s)
 {
-    atomic_store(&s->quiescing, 1);
-    if (s->quiesced_fd >= 0)
-        return;
-    /* The socket is ours to close, but only after MHD_stop_daemon. */
-    s->quiesced_fd = MHD_quiesce_daemon(s->mhd);
-    /* Stop listening now without closing the descriptor (an MHD thread may
-     * still hold it): new connections are refused at once, which a client
-     * or load balancer can retry safely, instead of waiting in the kernel's
-     * queue to be reset when the socket is closed. */
-    if (s->quiesced_fd >= 0)
-        shutdown(s->quiesced_fd, SHUT_RDWR);
+    /* Stop listening now without closing the descriptor (api_stop does):
+     * new connections are refused at once, which a client or load balancer
+     * can retry safely, instead of waiting in the kernel's queue to be reset
+     * when the socket is closed. */
+    stop_acceptor(s);
 }
 
 void api_stop(api_server *s)
@@ -517,7 +642,9 @@ void api_stop(api_server *s)
      * sending their answer) finish before the connections are closed, for at
      * most the request timeout plus 2 s. Idle keep-alive connections are
      * closed at once by MHD_stop_daemon. */
-    if (atomic_load(&s->quiescing)) {
+    int drain = atomic_load(&s->quiescing);
+    stop_acceptor(s);
+    if (drain) {
         uint64_t end = batcher_now_ns() + ((uint64_t)s->cfg->request_timeout_ms + 2000) * 1000000ull;
         while (atomic_load(&open_requests) > 0 && batcher_now_ns() < end) {
             struct timespec step = {0, 2 * 1000 * 1000};
@@ -525,7 +652,8 @@ void api_stop(api_server *s)
         }
     }
     MHD_stop_daemon(s->mhd);
-    if (s->quiesced_fd >= 0)
-        close(s->quiesced_fd);
+    close(s->listen_fd);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->conn_cv);
     free(s);
 }

@@ -20,7 +20,16 @@ struct api_server {
     struct MHD_Daemon *mhd;
     int port;
     _Atomic int quiescing;
-    int quiesced_fd;     /* the listening socket after api_quiesce, else -1 */
+    /* The listening socket is ours: an acceptor thread hands each
+     * connection to libmicrohttpd, which spreads them over its threads (see
+     * http.c). It holds connections back while max_connections are open. */
+    int listen_fd;
+    pthread_t acceptor;
+    int acceptor_started;
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    int conns_open;      /* started and not yet closed, per libmicrohttpd */
+    int conns_pending;   /* handed over, not yet started */
     /* background operations (evaluate, samples) on their own threads */
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;

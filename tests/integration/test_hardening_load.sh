@@ -83,6 +83,10 @@ count() { metric 'mnistd_http_requests_total{route="/predict",code="200"}'; }
   done
 ) &
 sampler=$!
+# CPU time (clock ticks) of each HTTP thread, to see how the load spread.
+http_ticks() { for t in /proc/"$PID"/task/*; do
+  [ "$(cat "$t/comm")" = MHD-worker ] && awk '{ print $14 + $15 }' "$t/stat"; done; }
+http_ticks >"$WORK/http0"
 t0=$(date +%s.%N)
 wrk -t$THREADS -c$CONNS -d600s --timeout 10s -s "$WORK/load.lua" "http://127.0.0.1:$PORT/predict" \
   >"$WORK/wrk.txt" 2>&1 &
@@ -93,6 +97,7 @@ wait_until "${LOAD_DEADLINE_S:-300}" threads_done || fail test_hardening_load_fi
 kill -INT "$wpid"
 wait "$wpid"
 t1=$(date +%s.%N)
+http_ticks >"$WORK/http1"
 # One last sample after the load.
 m=$(curl -s "http://127.0.0.1:$PORT/metrics")
 echo "$(awk '$1 == "mnistd_http_requests_total{route=\"/predict\",code=\"200\"}" { print $2 }' <<<"$m") \
@@ -111,6 +116,13 @@ check test_hardening_load_no_socket_errors "connect $cerr read $rerr write $werr
   test "${cerr:-1}" -eq 0 -a "${rerr:-1}" -eq 0 -a "${werr:-1}" -eq 0 -a "${serr:-1}" -eq 0 -a "${terr:-1}" -eq 0
 check test_hardening_load_no_wrk_error_lines "wrk reported errors" \
   bash -c "! grep -qE 'Non-2xx|Socket errors' '$WORK/wrk.txt'"
+# The connections, all opened at once, are spread over the HTTP threads:
+# each of the 2 did at least a quarter of their work (one thread taking them
+# all would leave the other idle and serialise every answer).
+shares=$(paste "$WORK/http0" "$WORK/http1" | awk '{ d[NR] = $2 - $1; s += d[NR] }
+  END { for (i = 1; i <= NR; i++) printf "%.2f ", s ? d[i] / s : 0 }')
+check test_hardening_load_spread_over_http_threads "HTTP threads' shares of CPU time: $shares" \
+  awk -v s="$shares" 'BEGIN { n = split(s, a, " "); if (n != 2) exit 1; for (i = 1; i <= n; i++) if (a[i] < 0.25) exit 1 }'
 served=$(count)
 check test_hardening_load_daemon_counted "the daemon counted ${served:-?} answers with 200, wrk saw ${ok:-?}" \
   test "${served:-0}" -ge "${ok:-1}"
