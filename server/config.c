@@ -48,7 +48,7 @@ static const opt_def opts[] = {
      "most images in one forward pass"},
     {"batch-timeout-us", "MNISTD_BATCH_TIMEOUT_US", OPT_INT, OFF(batch_timeout_us), 0, 0, 1000000,
      "longest a queued image waits for its batch to fill, in microseconds; a worker "
-     "only waits while other connections may still add images. 0: a free worker runs "
+     "only waits for its share of the open connections. 0: a free worker runs "
      "at once on what is queued (batches still form while workers are busy), which "
      "measured fastest on 2 cores"},
     {"max-queue", "MNISTD_MAX_QUEUE", OPT_INT, OFF(max_queue), 0, 1, 1000000,
