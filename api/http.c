@@ -292,11 +292,48 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
  * on the call after the (empty or discarded) body: a response queued on the
  * first call makes libmicrohttpd close the connection, and health checks and
  * scrapes should keep theirs alive. */
+static enum MHD_Result add_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;  /* ": " or "=&", CRLF */
+    return MHD_YES;
+}
+
+/* Answers a request line or headers over --max-header-bytes with a JSON
+ * 414 or 431 and closes the connection; returns 0 when they fit. The sizes
+ * are those of the parsed request (the query string after unescaping).
+ * libmicrohttpd's buffer is larger than the limit (see api_start), so only
+ * what overflows even that gets libmicrohttpd's own (HTML) answer. */
+static int refuse_oversized_head(api_request *r, const char *url, const char *method,
+                                 const char *version, enum MHD_Result *ret)
+{
+    static const char *const close_hdr[] = {"Connection", "close", NULL};
+    size_t limit = (size_t)r->srv->cfg->max_header_bytes;
+    size_t line = strlen(method) + strlen(url) + strlen(version) + 4, headers = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_length, &line);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_length, &headers);
+    char detail[160];
+    if (line > limit) {
+        snprintf(detail, sizeof(detail), "the request line is %zu bytes; the limit is %zu (--max-header-bytes)",
+                 line, limit);
+        *ret = api_error(r, 414, "request line too long", detail, close_hdr);
+        return 1;
+    }
+    if (line + headers > limit) {
+        snprintf(detail, sizeof(detail),
+                 "the request line and headers are %zu bytes; the limit is %zu (--max-header-bytes)",
+                 line + headers, limit);
+        *ret = api_error(r, 431, "request headers too large", detail, close_hdr);
+        return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     api_server *srv = cls;
     api_request *r = *con_cls;
     if (!r) {
@@ -312,6 +349,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         atomic_init(&r->pending, 0);
         *con_cls = r;
         atomic_fetch_add(&open_requests, 1);
+        enum MHD_Result ret;
+        if (refuse_oversized_head(r, url, method, version, &ret))
+            return ret;
         if (strcmp(url, "/predict") == 0 && strcmp(method, "POST") == 0) {
             r->route = MR_PREDICT;
             r->dispatched = 1;
@@ -591,10 +631,14 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
         MHD_OPTION_CONNECTION_LIMIT, 2u * (unsigned int)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
-        /* Bounds each connection's buffer for the request line and headers
-         * (the body streams through the same memory in pieces): over it,
-         * libmicrohttpd answers 414 or 431 itself and closes. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+        /* Each connection's buffer for the request line and headers (the
+         * body streams through the same memory in pieces). It is twice the
+         * limit and 8 KiB more, so that a request over the limit is still
+         * read whole and answered in JSON (refuse_oversized_head); one that
+         * overflows even this gets libmicrohttpd's own 414 or 431 page.
+         * libmicrohttpd zeroes the whole buffer after every request, so its
+         * size costs time on each one: keep the limit modest. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 8192,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);

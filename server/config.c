@@ -71,9 +71,9 @@ static const opt_def opts[] = {
     {"request-timeout-ms", "MNISTD_REQUEST_TIMEOUT_MS", OPT_INT, OFF(request_timeout_ms), 0, 1, 600000,
      "deadline of a prediction from its arrival; past it the answer is 504"},
     {"max-header-bytes", "MNISTD_MAX_HEADER_BYTES", OPT_INT, OFF(max_header_bytes), 0, 4096, 1048576,
-     "memory per connection for the request line and headers (libmicrohttpd's "
-     "connection memory limit); a request whose headers do not fit answers 431, a "
-     "request line that does not fit 414"},
+     "largest request line plus headers; over it a request gets a JSON 431 (a "
+     "request line alone over it: 414) and the connection closes. Each connection's "
+     "buffer is twice this plus 8 KiB"},
     {"shutdown-timeout-s", "MNISTD_SHUTDOWN_TIMEOUT_S", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 3600,
      "on SIGTERM, seconds a running training job may take to finish before it is "
      "cancelled; 0 cancels it at once (its model is then not saved)"},
@@ -107,7 +107,7 @@ void config_defaults(mnistd_config *c)
     c->max_connections_per_ip = 0;
     c->connection_timeout = 30;
     c->request_timeout_ms = 5000;
-    c->max_header_bytes = 32768;
+    c->max_header_bytes = 8192;
     c->shutdown_timeout_s = 0;
     c->job_history = 32;
     c->token_file[0] = '\0';

@@ -13,9 +13,11 @@
 - global limit (--max-connections): with every slot held, libmicrohttpd
   stops accepting: a new connection waits unanswered in the kernel's listen
   queue and is served as soon as a slot frees up.
-- header size (--max-header-bytes): headers over the limit answer 431, a
-  request line over it 414; headers within it are served.
+- header size (--max-header-bytes): headers over the limit answer a JSON 431,
+  a request line over it a JSON 414; headers within it are served; headers
+  past libmicrohttpd's own buffer still get a 431.
 """
+import json
 import os
 import socket
 import sys
@@ -216,6 +218,18 @@ def test_connection_limits(work, model):
     H.report("test_hardening_limits_exit_0", rc == 0, "exit status %s" % rc)
 
 
+def json_error(answer, status):
+    """The raw answer carries a JSON {"error", "status": status} body."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"content-type: application/json" not in head.lower():
+        return False
+    try:
+        d = json.loads(body)
+    except ValueError:
+        return False
+    return d.get("status") == status and isinstance(d.get("error"), str) and d["error"] != ""
+
+
 def test_header_limit(work, model):
     d = H.Daemon("headers", ["--model", model, "--max-header-bytes", "8192"], work)
     try:
@@ -235,9 +249,17 @@ def test_header_limit(work, model):
             b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(16)) + b"\r\n")
         H.report("test_hardening_header_over_limit_431", big.startswith(b"HTTP/1.1 431") and closed,
                  "answer %r closed %s" % (big[:100], closed))
+        H.report("test_hardening_header_431_json", json_error(big, 431), "answer %r" % big[:400])
         line, closed = send(b"GET /" + b"a" * 16000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         H.report("test_hardening_request_line_over_limit_414", line.startswith(b"HTTP/1.1 414") and closed,
                  "answer %r closed %s" % (line[:100], closed))
+        H.report("test_hardening_request_line_414_json", json_error(line, 414), "answer %r" % line[:400])
+        # Past libmicrohttpd's own buffer (2 x the limit + 8 KiB) it answers
+        # itself; still a 431 and a closed connection.
+        huge, closed = send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(60)) + b"\r\n")
+        H.report("test_hardening_header_far_over_limit_431", huge.startswith(b"HTTP/1.1 431") and closed,
+                 "answer %r closed %s" % (huge[:100], closed))
         # Big bodies still stream through the bounded connection memory.
         st, _, body = d.predict(PNG)
         H.report("test_hardening_header_limit_predict", st == 200, "status %d %s" % (st, body[:200]))
