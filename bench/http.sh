@@ -69,7 +69,7 @@ start() {
 stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
 m() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 
-hdr() { printf '%-28s %6s %10s %9s %9s %10s %8s %8s\n' config conns req/s p50 p99 mean_batch errors rss_MB; }
+hdr() { printf '%-28s %6s %10s %9s %9s %10s %9s %8s %8s\n' config conns req/s p50 p99 mean_batch queue_us errors rss_MB; }
 # wrk prints latencies with units (us, ms, s): in microseconds.
 us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print n }'; }
 # run LABEL CONNS: one wrk run against the daemon started last; prints a row
@@ -79,9 +79,11 @@ run() {
   local threads=$(( conns < 2 ? 1 : 2 ))
   local s0 c0 s1 c1
   s0=$(m mnistd_inference_batch_size_sum); c0=$(m mnistd_inference_batch_size_count)
+  q0=$(m mnistd_inference_queue_wait_seconds_sum); n0=$(m mnistd_inference_queue_wait_seconds_count)
   wrk -t"$threads" -c"$conns" -d"${DUR}s" --latency -s "$WORK/predict.lua" \
     "http://127.0.0.1:$PORT/predict" >"$WORK/wrk.txt" 2>&1
   s1=$(m mnistd_inference_batch_size_sum); c1=$(m mnistd_inference_batch_size_count)
+  q1=$(m mnistd_inference_queue_wait_seconds_sum); n1=$(m mnistd_inference_queue_wait_seconds_count)
   local p50 p99 errs rss
   RPS=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.txt")
   p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.txt")
@@ -90,7 +92,9 @@ run() {
   errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { n += 1 } END { print n + 0 }' "$WORK/wrk.txt")
   rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$DPID/status")
   MEANB=$(awk -v a="$s0" -v b="$s1" -v c="$c0" -v d="$c1" 'BEGIN { if (d > c) printf "%.2f", (b - a) / (d - c); else print "-" }')
-  printf '%-28s %6d %10s %9s %9s %10s %8s %8s\n' "$label" "$conns" "$RPS" "$p50" "$p99" "$MEANB" "$errs" "$rss"
+  # mean time an image waited in the queue for a worker (the daemon's histogram)
+  QUS=$(awk -v a="$q0" -v b="$q1" -v c="$n0" -v d="$n1" 'BEGIN { if (d > c) printf "%.1f", (b - a) / (d - c) * 1e6; else print "-" }')
+  printf '%-28s %6d %10s %9s %9s %10s %9s %8s %8s\n' "$label" "$conns" "$RPS" "$p50" "$p99" "$MEANB" "$QUS" "$errs" "$rss"
 }
 # once LABEL CONNS FIGURE [daemon flags]: starts a daemon, runs, stops it,
 # and appends "LABEL/CONNS RPS P50 P99 MEANB" to the samples file.
@@ -101,7 +105,7 @@ once() {
   wrk -t1 -c"$conns" -d1s -s "$WORK/predict.lua" "http://127.0.0.1:$PORT/predict" >/dev/null 2>&1
   run "$label" "$conns"
   stop
-  echo "$label/$conns $RPS $P50_US $P99_US $MEANB" >>"$WORK/samples"
+  echo "$label/$conns $RPS $P50_US $P99_US $MEANB $QUS" >>"$WORK/samples"
 }
 median() { grep "^$1 " "$WORK/samples" | awk -v f="$2" '{ print $f }' | sort -g |
            awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -139,15 +143,15 @@ for r in $(seq "$REPS"); do
 done
 echo
 echo "medians of $REPS round(s):"
-printf '%-36s %6s %10s %10s %10s %10s\n' config conns req/s p50_us p99_us mean_batch
+printf '%-36s %6s %10s %10s %10s %10s %9s\n' config conns req/s p50_us p99_us mean_batch queue_us
 for k in default/64 mb1/64 default/1 t1000/1 mb1/1; do
   case $k in
     default/*) name="default (--batch-timeout-us 0)" ;;
     t1000/*) name="--batch-timeout-us 1000" ;;
     *) name="--max-batch 1" ;;
   esac
-  printf '%-36s %6s %10s %10s %10s %10s\n' "$name" "${k#*/}" "$(median "$k" 2)" "$(median "$k" 3)" \
-    "$(median "$k" 4)" "$(median "$k" 5)"
+  printf '%-36s %6s %10s %10s %10s %10s %9s\n' "$name" "${k#*/}" "$(median "$k" 2)" "$(median "$k" 3)" \
+    "$(median "$k" 4)" "$(median "$k" 5)" "$(median "$k" 6)"
 done
 awk -v a="$(median default/64 2)" -v b="$(median mb1/64 2)" \
   'BEGIN { printf "batching at 64 connections: %.3fx the requests/s of --max-batch 1\n", a / b }'
@@ -156,6 +160,8 @@ for k in default/1 t1000/1; do
     -v b99="$(median mb1/1 4)" 'BEGIN { t = (k == "t1000/1") ? 1000 : 0
       printf "at 1 connection, --batch-timeout-us %d adds %+.0f us to p50 and %+.0f us to p99 over --max-batch 1 (limit %d us)\n",
              t, a50 - b50, a99 - b99, t }'
+  awk -v k="$k" -v q="$(median "$k" 6)" -v b="$(median mb1/1 6)" 'BEGIN { t = (k == "t1000/1") ? 1000 : 0
+      printf "  queue wait per image (the daemon'"'"'s histogram): %.1f us against %.1f us with --max-batch 1\n", q, b }'
 done
-echo "each round (label/conns req/s p50_us p99_us mean_batch):"
+echo "each round (label/conns req/s p50_us p99_us mean_batch queue_us):"
 sed 's/^/  /' "$WORK/samples"
