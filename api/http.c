@@ -137,6 +137,13 @@ enum MHD_Result api_respond(api_request *r, int status, const char *ctype, const
     return queue(r, status, ctype, resp, len, headers);
 }
 
+enum MHD_Result api_respond_static(api_request *r, int status, const char *ctype, const void *body,
+                                   size_t len, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    return queue(r, status, ctype, resp, len, headers);
+}
+
 enum MHD_Result api_respond_owned(api_request *r, int status, const char *ctype, char *body,
                                   size_t len, const char *const *headers)
 {
@@ -623,7 +630,7 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,  /* first, so it sees every message */
-    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
         /* The acceptor enforces max_connections. libmicrohttpd's own count
          * drops a moment after it reports a connection closed, so at the same
          * limit it would refuse the connection the acceptor hands it for the

@@ -80,6 +80,10 @@ enum MHD_Result api_respond(api_request *r, int status, const char *ctype,
 /* The same, taking over a malloc'd body (freed by libmicrohttpd). */
 enum MHD_Result api_respond_owned(api_request *r, int status, const char *ctype,
                                   char *body, size_t len, const char *const *headers);
+/* The same, for a body that outlives the response (the files built into
+ * the binary): sent from where it is, not copied. */
+enum MHD_Result api_respond_static(api_request *r, int status, const char *ctype,
+                                   const void *body, size_t len, const char *const *headers);
 /* Queues obj (a cJSON object, which this deletes) as a JSON response. */
 struct cJSON;
 enum MHD_Result api_respond_json(api_request *r, int status, struct cJSON *obj,

@@ -119,18 +119,7 @@ enum MHD_Result api_get_metrics(api_request *r)
 
 enum MHD_Result api_get_openapi(api_request *r)
 {
-    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
     /* The spec lives in the binary's read-only data: no copy needed. */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
-    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    if (ret == MHD_YES) {
-        r->status = 200;
-        r->resp_bytes = len;
-    }
-    return ret;
+    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
+    return api_respond_static(r, 200, "application/yaml", api_openapi_yaml, len, NULL);
 }

@@ -84,21 +84,10 @@ enum MHD_Result api_web_respond(api_request *r, const char *path)
         return api_error(r, 405, "method not allowed", "the web page allows GET, HEAD", allow);
     }
     r->is_head = head;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (strncmp(ctype, "text/html", 9) == 0) {
-        MHD_add_response_header(resp, "Content-Security-Policy", csp);
-        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    }
-    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    if (ret == MHD_YES) {
-        r->status = 200;
-        r->resp_bytes = len;
-    }
-    return ret;
+    static const char *const plain[] = {"X-Content-Type-Options", "nosniff", NULL};
+    static const char *const page[] = {"X-Content-Type-Options", "nosniff",
+                                       "Content-Security-Policy", csp,
+                                       "Referrer-Policy", "no-referrer", NULL};
+    return api_respond_static(r, 200, ctype, body, len,
+                              strncmp(ctype, "text/html", 9) == 0 ? page : plain);
 }

@@ -8,6 +8,7 @@
  * length) and adds what this network needs: exactly the expected tensors,
  * every value finite. */
 #include "model/checkpoint.h"
+#include "model/err.h"
 #include "model/net.h"
 
 #include <cjson/cJSON.h>
@@ -15,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,16 +37,6 @@ _Static_assert(sizeof(float) == 4, "F32 tensors need a 4-byte float");
 
 #define CKPT_FORMAT_VERSION "1"
 #define DATA_BYTES ((size_t)NET_NUM_PARAMS * sizeof(float))
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the
  * reference reader rejects a header that is not valid UTF-8, so the writer
@@ -127,23 +117,23 @@ static int build_meta(ckpt_meta *out, const ckpt_meta *in, char *err, size_t err
     memset(out, 0, sizeof *out);
     if (in) {
         if (in->n < 0 || in->n > CKPT_MAX_META) {
-            set_err(err, errlen, "metadata count %d out of range 0..%d", in->n, CKPT_MAX_META);
+            err_set(err, errlen, "metadata count %d out of range 0..%d", in->n, CKPT_MAX_META);
             return -1;
         }
         for (int i = 0; i < in->n; i++) {
             size_t kl = strnlen(in->key[i], CKPT_KEY_MAX);
             size_t vl = strnlen(in->val[i], CKPT_VAL_MAX);
             if (kl == 0 || kl == CKPT_KEY_MAX || vl == CKPT_VAL_MAX) {
-                set_err(err, errlen, "metadata entry %d is empty or not terminated", i);
+                err_set(err, errlen, "metadata entry %d is empty or not terminated", i);
                 return -1;
             }
             if (!utf8_valid((const unsigned char *)in->key[i], kl) ||
                 !utf8_valid((const unsigned char *)in->val[i], vl)) {
-                set_err(err, errlen, "metadata \"%s\" is not valid UTF-8", in->key[i]);
+                err_set(err, errlen, "metadata \"%s\" is not valid UTF-8", in->key[i]);
                 return -1;
             }
             if (ckpt_meta_set(out, in->key[i], in->val[i]) != 0) {
-                set_err(err, errlen, "metadata \"%s\" could not be stored", in->key[i]);
+                err_set(err, errlen, "metadata \"%s\" could not be stored", in->key[i]);
                 return -1;
             }
         }
@@ -265,7 +255,7 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
     int fd = -1, ret = -1, have_tmp = 0;
 
     if (!path || !*path || !params) {
-        set_err(err, errlen, "checkpoint: no path or parameters given");
+        err_set(err, errlen, "checkpoint: no path or parameters given");
         return -1;
     }
     /* A file the reader would refuse must not replace a good one. */
@@ -273,7 +263,7 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
         const net_tensor *nt = &net_tensors[t];
         for (size_t i = 0; i < nt->count; i++) {
             if (!isfinite(params[nt->offset + i])) {
-                set_err(err, errlen, "%s: not saved: %s element %zu is %s", path, nt->name, i,
+                err_set(err, errlen, "%s: not saved: %s element %zu is %s", path, nt->name, i,
                         isnan(params[nt->offset + i]) ? "NaN" : "infinite");
                 return -1;
             }
@@ -281,18 +271,18 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
     }
     m = malloc(sizeof *m);
     if (!m) {
-        set_err(err, errlen, "%s: out of memory", path);
+        err_set(err, errlen, "%s: out of memory", path);
         goto cleanup;
     }
     if (build_meta(m, meta, err, errlen) != 0)
         goto cleanup;
     header = build_header(m, &hlen);
     if (!header) {
-        set_err(err, errlen, "%s: out of memory building the header", path);
+        err_set(err, errlen, "%s: out of memory building the header", path);
         goto cleanup;
     }
     if (hlen > CKPT_MAX_HEADER) {
-        set_err(err, errlen, "%s: header of %zu bytes exceeds %u", path, hlen,
+        err_set(err, errlen, "%s: header of %zu bytes exceeds %u", path, hlen,
                 (unsigned)CKPT_MAX_HEADER);
         goto cleanup;
     }
@@ -303,7 +293,7 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
         int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
                          atomic_fetch_add(&counter, 1u));
         if (k < 0 || (size_t)k >= sizeof tmp) {
-            set_err(err, errlen, "%s: path too long", path);
+            err_set(err, errlen, "%s: path too long", path);
             goto cleanup;
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -311,7 +301,7 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
             break;
     }
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        err_set(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         goto cleanup;
     }
     have_tmp = 1;
@@ -324,28 +314,28 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
         wfail = write_all(fd, params + net_tensors[t].offset,
                           net_tensors[t].count * sizeof(float)) != 0;
     if (wfail) {
-        set_err(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        err_set(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
         goto cleanup;
     }
     if (fsync(fd) != 0) {
-        set_err(err, errlen, "%s: fsync failed: %s", tmp, strerror(errno));
+        err_set(err, errlen, "%s: fsync failed: %s", tmp, strerror(errno));
         goto cleanup;
     }
     int c = close(fd);
     fd = -1;
     if (c != 0) {
-        set_err(err, errlen, "%s: close failed: %s", tmp, strerror(errno));
+        err_set(err, errlen, "%s: close failed: %s", tmp, strerror(errno));
         goto cleanup;
     }
     if (rename(tmp, path) != 0) {
-        set_err(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        err_set(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
         goto cleanup;
     }
     have_tmp = 0;
     if (fsync_parent(path) != 0) {
         /* The file is complete and in place; only its durability across a
          * power loss is in doubt, which the caller should hear about. */
-        set_err(err, errlen, "%s: saved, but fsync of its directory failed: %s", path,
+        err_set(err, errlen, "%s: saved, but fsync of its directory failed: %s", path,
                 strerror(errno));
         goto cleanup;
     }
@@ -389,13 +379,13 @@ static int check_tensor(const cJSON *o, int t, uint64_t *begin, uint64_t *end, c
 {
     const net_tensor *nt = &net_tensors[t];
     if (!cJSON_IsObject(o)) {
-        set_err(err, errlen, "tensor \"%s\": entry is not a JSON object", nt->name);
+        err_set(err, errlen, "tensor \"%s\": entry is not a JSON object", nt->name);
         return -1;
     }
     for (const cJSON *f = o->child; f; f = f->next) {
         if (strcmp(f->string, "dtype") != 0 && strcmp(f->string, "shape") != 0 &&
             strcmp(f->string, "data_offsets") != 0) {
-            set_err(err, errlen, "tensor \"%s\": unknown field \"%s\"", nt->name, f->string);
+            err_set(err, errlen, "tensor \"%s\": unknown field \"%s\"", nt->name, f->string);
             return -1;
         }
     }
@@ -403,11 +393,11 @@ static int check_tensor(const cJSON *o, int t, uint64_t *begin, uint64_t *end, c
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(o, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
     if (!cJSON_IsString(dtype)) {
-        set_err(err, errlen, "tensor \"%s\": dtype missing or not a string", nt->name);
+        err_set(err, errlen, "tensor \"%s\": dtype missing or not a string", nt->name);
         return -1;
     }
     if (strcmp(dtype->valuestring, "F32") != 0) {
-        set_err(err, errlen, "tensor \"%s\": dtype %.16s, expected F32", nt->name,
+        err_set(err, errlen, "tensor \"%s\": dtype %.16s, expected F32", nt->name,
                 dtype->valuestring);
         return -1;
     }
@@ -416,14 +406,14 @@ static int check_tensor(const cJSON *o, int t, uint64_t *begin, uint64_t *end, c
     for (int d = 0; d < nt->ndim; d++)
         wl += snprintf(want + wl, sizeof want - (size_t)wl, "%s%d", d ? "," : "", nt->shape[d]);
     if (!cJSON_IsArray(shape)) {
-        set_err(err, errlen, "tensor \"%s\": shape missing or not an array", nt->name);
+        err_set(err, errlen, "tensor \"%s\": shape missing or not an array", nt->name);
         return -1;
     }
     int ndim = cJSON_GetArraySize(shape), ok = ndim == nt->ndim, d = 0;
     for (const cJSON *s = shape->child; s; s = s->next, d++) {
         uint64_t v;
         if (json_uint(s, &v) != 0) {
-            set_err(err, errlen, "tensor \"%s\": shape holds a non-integer", nt->name);
+            err_set(err, errlen, "tensor \"%s\": shape holds a non-integer", nt->name);
             return -1;
         }
         if (gl < (int)sizeof got - 24)
@@ -433,22 +423,22 @@ static int check_tensor(const cJSON *o, int t, uint64_t *begin, uint64_t *end, c
             ok = 0;
     }
     if (!ok) {
-        set_err(err, errlen, "tensor \"%s\": shape [%s], expected [%s]", nt->name, got, want);
+        err_set(err, errlen, "tensor \"%s\": shape [%s], expected [%s]", nt->name, got, want);
         return -1;
     }
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         json_uint(offs->child, begin) != 0 || json_uint(offs->child->next, end) != 0) {
-        set_err(err, errlen, "tensor \"%s\": data_offsets must be two non-negative integers",
+        err_set(err, errlen, "tensor \"%s\": data_offsets must be two non-negative integers",
                 nt->name);
         return -1;
     }
     if (*end < *begin) {
-        set_err(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] end before begin",
+        err_set(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] end before begin",
                 nt->name, (unsigned long long)*begin, (unsigned long long)*end);
         return -1;
     }
     if (*end - *begin != nt->count * sizeof(float)) {
-        set_err(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] span %llu bytes, "
+        err_set(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] span %llu bytes, "
                 "its shape needs %zu", nt->name, (unsigned long long)*begin,
                 (unsigned long long)*end, (unsigned long long)(*end - *begin),
                 nt->count * sizeof(float));
@@ -461,24 +451,24 @@ static int check_tensor(const cJSON *o, int t, uint64_t *begin, uint64_t *end, c
 static int read_meta(const cJSON *o, ckpt_meta *out, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(o)) {
-        set_err(err, errlen, "__metadata__ is not a JSON object");
+        err_set(err, errlen, "__metadata__ is not a JSON object");
         return -1;
     }
     for (const cJSON *e = o->child; e; e = e->next) {
         if (!cJSON_IsString(e)) {
-            set_err(err, errlen, "__metadata__ \"%.64s\": value is not a string", e->string);
+            err_set(err, errlen, "__metadata__ \"%.64s\": value is not a string", e->string);
             return -1;
         }
         if (ckpt_meta_get(out, e->string)) {
-            set_err(err, errlen, "__metadata__ \"%.64s\" appears twice", e->string);
+            err_set(err, errlen, "__metadata__ \"%.64s\" appears twice", e->string);
             return -1;
         }
         if (out->n == CKPT_MAX_META) {
-            set_err(err, errlen, "__metadata__ has more than %d entries", CKPT_MAX_META);
+            err_set(err, errlen, "__metadata__ has more than %d entries", CKPT_MAX_META);
             return -1;
         }
         if (ckpt_meta_set(out, e->string, e->valuestring) != 0) {
-            set_err(err, errlen, "__metadata__ \"%.64s\": key longer than %d or value longer "
+            err_set(err, errlen, "__metadata__ \"%.64s\": key longer than %d or value longer "
                     "than %d bytes (or empty key)", e->string, CKPT_KEY_MAX - 1,
                     CKPT_VAL_MAX - 1);
             return -1;
@@ -497,41 +487,41 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
     uint64_t begin[NET_NUM_TENSORS], end[NET_NUM_TENSORS];
 
     if (!params || (!buf && len > 0)) {
-        set_err(err, errlen, "checkpoint: no buffer or parameters given");
+        err_set(err, errlen, "checkpoint: no buffer or parameters given");
         return -1;
     }
     if (len == 0) {
-        set_err(err, errlen, "empty file");
+        err_set(err, errlen, "empty file");
         return -1;
     }
     if (len < 8) {
-        set_err(err, errlen, "file of %zu bytes is too short for the 8-byte header length", len);
+        err_set(err, errlen, "file of %zu bytes is too short for the 8-byte header length", len);
         return -1;
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--)
         n = (n << 8) | buf[i];
     if (n == 0) {
-        set_err(err, errlen, "header length is 0");
+        err_set(err, errlen, "header length is 0");
         return -1;
     }
     if (n > len - 8) {
-        set_err(err, errlen, "header length %llu is larger than the file (%zu bytes after the "
+        err_set(err, errlen, "header length %llu is larger than the file (%zu bytes after the "
                 "length)", (unsigned long long)n, len - 8);
         return -1;
     }
     if (n > CKPT_MAX_HEADER) {
-        set_err(err, errlen, "header length %llu exceeds the limit of %u bytes",
+        err_set(err, errlen, "header length %llu exceeds the limit of %u bytes",
                 (unsigned long long)n, (unsigned)CKPT_MAX_HEADER);
         return -1;
     }
     const char *hdr = (const char *)buf + 8;
     if (!utf8_valid((const unsigned char *)hdr, (size_t)n)) {
-        set_err(err, errlen, "header is not valid UTF-8");
+        err_set(err, errlen, "header is not valid UTF-8");
         return -1;
     }
     if (hdr[0] != '{') {
-        set_err(err, errlen, "header is not a JSON object (starts with 0x%02x)",
+        err_set(err, errlen, "header is not a JSON object (starts with 0x%02x)",
                 (unsigned char)hdr[0]);
         return -1;
     }
@@ -545,7 +535,7 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
         while (k < i && hdr[i - 1 - k] == '\\')
             k++;
         if (k % 2 == 0) {
-            set_err(err, errlen, "header contains a NUL character (\\u0000) at byte %zu", i);
+            err_set(err, errlen, "header contains a NUL character (\\u0000) at byte %zu", i);
             return -1;
         }
     }
@@ -553,27 +543,27 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
     root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &pend, 0);
     if (!root || !cJSON_IsObject(root)) {
         size_t at = pend ? (size_t)(pend - hdr) : 0;
-        set_err(err, errlen, "header is not valid JSON (error near byte %zu)", at);
+        err_set(err, errlen, "header is not valid JSON (error near byte %zu)", at);
         goto cleanup;
     }
     /* Only the reference's space padding may follow the JSON object. */
     for (const char *p = pend; p < hdr + n; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            set_err(err, errlen, "header has data after its JSON object (byte %zu)",
+            err_set(err, errlen, "header has data after its JSON object (byte %zu)",
                     (size_t)(p - hdr));
             goto cleanup;
         }
     }
     m = calloc(1, sizeof *m);
     if (!m) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto cleanup;
     }
     int have_meta = 0;
     for (const cJSON *e = root->child; e; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0) {
             if (have_meta++) {
-                set_err(err, errlen, "__metadata__ appears twice");
+                err_set(err, errlen, "__metadata__ appears twice");
                 goto cleanup;
             }
             if (read_meta(e, m, err, errlen) != 0)
@@ -582,12 +572,12 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
         }
         int t = find_tensor(e->string);
         if (t < 0) {
-            set_err(err, errlen, "unknown tensor \"%.64s\" (not part of %s)", e->string,
+            err_set(err, errlen, "unknown tensor \"%.64s\" (not part of %s)", e->string,
                     NET_ARCH_NAME);
             goto cleanup;
         }
         if (seen[t]++) {
-            set_err(err, errlen, "tensor \"%s\" appears twice", net_tensors[t].name);
+            err_set(err, errlen, "tensor \"%s\" appears twice", net_tensors[t].name);
             goto cleanup;
         }
         if (check_tensor(e, t, &begin[t], &end[t], err, errlen) != 0)
@@ -595,7 +585,7 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
     }
     for (int t = 0; t < NET_NUM_TENSORS; t++) {
         if (!seen[t]) {
-            set_err(err, errlen, "missing tensor \"%s\"", net_tensors[t].name);
+            err_set(err, errlen, "missing tensor \"%s\"", net_tensors[t].name);
             goto cleanup;
         }
     }
@@ -604,13 +594,13 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
      * length is known: a shorter one is a truncated file. */
     size_t data_len = len - 8 - (size_t)n;
     if (data_len < DATA_BYTES) {
-        set_err(err, errlen, "truncated: data section is %zu bytes, the tensors need %zu",
+        err_set(err, errlen, "truncated: data section is %zu bytes, the tensors need %zu",
                 data_len, DATA_BYTES);
         goto cleanup;
     }
     for (int t = 0; t < NET_NUM_TENSORS; t++) {
         if (end[t] > data_len) {
-            set_err(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] out of range: the "
+            err_set(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] out of range: the "
                     "data section is %zu bytes", net_tensors[t].name,
                     (unsigned long long)begin[t], (unsigned long long)end[t], data_len);
             goto cleanup;
@@ -627,14 +617,14 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
                 best = t;
         seen[best] = 2;
         if (begin[best] < pos) {
-            set_err(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] overlap the "
+            err_set(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] overlap the "
                     "previous tensor, which ends at %llu", net_tensors[best].name,
                     (unsigned long long)begin[best], (unsigned long long)end[best],
                     (unsigned long long)pos);
             goto cleanup;
         }
         if (begin[best] > pos) {
-            set_err(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] leave a gap after "
+            err_set(err, errlen, "tensor \"%s\": data_offsets [%llu,%llu] leave a gap after "
                     "byte %llu", net_tensors[best].name, (unsigned long long)begin[best],
                     (unsigned long long)end[best], (unsigned long long)pos);
             goto cleanup;
@@ -643,7 +633,7 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
     }
     /* pos == DATA_BYTES here: no gaps, and the sizes add up. */
     if (data_len > DATA_BYTES) {
-        set_err(err, errlen, "%zu trailing bytes after the tensor data", data_len - DATA_BYTES);
+        err_set(err, errlen, "%zu trailing bytes after the tensor data", data_len - DATA_BYTES);
         goto cleanup;
     }
 
@@ -655,7 +645,7 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
             float v;
             memcpy(&v, src + i * sizeof v, sizeof v);
             if (!isfinite(v)) {
-                set_err(err, errlen, "tensor \"%s\" element %zu is %s", net_tensors[t].name, i,
+                err_set(err, errlen, "tensor \"%s\" element %zu is %s", net_tensors[t].name, i,
                         isnan(v) ? "NaN" : "infinite");
                 goto cleanup;
             }
@@ -682,31 +672,31 @@ int ckpt_load(const char *path, float *params, ckpt_meta *meta, char *err, size_
     int fd = -1, ret = -1;
 
     if (!path || !params) {
-        set_err(err, errlen, "checkpoint: no path or parameters given");
+        err_set(err, errlen, "checkpoint: no path or parameters given");
         return -1;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (fstat(fd, &st) != 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        err_set(err, errlen, "%s: not a regular file", path);
         goto cleanup;
     }
     if ((uint64_t)st.st_size > max_size) {
-        set_err(err, errlen, "%s: %lld bytes, larger than any checkpoint of %s (%zu)", path,
+        err_set(err, errlen, "%s: %lld bytes, larger than any checkpoint of %s (%zu)", path,
                 (long long)st.st_size, NET_ARCH_NAME, max_size);
         goto cleanup;
     }
     size_t size = (size_t)st.st_size;
     buf = malloc(size ? size : 1);
     if (!buf) {
-        set_err(err, errlen, "%s: out of memory", path);
+        err_set(err, errlen, "%s: out of memory", path);
         goto cleanup;
     }
     size_t got = 0;
@@ -715,7 +705,7 @@ int ckpt_load(const char *path, float *params, ckpt_meta *meta, char *err, size_
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+            err_set(err, errlen, "%s: read error: %s", path, strerror(errno));
             goto cleanup;
         }
         if (r == 0)
@@ -723,12 +713,12 @@ int ckpt_load(const char *path, float *params, ckpt_meta *meta, char *err, size_
         got += (size_t)r;
     }
     if (got != size) {
-        set_err(err, errlen, "%s: file shrank while being read", path);
+        err_set(err, errlen, "%s: file shrank while being read", path);
         goto cleanup;
     }
     char msg[400];
     if (ckpt_load_buffer(buf, size, params, meta, msg, sizeof msg) != 0) {
-        set_err(err, errlen, "%s: %s", path, msg);
+        err_set(err, errlen, "%s: %s", path, msg);
         goto cleanup;
     }
     ret = 0;

@@ -41,11 +41,11 @@
  *     coordinates, is (14, 14) rounded to whole pixels; what falls outside the
  *     field is clipped. Output values are not quantised to 1/255. */
 #include "model/image.h"
+#include "model/err.h"
 
 #include <limits.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,20 +64,6 @@
 /* MNIST geometry: the digit fits a 20x20 box inside the 28x28 field. */
 #define IMG_FIELD 28
 #define IMG_BOX   20
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void img_limits_default(img_limits *lim)
 {
@@ -265,11 +251,11 @@ int img_decode_png(const uint8_t *buf, size_t len, const img_limits *lim,
     if (h != NULL)
         *h = 0;
     if (gray == NULL || w == NULL || h == NULL) {
-        set_err(err, errlen, "img_decode_png: no output pointers");
+        err_set(err, errlen, "img_decode_png: no output pointers");
         return IMG_ERR_CORRUPT;
     }
     if (buf == NULL || len < 8 || png_sig_cmp(buf, 0, 8) != 0) {
-        set_err(err, errlen, len == 0 ? "empty body: not a PNG image"
+        err_set(err, errlen, len == 0 ? "empty body: not a PNG image"
                                       : "not a PNG image (no PNG signature)");
         return IMG_ERR_NOT_PNG;
     }
@@ -299,7 +285,7 @@ int img_decode_png(const uint8_t *buf, size_t len, const img_limits *lim,
     if (png != NULL)
         info = png_create_info_struct(png);
     if (png == NULL || info == NULL) {
-        set_err(err, errlen, "out of memory creating the PNG decoder");
+        err_set(err, errlen, "out of memory creating the PNG decoder");
         rc = IMG_ERR_NOMEM;
         goto cleanup;
     }
@@ -321,14 +307,14 @@ int img_decode_png(const uint8_t *buf, size_t len, const img_limits *lim,
             snprintf(dims, sizeof dims, "image declares %lux%lu; ",
                      (unsigned long)png_get_uint_32(buf + 16),
                      (unsigned long)png_get_uint_32(buf + 20));
-        set_err(err, errlen, "PNG over the limits (%s%s; limits: %ux%u, "
+        err_set(err, errlen, "PNG over the limits (%s%s; limits: %ux%u, "
                 "%llu pixels, chunks up to %u bytes)", dims, c.msg,
                 (unsigned)l.max_width, (unsigned)l.max_height,
                 (unsigned long long)l.max_pixels, (unsigned)l.max_chunk_bytes);
     } else if (rc == IMG_ERR_NOMEM) {
-        set_err(err, errlen, "%s", c.msg);
+        err_set(err, errlen, "%s", c.msg);
     } else {
-        set_err(err, errlen, "corrupt PNG: %s", c.msg[0] ? c.msg : "libpng error");
+        err_set(err, errlen, "corrupt PNG: %s", c.msg[0] ? c.msg : "libpng error");
     }
 
 cleanup:
@@ -433,7 +419,7 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
     size_t n;
 
     if (gray == NULL || out == NULL || w == 0 || h == 0) {
-        set_err(err, errlen, "no image to classify (0 pixels)");
+        err_set(err, errlen, "no image to classify (0 pixels)");
         return IMG_ERR_EMPTY;
     }
     n = (size_t)w * h;
@@ -452,7 +438,7 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
             ink |= v > IMG_INK_THRESHOLD;
         }
         if (!ink) {
-            set_err(err, errlen, "no ink: the image is blank");
+            err_set(err, errlen, "no ink: the image is blank");
             memset(out, 0, 784 * sizeof(float));
             return IMG_ERR_EMPTY;
         }
@@ -461,7 +447,7 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
 
     g = malloc(n);
     if (g == NULL) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return IMG_ERR_NOMEM;
     }
     /* Polarity, then take the background level (median of the border) out
@@ -494,7 +480,7 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
         }
     }
     if (x0 > x1) {
-        set_err(err, errlen, "no ink: the image is blank");
+        err_set(err, errlen, "no ink: the image is blank");
         memset(out, 0, 784 * sizeof(float));
         rc = IMG_ERR_EMPTY;
         goto cleanup;
@@ -514,7 +500,7 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
     small = calloc((size_t)nh * nw, sizeof(float));
     if (tmp == NULL || small == NULL || box_axis_init(&ax, cw, nw) != 0 ||
         box_axis_init(&ay, chh, nh) != 0) {
-        set_err(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         rc = IMG_ERR_NOMEM;
         goto cleanup;
     }

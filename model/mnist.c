@@ -6,10 +6,10 @@
  * present (never beyond what the header announces), so a lying header cannot
  * make us allocate gigabytes for a 20-byte file. */
 #include "model/mnist.h"
+#include "model/err.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +25,6 @@
 /* First allocation of the payload; it grows by doubling up to the announced
  * size, so the 47 MB training images need at most one reallocation. */
 #define INITIAL_CHUNK ((size_t)64 << 20)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -74,9 +64,9 @@ static long long gz_read_full(gzFile f, unsigned char *buf, size_t len,
          * stream; only gzerror tells them apart. */
         if (r < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
             if (zerr == Z_ERRNO)
-                set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+                err_set(err, errlen, "%s: read error: %s", path, strerror(errno));
             else
-                set_err(err, errlen, "%s: corrupt compressed data: %s", path, msg);
+                err_set(err, errlen, "%s: corrupt compressed data: %s", path, msg);
             return -1;
         }
         if (r == 0)
@@ -104,20 +94,20 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
     *data = NULL;
     *n_out = 0;
     if (stat(path, &st) != 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        err_set(err, errlen, "%s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        err_set(err, errlen, "%s: not a regular file", path);
         goto cleanup;
     }
     if (st.st_size == 0) {
-        set_err(err, errlen, "%s: empty file", path);
+        err_set(err, errlen, "%s: empty file", path);
         goto cleanup;
     }
     f = gzopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path,
+        err_set(err, errlen, "%s: cannot open: %s", path,
                 errno ? strerror(errno) : "out of memory");
         goto cleanup;
     }
@@ -131,23 +121,23 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
     uint32_t m = r >= 4 ? be32(hdr) : magic;
     if (m != magic) {
         if (m == IDX_MAGIC_IMAGES || m == IDX_MAGIC_LABELS)
-            set_err(err, errlen, "%s: bad magic 0x%08x: this is an IDX %s file, expected %s",
+            err_set(err, errlen, "%s: bad magic 0x%08x: this is an IDX %s file, expected %s",
                     path, m, m == IDX_MAGIC_IMAGES ? "images" : "labels", kind);
         else if ((m >> 8) == 0x08)
-            set_err(err, errlen, "%s: bad magic 0x%08x: %u dimensions, expected %d",
+            err_set(err, errlen, "%s: bad magic 0x%08x: %u dimensions, expected %d",
                     path, m, m & 0xffu, is_images ? 3 : 1);
         else
-            set_err(err, errlen, "%s: bad magic 0x%08x, expected 0x%08x (IDX unsigned-byte %s)",
+            err_set(err, errlen, "%s: bad magic 0x%08x, expected 0x%08x (IDX unsigned-byte %s)",
                     path, m, magic, kind);
         goto cleanup;
     }
     if ((size_t)r < hdr_len) {
-        set_err(err, errlen, "%s: truncated header: %lld of %zu bytes", path, r, hdr_len);
+        err_set(err, errlen, "%s: truncated header: %lld of %zu bytes", path, r, hdr_len);
         goto cleanup;
     }
     uint32_t n = be32(hdr + 4);
     if (n == 0 || n > MNIST_MAX_N) {
-        set_err(err, errlen, "%s: header says %u %s, expected 1..%u", path, n, kind,
+        err_set(err, errlen, "%s: header says %u %s, expected 1..%u", path, n, kind,
                 MNIST_MAX_N);
         goto cleanup;
     }
@@ -155,7 +145,7 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
     if (is_images) {
         uint32_t rows = be32(hdr + 8), cols = be32(hdr + 12);
         if (rows != MNIST_ROWS || cols != MNIST_COLS) {
-            set_err(err, errlen, "%s: images are %ux%u, expected %dx%d", path, rows, cols,
+            err_set(err, errlen, "%s: images are %ux%u, expected %dx%d", path, rows, cols,
                     MNIST_ROWS, MNIST_COLS);
             goto cleanup;
         }
@@ -168,7 +158,7 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
     size_t have = 0;
     buf = malloc(cap);
     if (!buf) {
-        set_err(err, errlen, "%s: out of memory for %zu bytes", path, cap);
+        err_set(err, errlen, "%s: out of memory for %zu bytes", path, cap);
         goto cleanup;
     }
     for (;;) {
@@ -181,14 +171,14 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
         size_t ncap = cap * 2 < total ? cap * 2 : total;
         unsigned char *nb = realloc(buf, ncap);
         if (!nb) {
-            set_err(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+            err_set(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
             goto cleanup;
         }
         buf = nb;
         cap = ncap;
     }
     if (have < total) {
-        set_err(err, errlen, "%s: truncated: header says %u %s, file holds %zu%s", path, n,
+        err_set(err, errlen, "%s: truncated: header says %u %s, file holds %zu%s", path, n,
                 kind, have / item, (have % item) ? " and a partial one" : "");
         goto cleanup;
     }
@@ -197,14 +187,14 @@ static int idx_read(const char *path, uint32_t magic, unsigned char **data,
     if (r < 0)
         goto cleanup;
     if (r > 0) {
-        set_err(err, errlen, "%s: trailing bytes after the %u %s the header announces",
+        err_set(err, errlen, "%s: trailing bytes after the %u %s the header announces",
                 path, n, kind);
         goto cleanup;
     }
     if (!is_images) {
         for (size_t i = 0; i < total; i++) {
             if (buf[i] > 9) {
-                set_err(err, errlen, "%s: label %zu is %u, expected 0..9", path, i,
+                err_set(err, errlen, "%s: label %zu is %u, expected 0..9", path, i,
                         (unsigned)buf[i]);
                 goto cleanup;
             }
@@ -232,7 +222,7 @@ int mnist_load(mnist_set *out, const char *images_path, const char *labels_path,
         return -1;
     memset(out, 0, sizeof *out);
     if (!images_path || !labels_path) {
-        set_err(err, errlen, "mnist: no file name given");
+        err_set(err, errlen, "mnist: no file name given");
         return -1;
     }
     if (idx_read(images_path, IDX_MAGIC_IMAGES, &img, &ni, err, errlen) != 0)
@@ -240,7 +230,7 @@ int mnist_load(mnist_set *out, const char *images_path, const char *labels_path,
     if (idx_read(labels_path, IDX_MAGIC_LABELS, &lab, &nl, err, errlen) != 0)
         goto cleanup;
     if (ni != nl) {
-        set_err(err, errlen, "%s: holds %u labels but %s holds %u images", labels_path, nl,
+        err_set(err, errlen, "%s: holds %u labels but %s holds %u images", labels_path, nl,
                 images_path, ni);
         goto cleanup;
     }
@@ -276,14 +266,14 @@ static int find_file(const char *dir, const char *prefix, const char *kind, char
             int k = snprintf(out, outlen, "%s/%s%s%s-ubyte%s", dir, prefix, seps[s], kind,
                              exts[e]);
             if (k < 0 || (size_t)k >= outlen) {
-                set_err(err, errlen, "%s: path too long", dir);
+                err_set(err, errlen, "%s: path too long", dir);
                 return -1;
             }
             if (is_regular(out))
                 return 0;
         }
     }
-    set_err(err, errlen, "%s: no %s-%s-ubyte[.gz] (or %s.%s-ubyte[.gz]) in this directory",
+    err_set(err, errlen, "%s: no %s-%s-ubyte[.gz] (or %s.%s-ubyte[.gz]) in this directory",
             dir, prefix, kind, prefix, kind);
     return -1;
 }
@@ -298,21 +288,21 @@ int mnist_load_dir(mnist_set *out, const char *dir, const char *which, char *err
         return -1;
     memset(out, 0, sizeof *out);
     if (!dir || !which) {
-        set_err(err, errlen, "mnist: no directory or set name given");
+        err_set(err, errlen, "mnist: no directory or set name given");
         return -1;
     }
     if (strcmp(which, "test") == 0)
         which = "t10k";
     if (strcmp(which, "train") != 0 && strcmp(which, "t10k") != 0) {
-        set_err(err, errlen, "mnist: unknown set \"%s\" (expected train, t10k or test)", which);
+        err_set(err, errlen, "mnist: unknown set \"%s\" (expected train, t10k or test)", which);
         return -1;
     }
     if (stat(dir, &st) != 0) {
-        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        err_set(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s: not a directory", dir);
+        err_set(err, errlen, "%s: not a directory", dir);
         return -1;
     }
     snprintf(ipre, sizeof ipre, "%s-images", which);

@@ -35,12 +35,12 @@ EXTRA=${FUZZ_ARGS:-}
 # name -> project sources and libraries it links.
 ALL=(png multipart idx ckpt ckpt_header json_train)
 declare -A SRC=(
-  [png]="model/image.c"
+  [png]="model/image.c model/err.c"
   [multipart]="api/multipart.c"
-  [idx]="model/mnist.c"
-  [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c"
-  [ckpt_header]="model/checkpoint.c model/net.c model/layers.c model/pool.c"
-  [json_train]="api/train.c api/auth.c model/train.c model/net.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c"
+  [idx]="model/mnist.c model/err.c"
+  [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
+  [ckpt_header]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
+  [json_train]="api/train.c api/auth.c model/train.c model/net.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/err.c"
 )
 declare -A LIBS=(
   [png]="-lpng -lz -lm"

@@ -64,21 +64,17 @@ void sb_printf(strbuf *sb, const char *fmt, ...)
 }
 
 /* 10^k, k = 0..27: each exact in a long double (5^27 < 2^64). */
-static long double pow10l_exact(int k)
-{
-    long double p = 1.0L;
-    for (int i = 0; i < k; i++)
-        p *= 10.0L;
-    return p;
-}
+static const long double pow10_exact[28] = {
+    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 
 size_t fmt_g6(char *buf, double v)
 {
-    /* Outside the fast path's range, or not a plain positive number:
-     * printf itself. */
+    /* Outside the fast path's range (zero, negative, NaN, tiny or large
+     * numbers): printf itself. */
     if (!(v > 0.0) || v >= 999999.5 || v < 1e-22)
-        return v == 0.0 ? (size_t)snprintf(buf, 32, "%s", signbit(v) ? "-0" : "0")
-                        : (size_t)snprintf(buf, 32, "%.6g", v);
+        return (size_t)snprintf(buf, 32, "%.6g", v);
     /* m = v * 10^(5 - e) rounded to six digits, e the decimal exponent. A
      * float's 24-bit mantissa times 5^k (k <= 17) fits the 64 bits of a long
      * double, so the product is exact and rintl's ties-to-even matches
@@ -89,7 +85,7 @@ size_t fmt_g6(char *buf, double v)
         int k = 5 - e;
         if (k < 0 || k > 27)
             return (size_t)snprintf(buf, 32, "%.6g", v);
-        m = rintl((long double)v * pow10l_exact(k));
+        m = rintl((long double)v * pow10_exact[k]);
         if (m >= 1000000.0L)
             e++;
         else if (m < 100000.0L)

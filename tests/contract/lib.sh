@@ -133,3 +133,12 @@ jget() {
 metric() {
   curl -sS "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'
 }
+
+# threads [PID]: one line per thread of the daemon (default $PID): its name,
+# nice value and CPU time in clock ticks (user + system), from /proc.
+threads() {
+  local t
+  for t in /proc/"${1:-$PID}"/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{ print $19, $14 + $15 }' "$t/stat")"
+  done
+}

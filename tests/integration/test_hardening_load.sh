@@ -84,8 +84,7 @@ count() { metric 'mnistd_http_requests_total{route="/predict",code="200"}'; }
 ) &
 sampler=$!
 # CPU time (clock ticks) of each HTTP thread, to see how the load spread.
-http_ticks() { for t in /proc/"$PID"/task/*; do
-  [ "$(cat "$t/comm")" = MHD-worker ] && awk '{ print $14 + $15 }' "$t/stat"; done; }
+http_ticks() { threads | awk '$1 == "MHD-worker" { print $3 }'; }
 http_ticks >"$WORK/http0"
 t0=$(date +%s.%N)
 wrk -t$THREADS -c$CONNS -d600s --timeout 10s -s "$WORK/load.lua" "http://127.0.0.1:$PORT/predict" \

@@ -67,8 +67,7 @@ PY
 
 # The inference workers run below the HTTP threads' priority (batcher.h):
 # under load the HTTP threads keep the queue fed while a batch computes.
-threads=$(for t in /proc/"$PID"/task/*; do
-  printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{ print $19 }' "$t/stat")"; done)
+threads=$(threads)
 ninfer=$(awk '$1 == "mnistd-infer" && $2 == 5' <<<"$threads" | wc -l)
 nhttp=$(awk '$1 == "MHD-worker" && $2 == 0' <<<"$threads" | wc -l)
 if [ "$ninfer" -eq 2 ] && [ "$nhttp" -eq 2 ] && ! awk '$1 == "mnistd-infer" && $2 != 5 { bad = 1 } END { exit !bad }' <<<"$threads"; then

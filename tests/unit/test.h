@@ -30,6 +30,19 @@ __attribute__((unused)) static const char *t_cur_ = NULL;
 
 #define TEST_EXIT() return t_failed_ ? 1 : 0
 
+/* A test program's scratch directory (it creates it, e.g. with mkdtemp) and
+ * tpath(name), the path of name inside it, in a static rotating buffer (4
+ * paths can be in use at once). */
+__attribute__((unused)) static char tmpdir[256];
+__attribute__((unused)) static const char *tpath(const char *name)
+{
+    static char bufs[4][512];
+    static int i = 0;
+    i = (i + 1) % 4;
+    snprintf(bufs[i], sizeof bufs[i], "%s/%s", tmpdir, name);
+    return bufs[i];
+}
+
 /* Directory of the MNIST files for tests, or NULL: the MNISTD_DATA setting. */
 static inline const char *test_data_dir(void)
 {

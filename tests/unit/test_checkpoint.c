@@ -12,17 +12,6 @@
 
 #define DATA_BYTES ((size_t)NET_NUM_PARAMS * 4)
 
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-    static char bufs[4][512];
-    static int i = 0;
-    i = (i + 1) % 4;
-    snprintf(bufs[i], sizeof bufs[i], "%s/%s", tmpdir, name);
-    return bufs[i];
-}
-
 static uint64_t rnd_state = 0x1234567887654321ULL;
 static uint32_t rnd(void)
 {

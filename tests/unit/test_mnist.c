@@ -13,18 +13,6 @@
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
-static char tmpdir[256];
-
-/* Builds tmpdir/name and returns it in a static rotating buffer. */
-static const char *tpath(const char *name)
-{
-    static char bufs[4][512];
-    static int i = 0;
-    i = (i + 1) % 4;
-    snprintf(bufs[i], sizeof bufs[i], "%s/%s", tmpdir, name);
-    return bufs[i];
-}
-
 static void put_be32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
