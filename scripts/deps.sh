@@ -3,12 +3,13 @@
 #   scripts/deps.sh build   compiler and libraries to build and run the daemon
 #   scripts/deps.sh test    build + what the test suite uses
 #   scripts/deps.sh bench   test + what the benchmarks compare against
-# Needs root (or sudo) only when something is missing.
+# Needs root (or sudo) only when something is missing. `test` and `bench` also
+# create Python virtual environments (see python_venv at the end).
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
             libjemalloc-dev libopenblas-dev)
-test_pkgs=(curl python3 clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk)
+test_pkgs=(curl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk)
 bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
 
 case "${1:-build}" in
@@ -33,14 +34,39 @@ for p in "${want[@]}"; do
   st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$st" = installed ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps: installing ${missing[*]}" >&2
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "deps: missing ${missing[*]}; run as root" >&2; exit 1; }
-  SUDO=sudo
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: missing ${missing[*]}; run as root" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Python packages from PyPI: pinned with hashes in requirements/NAME.txt
+# (compiled from requirements/NAME.in), installed into build/venv-NAME with
+# Debian's python3, never into the system Python. A venv is rebuilt only when
+# its requirements file changed. `test` gets the checkers (safetensors,
+# schemathesis); `bench` also the peers (TensorFlow, PyTorch, ONNX Runtime,
+# TorchServe, FastAPI, matplotlib).
+python_venv() {
+  local root dir req stamp
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  dir=$root/build/venv-$1 req=$root/requirements/$1.txt
+  stamp=$dir/requirements.sha256
+  if [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(sha256sum <"$req")" = "$(cat "$stamp")" ]; then
+    return 0
+  fi
+  echo "deps: installing requirements/$1.txt into build/venv-$1" >&2
+  rm -rf "$dir"
+  /usr/bin/python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$req"
+  sha256sum <"$req" >"$stamp"
+}
+case "${1:-build}" in
+  test) python_venv test ;;
+  bench) python_venv test; python_venv bench ;;
+esac
