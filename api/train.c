@@ -130,39 +130,20 @@ static enum MHD_Result field_error(api_request *r, const char *field, const char
     return api_respond_json(r, 422, o, NULL);
 }
 
-/* Reads an integer field in [lo, hi] if present. 0 ok, -1 refused (the
- * response is queued in *ret). */
-static int int_field(api_request *r, const cJSON *body, const char *name, long lo, long hi,
-                     long *out, enum MHD_Result *ret)
+/* Reads setting f from body if present. The JSON type (a number) is checked
+ * here, the range by train_field_check (for learning_rate and
+ * validation_split also as the float the trainer will use: 1e-50 is not > 0
+ * there). 0 ok (*out set), -1 refused (the response is queued in *ret). */
+static int read_field(api_request *r, const cJSON *body, train_field f, double *out,
+                      enum MHD_Result *ret)
 {
+    const char *name = train_field_name(f);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
     if (!v)
         return 0;
     char detail[160];
-    snprintf(detail, sizeof(detail), "%s must be an integer in %ld..%ld", name, lo, hi);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi) {
-        *ret = field_error(r, name, detail);
-        return -1;
-    }
-    *out = (long)v->valuedouble;
-    return 0;
-}
-
-static int num_field(api_request *r, const cJSON *body, const char *name, double lo, double hi,
-                     int lo_open, int hi_open, double *out, enum MHD_Result *ret)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
-    if (!v)
-        return 0;
-    char detail[160];
-    snprintf(detail, sizeof(detail), "%s must be a number in %s%g, %g%s", name, lo_open ? "(" : "[", lo, hi,
-             hi_open ? ")" : "]");
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    /* checked as the float the trainer will use: 1e-50 is not > 0 there */
-    double f = (double)(float)d;
-    if (!isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi) ||
-        (lo_open ? f <= lo : f < lo) || (hi_open ? f >= hi : f > hi)) {
+    if (train_field_check(f, d, detail, sizeof(detail)) != 0) {
         *ret = field_error(r, name, detail);
         return -1;
     }
@@ -222,31 +203,30 @@ enum MHD_Result api_post_train(api_request *r)
                 return ret;
             }
         }
-        long l = cfg.epochs;
-        double d;
-        if (int_field(r, body, "epochs", 1, JOBS_MAX_EPOCHS, &l, &ret) < 0)
+        double d = cfg.epochs;
+        if (read_field(r, body, TRAIN_FIELD_EPOCHS, &d, &ret) < 0)
             goto bad;
-        cfg.epochs = (int)l;
-        l = cfg.batch_size;
-        if (int_field(r, body, "batch_size", 1, 1024, &l, &ret) < 0)
+        cfg.epochs = (int)d;
+        d = cfg.batch_size;
+        if (read_field(r, body, TRAIN_FIELD_BATCH_SIZE, &d, &ret) < 0)
             goto bad;
-        cfg.batch_size = (int)l;
+        cfg.batch_size = (int)d;
         d = cfg.learning_rate;
-        if (num_field(r, body, "learning_rate", 0, 1, 1, 0, &d, &ret) < 0)
+        if (read_field(r, body, TRAIN_FIELD_LEARNING_RATE, &d, &ret) < 0)
             goto bad;
         cfg.learning_rate = (float)d;
         d = cfg.validation_split;
-        if (num_field(r, body, "validation_split", 0, 1, 0, 1, &d, &ret) < 0)
+        if (read_field(r, body, TRAIN_FIELD_VALIDATION_SPLIT, &d, &ret) < 0)
             goto bad;
         cfg.validation_split = (float)d;
-        l = (long)cfg.seed;
-        if (int_field(r, body, "seed", 0, 2147483647L, &l, &ret) < 0)
+        d = (double)cfg.seed;
+        if (read_field(r, body, TRAIN_FIELD_SEED, &d, &ret) < 0)
             goto bad;
-        cfg.seed = (uint64_t)l;
-        l = cfg.limit;
-        if (int_field(r, body, "limit", 0, 100000000L, &l, &ret) < 0)
+        cfg.seed = (uint64_t)d;
+        d = cfg.limit;
+        if (read_field(r, body, TRAIN_FIELD_LIMIT, &d, &ret) < 0)
             goto bad;
-        cfg.limit = (int)l;
+        cfg.limit = (int)d;
         cJSON_Delete(body);
         goto submit;
     bad:
@@ -271,8 +251,17 @@ submit:;
         const char *hdr[] = {"Location", loc, NULL};
         return api_respond_json(r, 409, o, hdr);
     }
-    if (rc != JOBS_OK)
-        return field_error(r, strncmp(err, "epochs", 6) == 0 ? "epochs" : "", err);
+    if (rc == JOBS_INVALID) {
+        /* jobs_submit refused a setting: the same check names it. */
+        train_field bad = TRAIN_FIELD_NONE;
+        train_config_check(&cfg, &bad, err, sizeof(err));
+        return field_error(r, train_field_name(bad), err);
+    }
+    if (rc != JOBS_OK) {
+        /* Out of memory or of threads: the server's trouble, not the request's. */
+        static const char *const retry[] = {"Retry-After", "5", NULL};
+        return api_error(r, 503, "cannot start a training job", err, retry);
+    }
     job_info *in = malloc(sizeof(*in));
     if (!in || jobs_get(r->srv->jobs, id, in) != JOBS_OK) {
         free(in);
@@ -327,7 +316,12 @@ enum MHD_Result api_delete_train_job(api_request *r, int id)
     job_info *in = malloc(sizeof(*in));
     if (!in)
         return api_error(r, 500, "out of memory", NULL, NULL);
-    jobs_get(r->srv->jobs, id, in);
+    if (jobs_get(r->srv->jobs, id, in) != JOBS_OK) {
+        /* It left the history between the two calls (a full history and a
+         * new job submitted meanwhile). */
+        free(in);
+        return api_error(r, 404, "not found", "no such training job", NULL);
+    }
     if (rc == JOBS_FINISHED) {
         char d[96];
         snprintf(d, sizeof(d), "job %d has already ended (%s)", id, job_status_name(in->status));

@@ -105,10 +105,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
         } else if (!strcmp(a, "--reps")) {
             v = o->reps = (int)parse_num(a, val, 1, 1000);
         } else if (!strcmp(a, "--seed")) {
-            v = parse_num(a, val, 0, 0x7fffffffL);
+            v = parse_num(a, val, 0, TRAIN_MAX_SEED);
             o->seed = (uint64_t)v;
         } else if (!strcmp(a, "--threads")) {
-            v = o->threads = (int)parse_num(a, val, 0, 64);
+            v = o->threads = (int)parse_num(a, val, 0, TRAIN_MAX_THREADS);
         } else if (!strcmp(a, "--rounds")) {
             v = o->rounds = (int)parse_num(a, val, 1, 1000);
         } else if (!strcmp(a, "--latency-calls")) {

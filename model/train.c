@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/err.h"
 #include "model/layers.h"
 #include "model/mem.h"
 #include "model/net.h"
@@ -24,6 +25,78 @@ void train_config_default(train_config *c)
     c->limit = 0;
     c->threads = 0;
     c->init = 1;
+}
+
+/* The range of each setting; see the TRAIN_MAX_* limits in train.h. */
+static const struct {
+    const char *name;
+    double lo, hi;
+    unsigned char lo_open, hi_open, integer; /* else a float */
+} ranges[] = {
+    [TRAIN_FIELD_NONE] = {"", 0, 0, 0, 0, 0},
+    [TRAIN_FIELD_EPOCHS] = {"epochs", 1, TRAIN_MAX_EPOCHS, 0, 0, 1},
+    [TRAIN_FIELD_BATCH_SIZE] = {"batch_size", 1, TRAIN_MAX_BATCH, 0, 0, 1},
+    [TRAIN_FIELD_LEARNING_RATE] = {"learning_rate", 0, TRAIN_MAX_LR, 1, 0, 0},
+    [TRAIN_FIELD_VALIDATION_SPLIT] = {"validation_split", 0, TRAIN_MAX_SPLIT, 0, 1, 0},
+    [TRAIN_FIELD_SEED] = {"seed", 0, TRAIN_MAX_SEED, 0, 0, 1},
+    [TRAIN_FIELD_LIMIT] = {"limit", 0, TRAIN_MAX_LIMIT, 0, 0, 1},
+    [TRAIN_FIELD_THREADS] = {"threads", 0, TRAIN_MAX_THREADS, 0, 0, 1},
+};
+#define NFIELDS ((int)(sizeof ranges / sizeof ranges[0]))
+
+const char *train_field_name(train_field f)
+{
+    return f > TRAIN_FIELD_NONE && (int)f < NFIELDS ? ranges[f].name : "";
+}
+
+int train_field_check(train_field f, double v, char *err, size_t errlen)
+{
+    if (f <= TRAIN_FIELD_NONE || (int)f >= NFIELDS) {
+        err_set(err, errlen, "unknown training setting %d", (int)f);
+        return -1;
+    }
+    const double lo = ranges[f].lo, hi = ranges[f].hi;
+    /* Written so that NaN fails every comparison and is refused. The float
+     * settings are checked as written and as the float they are stored as. */
+    const double fv = ranges[f].integer ? v : (double)(float)v;
+    int ok = (ranges[f].lo_open ? v > lo && fv > lo : v >= lo && fv >= lo) &&
+             (ranges[f].hi_open ? v < hi && fv < hi : v <= hi && fv <= hi);
+    if (ok && ranges[f].integer)
+        ok = v == floor(v);
+    if (ok)
+        return 0;
+    if (ranges[f].integer)
+        err_set(err, errlen, "%s must be an integer in %.0f..%.0f", ranges[f].name, lo, hi);
+    else
+        err_set(err, errlen, "%s must be a number in %s%g, %g%s", ranges[f].name,
+                ranges[f].lo_open ? "(" : "[", lo, hi, ranges[f].hi_open ? ")" : "]");
+    return -1;
+}
+
+int train_config_check(const train_config *c, train_field *bad, char *err, size_t errlen)
+{
+    const double v[] = {
+        [TRAIN_FIELD_NONE] = 0,
+        [TRAIN_FIELD_EPOCHS] = c->epochs,
+        [TRAIN_FIELD_BATCH_SIZE] = c->batch_size,
+        [TRAIN_FIELD_LEARNING_RATE] = c->learning_rate,
+        [TRAIN_FIELD_VALIDATION_SPLIT] = c->validation_split,
+        [TRAIN_FIELD_SEED] = (double)c->seed,
+        [TRAIN_FIELD_LIMIT] = c->limit,
+        [TRAIN_FIELD_THREADS] = c->threads,
+    };
+    _Static_assert(sizeof v / sizeof v[0] == sizeof ranges / sizeof ranges[0],
+                   "one value per training setting");
+    for (int f = TRAIN_FIELD_NONE + 1; f < NFIELDS; f++) {
+        if (train_field_check((train_field)f, v[f], err, errlen) != 0) {
+            if (bad)
+                *bad = (train_field)f;
+            return -1;
+        }
+    }
+    if (bad)
+        *bad = TRAIN_FIELD_NONE;
+    return 0;
 }
 
 static double now_sec(void)
@@ -87,25 +160,11 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
     uint32_t *order = NULL;
 
     if (!set || !set->images || set->rows * set->cols != NET_IN_PIXELS) {
-        snprintf(err, errlen, "training set is empty or not 28x28");
+        err_set(err, errlen, "training set is empty or not 28x28");
         return TRAIN_ERROR;
     }
-    if (cfg->epochs < 1 || cfg->epochs > TRAIN_MAX_EPOCHS) {
-        snprintf(err, errlen, "epochs must be 1..%d", TRAIN_MAX_EPOCHS);
+    if (train_config_check(cfg, NULL, err, errlen) != 0)
         return TRAIN_ERROR;
-    }
-    if (cfg->batch_size < 1 || cfg->batch_size > 1024) {
-        snprintf(err, errlen, "batch_size must be 1..1024");
-        return TRAIN_ERROR;
-    }
-    if (!(cfg->learning_rate > 0.0f) || !(cfg->learning_rate <= 10.0f)) {
-        snprintf(err, errlen, "learning_rate must be in (0, 10]");
-        return TRAIN_ERROR;
-    }
-    if (!(cfg->validation_split >= 0.0f) || !(cfg->validation_split < 1.0f)) {
-        snprintf(err, errlen, "validation_split must be in [0, 1)");
-        return TRAIN_ERROR;
-    }
     int total = set->n;
     if (cfg->limit > 0 && cfg->limit < total)
         total = cfg->limit;
@@ -113,7 +172,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
     int nval = (int)((double)total * cfg->validation_split);
     int ntrain = total - nval;
     if (ntrain < 1) {
-        snprintf(err, errlen, "no training samples left (%d samples, validation_split %.3f)",
+        err_set(err, errlen, "no training samples left (%d samples, validation_split %.3f)",
                  total, (double)cfg->validation_split);
         return TRAIN_ERROR;
     }
@@ -131,7 +190,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
     y = mem_aligned((size_t)bs);
     order = mem_aligned(sizeof(uint32_t) * (size_t)ntrain);
     if (!tctx || !ectx || !grads || !m || !v || !x || !probs || !logits || !y || !order) {
-        snprintf(err, errlen, "out of memory allocating training buffers");
+        err_set(err, errlen, "out of memory allocating training buffers");
         goto done;
     }
 
@@ -169,7 +228,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
             count += n;
             seen += n;
             if (!isfinite(loss)) {
-                snprintf(err, errlen, "training diverged: loss is %f at epoch %d batch %d",
+                err_set(err, errlen, "training diverged: loss is %f at epoch %d batch %d",
                          (double)loss, ep, b + 1);
                 goto done;
             }
@@ -180,7 +239,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
                                      el > 0 ? seen / el : 0.0, el, NULL};
                 if (cb(&pr, user)) {
                     rc = TRAIN_CANCELLED;
-                    snprintf(err, errlen, "cancelled at epoch %d batch %d", ep, b + 1);
+                    err_set(err, errlen, "cancelled at epoch %d batch %d", ep, b + 1);
                     goto done;
                 }
             }
@@ -207,7 +266,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
                                  e.accuracy, el > 0 ? seen / el : 0.0, el, &e};
             if (cb(&pr, user) && ep < cfg->epochs) {
                 rc = TRAIN_CANCELLED;
-                snprintf(err, errlen, "cancelled after epoch %d", ep);
+                err_set(err, errlen, "cancelled after epoch %d", ep);
                 goto done;
             }
         }
@@ -235,13 +294,13 @@ int eval_run(const float *params, const mnist_set *set, int first, int n, int th
     float *x = NULL, *probs = NULL, *logits = NULL;
     memset(out, 0, sizeof(*out));
     if (!set || !set->images || set->rows * set->cols != NET_IN_PIXELS) {
-        snprintf(err, errlen, "evaluation set is empty or not 28x28");
+        err_set(err, errlen, "evaluation set is empty or not 28x28");
         return -1;
     }
     if (n <= 0)
         n = set->n - first;
     if (first < 0 || n <= 0 || first + n > set->n) {
-        snprintf(err, errlen, "evaluation range %d+%d outside the set of %d", first, n, set->n);
+        err_set(err, errlen, "evaluation range %d+%d outside the set of %d", first, n, set->n);
         return -1;
     }
     ctx = net_ctx_create(EVAL_BATCH, threads);
@@ -249,7 +308,7 @@ int eval_run(const float *params, const mnist_set *set, int first, int n, int th
     probs = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
     logits = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
     if (!ctx || !x || !probs || !logits) {
-        snprintf(err, errlen, "out of memory allocating evaluation buffers");
+        err_set(err, errlen, "out of memory allocating evaluation buffers");
         goto done;
     }
     double t0 = now_sec(), loss;

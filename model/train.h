@@ -11,18 +11,28 @@
 #ifndef MNISTD_TRAIN_H
 #define MNISTD_TRAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 
-#define TRAIN_MAX_EPOCHS 1000
+/* The ranges of the training settings, the same for the command line, the
+ * API (openapi.yaml, TrainRequest) and the training loop. train_config_check
+ * is the one place that applies them. */
+#define TRAIN_MAX_EPOCHS  100        /* epochs: 1..TRAIN_MAX_EPOCHS */
+#define TRAIN_MAX_BATCH   1024       /* batch_size: 1..TRAIN_MAX_BATCH */
+#define TRAIN_MAX_LR      1.0        /* learning_rate: (0, TRAIN_MAX_LR] */
+#define TRAIN_MAX_SPLIT   1.0        /* validation_split: [0, TRAIN_MAX_SPLIT) */
+#define TRAIN_MAX_SEED    2147483647 /* seed: 0..TRAIN_MAX_SEED (2^31-1) */
+#define TRAIN_MAX_LIMIT   100000000  /* limit: 0..TRAIN_MAX_LIMIT (0 = all samples) */
+#define TRAIN_MAX_THREADS 64         /* threads: 0..TRAIN_MAX_THREADS (0 = all cores) */
 
 typedef struct {
     int epochs;             /* default 5 */
-    int batch_size;         /* default 64, 1..1024 */
+    int batch_size;         /* default 64 */
     float learning_rate;    /* default 1e-3 */
-    float validation_split; /* default 0.2, in [0, 1) */
+    float validation_split; /* default 0.2 */
     uint64_t seed;          /* init and shuffle seed, default 1 */
     int limit;              /* use only the first `limit` training samples (0 = all) */
     int threads;            /* 0 = all cores */
@@ -30,6 +40,35 @@ typedef struct {
 } train_config;
 
 void train_config_default(train_config *c);
+
+/* The settings train_config_check checks, in the order it checks them. */
+typedef enum {
+    TRAIN_FIELD_NONE = 0,
+    TRAIN_FIELD_EPOCHS,
+    TRAIN_FIELD_BATCH_SIZE,
+    TRAIN_FIELD_LEARNING_RATE,
+    TRAIN_FIELD_VALIDATION_SPLIT,
+    TRAIN_FIELD_SEED,
+    TRAIN_FIELD_LIMIT,
+    TRAIN_FIELD_THREADS,
+} train_field;
+
+/* The setting's name as the API spells it ("batch_size"); "" for
+ * TRAIN_FIELD_NONE. */
+const char *train_field_name(train_field f);
+
+/* Checks one value of setting f against its range: for the integer settings
+ * also that it is whole, for the float settings (learning_rate,
+ * validation_split) also the float it becomes (1e-50 is 0 as a float).
+ * Returns 0, or -1 with err (may be NULL) set to the range, e.g. "epochs
+ * must be an integer in 1..100". For callers that hold the value before it
+ * is stored in a train_config (a JSON number, a parsed flag). */
+int train_field_check(train_field f, double v, char *err, size_t errlen);
+
+/* Checks every setting of c in the order of train_field. Returns 0, or -1
+ * with *bad (may be NULL) naming the first setting out of range and err set
+ * as train_field_check sets it. */
+int train_config_check(const train_config *c, train_field *bad, char *err, size_t errlen);
 
 /* Metrics of one finished epoch. */
 typedef struct {

@@ -16,50 +16,14 @@
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/train.h"
+#include "server/flags.h"
 
 #define DEFAULT_MODEL "models/mnist-cnn.safetensors"
 
-/* Strict integer parse: the whole string, within [lo, hi]. */
-static int parse_long(const char *s, long lo, long hi, long *out)
+/* The range of a training setting, for the flag tables: see train.h. */
+static int train_range(int field, double v)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Takes the value of flag argv[*i] ("--x v" or "--x=v"); NULL if missing. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (strcmp(argv[*i], name) == 0) {
-        if (*i + 1 >= argc)
-            return NULL;
-        return argv[++*i];
-    }
-    return NULL;
-}
-
-static int is_flag(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+    return train_field_check((train_field)field, v, NULL, 0);
 }
 
 static double now_sec(void)
@@ -118,17 +82,18 @@ static void train_usage(FILE *f)
         "                          default: $MNISTD_DATA\n"
         "  --out PATH              model file to write (atomically); default " DEFAULT_MODEL "\n"
         "  --epochs N              1..%d, default 5\n"
-        "  --batch-size N          1..1024, default 64\n"
-        "  --learning-rate X       Adam learning rate, (0, 10], default 0.001 (also --lr X)\n"
-        "  --validation-split X    last fraction of the training set held out, [0, 1), default 0.2\n"
-        "  --seed N                initialisation and shuffle seed, default 1\n"
-        "  --limit N               use only the first N training samples (0 = all), default 0\n"
-        "  --threads N             threads, 0 = all cores, default 0\n"
+        "  --batch-size N          1..%d, default 64\n"
+        "  --learning-rate X       Adam learning rate, (0, %g], default 0.001 (also --lr X)\n"
+        "  --validation-split X    last fraction of the training set held out, [0, %g), default 0.2\n"
+        "  --seed N                initialisation and shuffle seed, 0..%d, default 1\n"
+        "  --limit N               use only the first N training samples, 0..%d (0 = all), default 0\n"
+        "  --threads N             threads, 0..%d (0 = all cores), default 0\n"
         "  --no-test               skip the evaluation on the test set after training\n"
         "  --quiet                 no progress output\n"
         "  --help                  this text\n"
         "Same seed, data and --threads give the same weights bit for bit.\n",
-        TRAIN_MAX_EPOCHS);
+        TRAIN_MAX_EPOCHS, TRAIN_MAX_BATCH, TRAIN_MAX_LR, TRAIN_MAX_SPLIT, TRAIN_MAX_SEED,
+        TRAIN_MAX_LIMIT, TRAIN_MAX_THREADS);
 }
 
 int cli_train(int argc, char **argv)
@@ -137,64 +102,52 @@ int cli_train(int argc, char **argv)
     train_config_default(&cfg);
     const char *data = getenv("MNISTD_DATA"), *out = DEFAULT_MODEL;
     int quiet = 0, no_test = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        long l;
-        double d;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            train_usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-        } else if (strcmp(a, "--no-test") == 0) {
-            no_test = 1;
-        } else if (is_flag(a, "--data")) {
-            if (!(data = flag_value(argc, argv, &i, "--data")))
-                goto missing;
-        } else if (is_flag(a, "--out")) {
-            if (!(out = flag_value(argc, argv, &i, "--out")) || !*out)
-                goto missing;
-        } else if (is_flag(a, "--epochs")) {
-            if (!(v = flag_value(argc, argv, &i, "--epochs")) || parse_long(v, 1, TRAIN_MAX_EPOCHS, &l))
-                goto bad;
-            cfg.epochs = (int)l;
-        } else if (is_flag(a, "--batch-size")) {
-            if (!(v = flag_value(argc, argv, &i, "--batch-size")) || parse_long(v, 1, 1024, &l))
-                goto bad;
-            cfg.batch_size = (int)l;
-        } else if (is_flag(a, "--learning-rate") || is_flag(a, "--lr")) {
-            const char *nm = is_flag(a, "--lr") ? "--lr" : "--learning-rate";
-            if (!(v = flag_value(argc, argv, &i, nm)) || parse_double(v, 1e-12, 10, &d))
-                goto bad;
-            cfg.learning_rate = (float)d;
-        } else if (is_flag(a, "--validation-split")) {
-            if (!(v = flag_value(argc, argv, &i, "--validation-split")) || parse_double(v, 0, 0.99, &d))
-                goto bad;
-            cfg.validation_split = (float)d;
-        } else if (is_flag(a, "--seed")) {
-            if (!(v = flag_value(argc, argv, &i, "--seed")) || parse_long(v, 0, 0x7fffffffL, &l))
-                goto bad;
-            cfg.seed = (uint64_t)l;
-        } else if (is_flag(a, "--limit")) {
-            if (!(v = flag_value(argc, argv, &i, "--limit")) || parse_long(v, 0, 100000000L, &l))
-                goto bad;
-            cfg.limit = (int)l;
-        } else if (is_flag(a, "--threads")) {
-            if (!(v = flag_value(argc, argv, &i, "--threads")) || parse_long(v, 0, 64, &l))
-                goto bad;
-            cfg.threads = (int)l;
-        } else {
-            fprintf(stderr, "mnistd train: unknown flag '%s' (see --help)\n", a);
-            return 2;
-        }
-        continue;
-    missing:
-        fprintf(stderr, "mnistd train: %s needs a value\n", a);
+    long epochs = cfg.epochs, batch = cfg.batch_size, seed = (long)cfg.seed, limit = cfg.limit;
+    long threads = cfg.threads;
+    double lr = cfg.learning_rate, split = cfg.validation_split;
+    const flag_def defs[] = {
+        {"--quiet", NULL, FLAG_SWITCH, &quiet, 0, NULL, 0},
+        {"--no-test", NULL, FLAG_SWITCH, &no_test, 0, NULL, 0},
+        {"--data", NULL, FLAG_STRING, &data, 0, NULL, 0},
+        {"--out", NULL, FLAG_STRING, &out, 1, NULL, 0},
+        {"--epochs", NULL, FLAG_LONG, &epochs, 0, train_range, TRAIN_FIELD_EPOCHS},
+        {"--batch-size", NULL, FLAG_LONG, &batch, 0, train_range, TRAIN_FIELD_BATCH_SIZE},
+        {"--learning-rate", "--lr", FLAG_DOUBLE, &lr, 0, train_range, TRAIN_FIELD_LEARNING_RATE},
+        {"--validation-split", NULL, FLAG_DOUBLE, &split, 0, train_range,
+         TRAIN_FIELD_VALIDATION_SPLIT},
+        {"--seed", NULL, FLAG_LONG, &seed, 0, train_range, TRAIN_FIELD_SEED},
+        {"--limit", NULL, FLAG_LONG, &limit, 0, train_range, TRAIN_FIELD_LIMIT},
+        {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
+    };
+    int at, which;
+    flags_status fs = flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
+                                  &which);
+    switch (fs) {
+    case FLAGS_OK:
+        break;
+    case FLAGS_HELP:
+        train_usage(stdout);
+        return 0;
+    case FLAGS_UNKNOWN:
+        fprintf(stderr, "mnistd train: unknown flag '%s' (see --help)\n", argv[at]);
         return 2;
-    bad:
-        fprintf(stderr, "mnistd train: bad value for %s (see --help for the range)\n", a);
+    case FLAGS_MISSING:
+    case FLAGS_BAD:
+        /* A number that is missing is a bad number. */
+        if (fs == FLAGS_MISSING && defs[which].type == FLAG_STRING)
+            fprintf(stderr, "mnistd train: %s needs a value\n", argv[at]);
+        else
+            fprintf(stderr, "mnistd train: bad value for %s (see --help for the range)\n",
+                    argv[at]);
         return 2;
     }
+    cfg.epochs = (int)epochs;
+    cfg.batch_size = (int)batch;
+    cfg.learning_rate = (float)lr;
+    cfg.validation_split = (float)split;
+    cfg.seed = (uint64_t)seed;
+    cfg.limit = (int)limit;
+    cfg.threads = (int)threads;
     if (!data || !*data) {
         fprintf(stderr, "mnistd train: no data directory: give --data DIR or set MNISTD_DATA\n"
                         "  (scripts/get-mnist.sh DIR downloads MNIST)\n");
@@ -275,27 +228,24 @@ int cli_evaluate(int argc, char **argv)
 {
     const char *data = getenv("MNISTD_DATA"), *model = DEFAULT_MODEL;
     long threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            eval_usage(stdout);
-            return 0;
-        } else if (is_flag(a, "--data")) {
-            if (!(data = flag_value(argc, argv, &i, "--data")))
-                goto bad;
-        } else if (is_flag(a, "--model")) {
-            if (!(model = flag_value(argc, argv, &i, "--model")))
-                goto bad;
-        } else if (is_flag(a, "--threads")) {
-            if (!(v = flag_value(argc, argv, &i, "--threads")) || parse_long(v, 0, 64, &threads))
-                goto bad;
-        } else {
-            fprintf(stderr, "mnistd evaluate: unknown flag '%s' (see --help)\n", a);
-            return 2;
-        }
-        continue;
-    bad:
-        fprintf(stderr, "mnistd evaluate: bad or missing value for %s\n", a);
+    const flag_def defs[] = {
+        {"--data", NULL, FLAG_STRING, &data, 0, NULL, 0},
+        {"--model", NULL, FLAG_STRING, &model, 0, NULL, 0},
+        {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
+    };
+    int at;
+    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at, NULL)) {
+    case FLAGS_OK:
+        break;
+    case FLAGS_HELP:
+        eval_usage(stdout);
+        return 0;
+    case FLAGS_UNKNOWN:
+        fprintf(stderr, "mnistd evaluate: unknown flag '%s' (see --help)\n", argv[at]);
+        return 2;
+    case FLAGS_MISSING:
+    case FLAGS_BAD:
+        fprintf(stderr, "mnistd evaluate: bad or missing value for %s\n", argv[at]);
         return 2;
     }
     if (!data || !*data) {
@@ -352,24 +302,29 @@ static void predict_usage(FILE *f)
         "  --help         this text\n");
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len, size_t max)
+/* Reads the file at path, at most max bytes, into *buf (the caller frees it).
+ * Returns 0, or -1 with err saying why (never a stale errno). */
+static int read_file(const char *path, uint8_t **buf, size_t *len, size_t max, char *err,
+                     size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!f) {
+        snprintf(err, errlen, "cannot read: %s", strerror(errno));
         return -1;
+    }
     size_t cap = 65536, n = 0;
     uint8_t *b = malloc(cap);
+    const char *why = b ? NULL : "out of memory";
     while (b) {
         if (n == cap) {
             if (cap >= max) {
-                free(b);
-                b = NULL;
+                snprintf(err, errlen, "cannot read: larger than %zu MiB", max >> 20);
+                why = err;
                 break;
             }
             uint8_t *nb = realloc(b, cap * 2);
             if (!nb) {
-                free(b);
-                b = NULL;
+                why = "out of memory";
                 break;
             }
             b = nb;
@@ -377,12 +332,18 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, size_t max)
         }
         size_t r = fread(b + n, 1, cap - n, f);
         n += r;
-        if (r == 0)
+        if (r == 0) {
+            if (ferror(f)) {
+                snprintf(err, errlen, "cannot read: %s", strerror(errno));
+                why = err;
+            }
             break;
+        }
     }
-    int bad = ferror(f);
     fclose(f);
-    if (!b || bad) {
+    if (why) {
+        if (why != err)
+            snprintf(err, errlen, "cannot read: %s", why);
         free(b);
         return -1;
     }
@@ -395,25 +356,25 @@ int cli_predict(int argc, char **argv)
 {
     const char *model = DEFAULT_MODEL;
     int probs_out = 0, first = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            predict_usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--probs") == 0) {
-            probs_out = 1;
-        } else if (is_flag(a, "--model")) {
-            if (!(model = flag_value(argc, argv, &i, "--model"))) {
-                fprintf(stderr, "mnistd predict: --model needs a value\n");
-                return 2;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mnistd predict: unknown flag '%s' (see --help)\n", a);
-            return 2;
-        } else {
-            first = i;
-            break;
-        }
+    const flag_def defs[] = {
+        {"--probs", NULL, FLAG_SWITCH, &probs_out, 0, NULL, 0},
+        {"--model", NULL, FLAG_STRING, &model, 0, NULL, 0},
+    };
+    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 1, &first, NULL)) {
+    case FLAGS_OK:
+        if (first == argc)
+            first = 0;
+        break;
+    case FLAGS_HELP:
+        predict_usage(stdout);
+        return 0;
+    case FLAGS_UNKNOWN:
+        fprintf(stderr, "mnistd predict: unknown flag '%s' (see --help)\n", argv[first]);
+        return 2;
+    case FLAGS_MISSING:
+    case FLAGS_BAD:
+        fprintf(stderr, "mnistd predict: --model needs a value\n");
+        return 2;
     }
     if (!first) {
         fprintf(stderr, "mnistd predict: no PNG files given (see --help)\n");
@@ -440,8 +401,8 @@ int cli_predict(int argc, char **argv)
         size_t len;
         uint32_t w, h;
         float x[NET_IN_PIXELS], p[10];
-        if (read_file(argv[i], &buf, &len, 64u << 20) != 0) {
-            fprintf(stderr, "mnistd predict: %s: cannot read: %s\n", argv[i], strerror(errno));
+        if (read_file(argv[i], &buf, &len, 64u << 20, err, sizeof err) != 0) {
+            fprintf(stderr, "mnistd predict: %s: %s\n", argv[i], err);
             rc = 1;
             continue;
         }

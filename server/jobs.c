@@ -157,7 +157,7 @@ static int job_cb(const train_progress *p, void *user)
     long done = (long)(p->epoch - 1) * p->batches + p->batch;
     long total = (long)p->epochs * p->batches;
     in->eta = done > 0 ? p->elapsed * (double)(total - done) / (double)done : -1.0;
-    if (p->event == TRAIN_EV_EPOCH && p->last && in->n_history < JOBS_MAX_EPOCHS)
+    if (p->event == TRAIN_EV_EPOCH && p->last && in->n_history < TRAIN_MAX_EPOCHS)
         in->history[in->n_history++] = *p->last;
     pthread_mutex_unlock(&j->mu);
     return atomic_load(&a->jb->cancel);
@@ -307,37 +307,11 @@ static void *job_run(void *arg)
     return NULL;
 }
 
-/* Validates cfg against the API's limits. */
-static int check_cfg(const train_config *c, char *err, size_t errlen)
-{
-    if (c->epochs < 1 || c->epochs > JOBS_MAX_EPOCHS) {
-        snprintf(err, errlen, "epochs must be an integer in 1..%d", JOBS_MAX_EPOCHS);
-        return -1;
-    }
-    if (c->batch_size < 1 || c->batch_size > 1024) {
-        snprintf(err, errlen, "batch_size must be an integer in 1..1024");
-        return -1;
-    }
-    if (!(c->learning_rate > 0.0f) || !(c->learning_rate <= 1.0f)) {
-        snprintf(err, errlen, "learning_rate must be a number in (0, 1]");
-        return -1;
-    }
-    if (!(c->validation_split >= 0.0f) || !(c->validation_split < 1.0f)) {
-        snprintf(err, errlen, "validation_split must be a number in [0, 1)");
-        return -1;
-    }
-    if (c->limit < 0) {
-        snprintf(err, errlen, "limit must be >= 0");
-        return -1;
-    }
-    return 0;
-}
-
 int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, char *err,
                 size_t errlen)
 {
-    if (check_cfg(cfg, err, errlen) != 0)
-        return JOBS_ERROR;
+    if (train_config_check(cfg, NULL, err, errlen) != 0)
+        return JOBS_INVALID;
     pthread_mutex_lock(&j->mu);
     if (j->active) {
         *id = j->active->info.id;
@@ -371,11 +345,12 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
     jb->info.eta = -1;
     a->j = j;
     a->jb = jb;
-    if (pthread_create(&j->thread, NULL, job_main, a) != 0) {
+    int e = pthread_create(&j->thread, NULL, job_main, a);
+    if (e != 0) {
         free(jb);
         free(a);
         pthread_mutex_unlock(&j->mu);
-        snprintf(err, errlen, "cannot start a training thread: %s", strerror(errno));
+        snprintf(err, errlen, "cannot start a training thread: %s", strerror(e));
         return JOBS_ERROR;
     }
     j->thread_live = 1;

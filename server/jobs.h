@@ -17,7 +17,6 @@
 #include "model/train.h"
 #include "server/modelstore.h"
 
-#define JOBS_MAX_EPOCHS 100     /* epochs a job may ask for */
 #define JOBS_NICE 10
 
 typedef enum {
@@ -45,7 +44,7 @@ typedef struct {
     double samples_per_sec;
     double elapsed, eta;        /* seconds; eta < 0 when unknown */
     int n_history;
-    train_epoch history[JOBS_MAX_EPOCHS];
+    train_epoch history[TRAIN_MAX_EPOCHS];
     int has_test;               /* test figures below are set */
     double test_loss, test_accuracy;
     char model_version[32];     /* of the model it produced, "" if none */
@@ -73,11 +72,19 @@ jobs *jobs_create(modelstore *store, const char *model_path, const char *data_di
 /* Cancels a running job, waits for its thread, frees everything. */
 void jobs_destroy(jobs *j);
 
-enum { JOBS_OK = 0, JOBS_ERROR = -1, JOBS_BUSY = -2, JOBS_NOT_FOUND = -3, JOBS_FINISHED = -4 };
+enum {
+    JOBS_OK = 0,
+    JOBS_ERROR = -1,        /* out of memory, or no thread could be started */
+    JOBS_BUSY = -2,
+    JOBS_NOT_FOUND = -3,
+    JOBS_FINISHED = -4,
+    JOBS_INVALID = -5,      /* a setting is out of range (train_config_check) */
+};
 
-/* Starts a job with cfg (validated: epochs 1..JOBS_MAX_EPOCHS and the ranges
- * of train.h). Returns JOBS_OK with *id set; JOBS_BUSY with *id set to the
- * job that is queued or running; JOBS_ERROR with err set. */
+/* Starts a job with cfg (checked with train_config_check). Returns JOBS_OK
+ * with *id set; JOBS_BUSY with *id set to the job that is queued or running;
+ * JOBS_INVALID with err naming the setting out of range; JOBS_ERROR with err
+ * set when resources ran out (memory, threads: worth retrying later). */
 int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id,
                 char *err, size_t errlen);
 

@@ -7,18 +7,19 @@
  * outside itself (header lookup, response helpers, the jobs manager), and
  * they check what the handler hands them:
  *   - exactly one response per request, with a status POST /train documents
- *     (202, 400, 401, 409, 413, 415, 422, 500), a JSON body that cJSON can
- *     print, and for 202 and 409 a Location header /train/<id>;
+ *     (202, 400, 401, 409, 413, 415, 422, 500, 503), a JSON body that cJSON
+ *     can print, and for 202 and 409 a Location header /train/<id>;
  *   - a configuration reaches jobs_submit only inside the documented ranges
- *     (epochs 1..100, batch_size 1..1024, learning_rate (0,1],
- *     validation_split [0,1), seed 0..2^31-1, limit 0..10^8); the stub
- *     refuses what the real jobs_submit refuses, the same way.
+ *     (the TRAIN_MAX_* limits of model/train.h, checked by
+ *     train_config_check, as the real jobs_submit checks it);
+ *   - a jobs_submit that runs out of resources is a 503, never a 422.
  *
  * Input layout:
  *   byte 0   flags: bits 0-1 the Content-Type (none, application/json,
  *            "text/plain; charset=utf-8", image/png); bit 2 a job is already
  *            running (409); bit 3 a token is configured; bits 4-7 all set:
- *            the body went over the size limit (413)
+ *            the body went over the size limit (413); bits 4-7 = 0x5:
+ *            jobs_submit runs out of memory (503)
  *   line     up to the first '\n': the Authorization header value (used when
  *            a token is configured; an empty line means no header)
  *   rest     the request body, in a buffer of exactly its size. */
@@ -47,6 +48,8 @@ static struct {
     char auth[1024];            /* Authorization header */
     int has_auth;
     int busy;                   /* a job is running: jobs_submit says JOBS_BUSY */
+    int no_memory;              /* jobs_submit says JOBS_ERROR (out of memory) */
+    int resource_failed;        /* ... and it did so for this request */
     int responses;              /* responses queued */
     int submitted;              /* jobs_submit accepted a job */
     train_config cfg;           /* the last config jobs_submit accepted */
@@ -71,7 +74,7 @@ const char *MHD_lookup_connection_value(struct MHD_Connection *connection,
 /* Records one response; checks the status and the headers. */
 static void record(api_request *r, int status, const char *const *headers)
 {
-    static const int allowed[] = { 202, 400, 401, 409, 413, 415, 422, 500 };
+    static const int allowed[] = { 202, 400, 401, 409, 413, 415, 422, 500, 503 };
     int ok = 0;
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         ok |= status == allowed[i];
@@ -143,26 +146,18 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
 {
     (void)j;
     FUZZ_ASSERT(reason != NULL);
-    /* What the handler validated: the documented ranges of POST /train. */
-    FUZZ_ASSERT(cfg->epochs >= 1 && cfg->epochs <= JOBS_MAX_EPOCHS);
-    FUZZ_ASSERT(cfg->batch_size >= 1 && cfg->batch_size <= 1024);
-    FUZZ_ASSERT(cfg->seed <= 2147483647u);
-    FUZZ_ASSERT(cfg->limit >= 0 && cfg->limit <= 100000000);
-    /* learning_rate and validation_split were checked as doubles; the
-     * float they become is what the trainer gets. Refused here the way
-     * the real jobs_submit refuses them. */
-    if (!(cfg->learning_rate > 0.0f) || !(cfg->learning_rate <= 1.0f)) {
-        snprintf(err, errlen, "learning_rate must be a number in (0, 1]");
-        return JOBS_ERROR;
-    }
-    if (!(cfg->validation_split >= 0.0f) || !(cfg->validation_split < 1.0f)) {
-        snprintf(err, errlen, "validation_split must be a number in [0, 1)");
-        return JOBS_ERROR;
-    }
+    /* What the handler validated: the documented ranges of POST /train,
+     * learning_rate and validation_split also as the floats they became. */
+    FUZZ_ASSERT(train_config_check(cfg, NULL, err, errlen) == 0);
     if (st.busy) {
         *id = 7;
         snprintf(err, errlen, "training job 7 is still running");
         return JOBS_BUSY;
+    }
+    if (st.no_memory) {
+        st.resource_failed = 1;
+        snprintf(err, errlen, "out of memory");
+        return JOBS_ERROR;
     }
     st.cfg = *cfg;
     st.submitted = 1;
@@ -249,6 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t off = alen < size ? alen + 1 : alen;
     st.ctype = ctypes[flags & 3];
     st.busy = (flags >> 2) & 1;
+    st.no_memory = (flags & 0xf0) == 0x50;
 
     memset(&cfg, 0, sizeof cfg);
     if ((flags >> 3) & 1) {
@@ -283,6 +279,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (r.status == 202)
         FUZZ_ASSERT(st.submitted);
+    /* A resource failure is the server's: 503, not a 422 "invalid field". */
+    FUZZ_ASSERT(!st.resource_failed || r.status == 503);
     free(r.body);
     return 0;
 }

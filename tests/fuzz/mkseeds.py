@@ -308,7 +308,7 @@ def json_train_seeds():
     """Flags byte, Authorization line, body (see fuzz_json_train.c)."""
     d = os.path.join(CORPUS, "json_train")
     json_ct, text_ct, png_ct = 1, 2, 3
-    busy, token, too_large = 4, 8, 0xF0
+    busy, token, too_large, no_memory = 4, 8, 0xF0, 0x50
     good = b"Bearer fuzz-token-0123456789abcdef"
     full = (b'{"epochs":1,"batch_size":64,"learning_rate":0.001,'
             b'"validation_split":0.2,"seed":1,"limit":1000}')
@@ -320,6 +320,7 @@ def json_train_seeds():
                                      b"{}"),
         "token-wrong.bin": (json_ct | token, b"Bearer fuzz-token-0123456789abcdeX", b"{}"),
         "busy.bin": (json_ct | busy, b"", b'{"seed":42}'),
+        "no-memory.bin": (json_ct | no_memory, b"", b'{"epochs":3}'),
         "not-json-type.bin": (png_ct, b"", full),
         "text-plain-out-of-range.bin": (text_ct, b"", b'{"epochs":0,"batch_size":4096}'),
         "unknown-field.bin": (json_ct, b"", b'{"epochs":1,"optimizer":"sgd"}'),

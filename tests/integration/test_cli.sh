@@ -23,6 +23,14 @@ check cli_main_help "no command list" grep -q "mnistd train" "$WORK/main.help"
 "$B" train --epochs 0 --data /nonexistent >"$WORK/o" 2>&1
 rc=$?
 check cli_train_bad_epochs "exit $rc: $(cat "$WORK/o")" test "$rc" = 2
+# the ranges of model/train.h (the API's): one past each end is refused
+for bad in "--epochs 101" "--batch-size=1025" "--lr 1.5" "--validation-split 1" "--seed -1" \
+           "--limit 100000001" "--threads 65" "--epochs 2.0"; do
+  "$B" train $bad --data /nonexistent >"$WORK/o" 2>&1
+  rc=$?
+  check "cli_train_range_${bad%% *}" "$bad: exit $rc: $(cat "$WORK/o")" \
+    test "$rc" = 2 -a -n "$(grep 'bad value for --' "$WORK/o")"
+done
 "$B" train --bogus >"$WORK/o" 2>&1
 check cli_train_unknown_flag "exit $?" test $? = 2
 MNISTD_DATA= "$B" train --out "$WORK/x.safetensors" >"$WORK/o" 2>&1
@@ -36,6 +44,12 @@ check cli_evaluate_missing_model "exit $?" test $? = 1
 "$B" predict --model "$ROOT/models/mnist-cnn.safetensors" "$WORK/none.png" >"$WORK/o" 2>&1
 rc=$?
 check cli_predict_missing_file "exit $rc: $(cat "$WORK/o")" test "$rc" = 1
+# a file over the 64 MiB limit (sparse: no disk spent) says so, not "Success"
+truncate -s 65M "$WORK/big.png"
+"$B" predict --model "$ROOT/models/mnist-cnn.safetensors" "$WORK/big.png" >"$WORK/o" 2>&1
+rc=$?
+check cli_predict_file_over_limit "exit $rc: $(cat "$WORK/o")" \
+  test "$rc" = 1 -a -n "$(grep 'larger than 64 MiB' "$WORK/o")" -a -z "$(grep -i success "$WORK/o")"
 
 need_data cli_train_run
 M=$WORK/m.safetensors
