@@ -17,7 +17,7 @@
 
 #include "api/internal.h"
 #include "model/grid.h"
-#include "model/image.h"
+#include "model/png.h"
 #include "model/net.h"
 #include "model/train.h"
 

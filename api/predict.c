@@ -26,7 +26,8 @@
 
 #include "api/internal.h"
 #include "api/multipart.h"
-#include "model/image.h"
+#include "model/png.h"
+#include "model/preprocess.h"
 #include "server/strbuf.h"
 
 static enum MHD_Result reject(api_request *r, metrics_reject why, int status, const char *error,

@@ -35,7 +35,7 @@ EXTRA=${FUZZ_ARGS:-}
 # name -> project sources and libraries it links.
 ALL=(png multipart idx ckpt ckpt_header json_train)
 declare -A SRC=(
-  [png]="model/image.c model/err.c"
+  [png]="model/png.c model/preprocess.c model/err.c"
   [multipart]="api/multipart.c"
   [idx]="model/mnist.c model/err.c"
   [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"

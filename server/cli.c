@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "model/checkpoint.h"
-#include "model/image.h"
+#include "model/png.h"
+#include "model/preprocess.h"
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/train.h"

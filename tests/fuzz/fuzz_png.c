@@ -4,8 +4,9 @@
  * The input is the PNG file. img_decode_png runs with the default limits;
  * when it succeeds, img_to_mnist turns the gray image into the network's
  * input. Beyond what the sanitizers catch, the harness checks the contracts
- * of image.h: a known status code, a non-empty message on every error, a
- * decoded image within the limits, and 784 finite values in [0,1].
+ * of png.h and preprocess.h: a known status code, a non-empty message on
+ * every error, a decoded image within the limits, and 784 finite values in
+ * [0,1].
  *
  * Almost every mutation of a PNG breaks a chunk's CRC, and libpng stops at
  * the first bad CRC of a critical chunk: left alone, the fuzzer would spend
@@ -21,7 +22,8 @@
 
 #include <zlib.h>
 
-#include "model/image.h"
+#include "model/png.h"
+#include "model/preprocess.h"
 
 /* A broken contract is a crash, so libFuzzer saves the input. */
 #define FUZZ_ASSERT(cond) do { if (!(cond)) { \

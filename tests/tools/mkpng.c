@@ -37,7 +37,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "model/image.h"
+#include "model/png.h"
+#include "model/preprocess.h"
 #include "model/mnist.h"
 
 typedef enum {

@@ -1,10 +1,11 @@
-/* Tests of model/image.c: PNG decoding of every colour type and bit depth,
+/* Tests of model/png.c and model/preprocess.c: PNG decoding of every colour type and bit depth,
  * alpha over white, limits and corrupt input, MNIST-style normalisation,
  * and PNG encoding. PNGs are made in memory with libpng by the helpers
  * below, so each test knows exactly which gray value every pixel must
  * decode to. */
 #include "tests/unit/test.h"
-#include "model/image.h"
+#include "model/png.h"
+#include "model/preprocess.h"
 #include "model/mnist.h"
 
 #include <math.h>
