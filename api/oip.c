@@ -269,19 +269,16 @@ static int parse_number(const char *t, size_t n, double *out)
         *out = neg ? -v : v;
         return 0;
     }
-    /* anything else: strtod on a NUL-terminated copy, as cJSON does */
-    char small[64];
-    char *buf = n < sizeof(small) ? small : malloc(n + 1);
-    if (!buf)
+    /* anything else: strtod on a NUL-terminated copy, as cJSON does; cJSON
+     * reads at most 63 characters of a number, so a longer one is refused */
+    char buf[64];
+    if (n >= sizeof(buf))
         return -1;
     memcpy(buf, t, n);
     buf[n] = '\0';
     char *end = NULL;
     double v = strtod(buf, &end);
-    int ok = end == buf + n;
-    if (buf != small)
-        free(buf);
-    if (!ok)
+    if (end != buf + n)
         return -1;
     *out = v;
     return 0;

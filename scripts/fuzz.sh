@@ -33,7 +33,7 @@ NICE=${FUZZ_NICE:-10}
 EXTRA=${FUZZ_ARGS:-}
 
 # name -> project sources and libraries it links.
-ALL=(png multipart idx ckpt ckpt_header json_train)
+ALL=(png multipart idx ckpt ckpt_header json_train v2)
 declare -A SRC=(
   [png]="model/png.c model/preprocess.c model/err.c"
   [multipart]="api/multipart.c"
@@ -41,6 +41,7 @@ declare -A SRC=(
   [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
   [ckpt_header]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
   [json_train]="api/train.c api/auth.c model/train.c model/net.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/err.c"
+  [v2]="api/oip.c server/strbuf.c"
 )
 declare -A LIBS=(
   [png]="-lpng -lz -lm"
@@ -49,6 +50,7 @@ declare -A LIBS=(
   [ckpt]="-lcjson -lopenblas -lm"
   [ckpt_header]="-lcjson -lopenblas -lm"
   [json_train]="-lcjson -lopenblas -lz -lm"
+  [v2]="-lcjson -lm"
 )
 # Per-input time limit (seconds) and memory limit (MB) of every run.
 TIMEOUT=10

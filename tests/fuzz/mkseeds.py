@@ -18,9 +18,11 @@ Outputs:
   tests/fuzz/corpus/ckpt/*.safetensors     whole model files (one valid)
   tests/fuzz/corpus/ckpt_header/*.json     checkpoint JSON headers
   tests/fuzz/corpus/json_train/*.bin       flags, Authorization line, POST /train body
+  tests/fuzz/corpus/v2/*.bin               Inference-Header-Content-Length line, v2 infer body
   tests/fuzz/bombs/*.png                   small PNGs that would cost memory
 """
 import argparse
+import base64
 import gzip
 import json
 import os
@@ -335,6 +337,60 @@ def json_train_seeds():
         write(os.path.join(d, name), bytes([flags]) + auth + b"\n" + body)
 
 
+# ---- v2 infer ---------------------------------------------------------------
+
+def v2_seeds():
+    """Header line ("-": no Inference-Header-Content-Length), body (see fuzz_v2.c)."""
+    d = os.path.join(CORPUS, "v2")
+    px = [((k * 104729) % 256) / 255.0 for k in range(784)]
+    u8 = bytes((k * 13) % 256 for k in range(784))
+
+    def req(dtype, shape, data=None, bds=None, outputs=None, params=None, rid=None):
+        inp = {"name": "input", "shape": shape, "datatype": dtype}
+        if data is not None:
+            inp["data"] = data
+        if bds is not None:
+            inp["parameters"] = {"binary_data_size": bds}
+        r = {}
+        if rid is not None:
+            r["id"] = rid
+        if params is not None:
+            r["parameters"] = params
+        r["inputs"] = [inp]
+        if outputs is not None:
+            r["outputs"] = outputs
+        return json.dumps(r, separators=(",", ":")).encode()
+
+    def binary(head, tail):
+        return str(len(head)).encode(), head + tail
+
+    fp32 = struct.pack("<784f", *px)
+    png = png_with()
+    b64 = base64.b64encode(png).decode()
+    cls = [{"name": "probabilities", "parameters": {"classification": 3, "binary_data": True}}]
+    seeds = {
+        "json-fp32-nested.bin": (b"-", req("FP32", [1, 28, 28], [[px[r * 28:(r + 1) * 28] for r in range(28)]],
+                                           rid="a1")),
+        "json-uint8.bin": (b"-", req("UINT8", [1, 784], list(u8),
+                                     outputs=[{"name": "probabilities", "parameters": {"classification": 2}}])),
+        "json-bytes-b64.bin": (b"-", req("BYTES", [1], [b64])),
+        "binary-fp32.bin": binary(req("FP32", [1, 28, 28, 1], bds=len(fp32), params={"binary_data_output": True}),
+                                  fp32),
+        "binary-uint8-class.bin": binary(req("UINT8", [1, 1, 28, 28], bds=784, outputs=cls), u8),
+        "binary-bytes-png.bin": binary(req("BYTES", [2, 1], bds=2 * (4 + len(png))),
+                                       (struct.pack("<I", len(png)) + png) * 2),
+        "raw-fp32.bin": (b"0", fp32),
+        "bad-shape.bin": (b"-", req("FP32", [1, 28, 28, 3], [0])),
+        "huge-shape.bin": (b"-", req("FP32", [10 ** 15, 28, 28, 1], [0])),
+        "header-beyond.bin": (b"99999", req("FP32", [1, 784], bds=3136)),
+    }
+    # numbers printed with 9 significant digits, as clients print floats
+    flat = req("FP32", [1, 28, 28, 1], [0.0]).replace(b"[0.0]", ("[" + ",".join("%.9g" % v for v in px) + "]").encode())
+    seeds["json-fp32-flat.bin"] = (b"-", flat)
+    for name, (line, body) in seeds.items():
+        write(os.path.join(d, name), line + b"\n" + body)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tools", default=os.path.join(ROOT, "build", "tests", "tools"),
@@ -346,7 +402,7 @@ def main():
         if not os.access(tool, os.X_OK):
             print("mkseeds: %s not built (make test builds it)" % tool, file=sys.stderr)
             return 1
-    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train"):
+    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train", "v2"):
         shutil.rmtree(os.path.join(CORPUS, name), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, name))
     shutil.rmtree(BOMBS, ignore_errors=True)
@@ -357,6 +413,7 @@ def main():
     idx_seeds()
     ckpt_seeds(ckpt_tool)
     json_train_seeds()
+    v2_seeds()
     return 0
 
 
