@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "api/oip.h"
 #include "api/web.h"
 
 /* ---- logging ------------------------------------------------------------- */
@@ -247,6 +248,8 @@ static enum MHD_Result dispatch(api_request *r, const char *url, const char *met
                                          : strcmp(url, routes[i].path) == 0)
             rt = &routes[i];
     }
+    if (!rt && strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/'))
+        return api_v2_begin(r, url, method);
     if (!rt && api_web_find(url, NULL, NULL, NULL) == 0) {
         r->route = MR_WEB;
         return api_web_respond(r, url);
@@ -364,6 +367,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->dispatched = 1;
             return api_predict_begin(r);
         }
+        /* v2 infer, like /predict, is checked before its body is read */
+        if (strncmp(url, "/v2/", 4) == 0 && strcmp(method, "POST") == 0) {
+            r->dispatched = 1;
+            return api_v2_begin(r, url, method);
+        }
         if (strcmp(url, "/train") == 0 && strcmp(method, "POST") == 0)
             r->route = MR_TRAIN;  /* keeps its (small) JSON body */
         if (strcmp(url, "/samples.png") == 0) {
@@ -389,8 +397,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large || (r->route != MR_PREDICT && r->route != MR_TRAIN))
-            return MHD_YES;  /* only /predict and POST /train keep a body */
+        int infer = r->route == MR_PREDICT || r->route == MR_V2_INFER || r->route == MR_V2_VINFER;
+        if (r->too_large || (!infer && r->route != MR_TRAIN))
+            return MHD_YES;  /* only inference and POST /train keep a body */
         uint64_t limit = r->route == MR_TRAIN ? API_TRAIN_MAX_BODY : srv->cfg->max_body_bytes;
         if (n > limit - r->len) {
             /* Only a chunked body can get here: a Content-Length over the
@@ -419,6 +428,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (r->route == MR_PREDICT)
         return api_predict_finish(r);
+    if (r->route == MR_V2_INFER || r->route == MR_V2_VINFER)
+        return api_v2_infer_finish(r);
     if (!r->dispatched) {
         r->dispatched = 1;
         return dispatch(r, url, method);
@@ -446,6 +457,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(r, status, secs * 1e3);
     free(r->body);
     free(r->jobs);
+    if (r->v2)
+        oip_request_free(r->v2);
+    free(r->v2);
     free(r->bg_body);
     free(r);
     atomic_fetch_sub(&open_requests, 1);

@@ -68,6 +68,9 @@ typedef struct api_request {
     size_t bg_len;
     const char *bg_ctype;
     char bg_query[32];   /* ?offset= of /samples.png */
+    /* the v2 protocol: the parsed infer request and the version in the path */
+    struct oip_request *v2;
+    char v2_version[40];
     /* response */
     int status;          /* 0 until a response was queued */
     size_t resp_bytes;
@@ -94,6 +97,32 @@ void api_rfc3339(double unix_seconds, char *buf, size_t len);
 /* {"error": error, "status": status[, "detail": detail]} with the status. */
 enum MHD_Result api_error(api_request *r, int status, const char *error, const char *detail,
                           const char *const *headers);
+
+/* Inference shared by POST /predict and the v2 infer route (api/predict.c).
+ * api_infer_refused: when the daemon is stopping or has no model, answers
+ * 503 and returns 1; else 0. api_body_begin: checks Content-Length against
+ * --max-body-bytes (413), 411 without a length, and allocates the body.
+ * api_decode_png: one PNG into job->input as /predict preprocesses it;
+ * returns 0, or answers the error (naming part when > 0) in *ret and
+ * returns -1. api_submit_jobs: frees the body and hands r->jobs (nimages) to
+ * the batcher; the connection stays suspended until the last job is
+ * answered. api_jobs_failed: after the batcher, answers the first failure
+ * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
+ * succeeded. api_reject: an error answer counted as a refused prediction. */
+int api_infer_refused(api_request *r);
+enum MHD_Result api_body_begin(api_request *r);
+int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
+                   enum MHD_Result *ret);
+enum MHD_Result api_submit_jobs(api_request *r);
+int api_jobs_failed(api_request *r, enum MHD_Result *ret);
+enum MHD_Result api_reject(api_request *r, metrics_reject why, int status, const char *error,
+                           const char *detail, const char *const *headers);
+
+/* The Open Inference Protocol routes (api/v2.c): the first call of any
+ * /v2 request; the infer route keeps its body and finishes in
+ * api_v2_infer_finish (body complete, or back from the batcher). */
+enum MHD_Result api_v2_begin(api_request *r, const char *url, const char *method);
+enum MHD_Result api_v2_infer_finish(api_request *r);
 
 /* POST /predict: the first call (headers only). Returns MHD_YES after
  * either queueing an early error or preparing to read the body. */

@@ -973,11 +973,21 @@ int oip_parse_request_slow(const uint8_t *body, size_t len, const char *header_l
 
 void oip_request_free(oip_request *req)
 {
+    oip_request_drop_data(req);
+    memset(req, 0, sizeof(*req));
+}
+
+void oip_request_drop_data(oip_request *req)
+{
     free(req->pixels);
     free(req->elem);
     free(req->elem_len);
     free(req->decoded);
-    memset(req, 0, sizeof(*req));
+    req->pixels = NULL;
+    req->elem = NULL;
+    req->elem_len = NULL;
+    req->decoded = NULL;
+    req->bin = NULL;
 }
 
 void oip_request_pixels(const oip_request *req, int i, float out[NET_IN_PIXELS])

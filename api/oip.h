@@ -57,7 +57,7 @@ typedef struct {
     int max_images;          /* images per request (--max-images) */
 } oip_limits;
 
-typedef struct {
+typedef struct oip_request {
     oip_dtype dtype;
     int n;                   /* images: the first dimension */
     int nshape;              /* the shape as sent (echoed in errors only) */
@@ -92,6 +92,10 @@ int oip_parse_request_slow(const uint8_t *body, size_t len, const char *header_l
 
 /* Frees what *req owns and zeroes it. */
 void oip_request_free(oip_request *req);
+
+/* Frees the input data (and forgets the pointers into the body), keeping
+ * what the response needs: n, id and the outputs asked for. */
+void oip_request_drop_data(oip_request *req);
 
 /* Image i (FP32 or UINT8) as the network's 784 inputs. */
 void oip_request_pixels(const oip_request *req, int i, float out[NET_IN_PIXELS]);

@@ -30,8 +30,8 @@
 #include "model/preprocess.h"
 #include "server/strbuf.h"
 
-static enum MHD_Result reject(api_request *r, metrics_reject why, int status, const char *error,
-                              const char *detail, const char *const *headers)
+enum MHD_Result api_reject(api_request *r, metrics_reject why, int status, const char *error,
+                           const char *detail, const char *const *headers)
 {
     metrics_rejected(why);
     return api_error(r, status, error, detail, headers);
@@ -44,14 +44,8 @@ static const char *header(api_request *r, const char *name)
 
 enum MHD_Result api_predict_begin(api_request *r)
 {
-    const mnistd_config *cfg = r->srv->cfg;
-    static const char *const retry[] = {"Retry-After", "5", NULL};
-    if (atomic_load(&r->srv->quiescing))
-        return reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry);
-    if (!modelstore_ready(r->srv->ms))
-        return reject(r, MREJ_NOT_READY, 503, "no model loaded",
-                      "the daemon has no model to serve yet; see GET /readyz", retry);
-
+    if (api_infer_refused(r))
+        return MHD_YES;
     const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct && mp_media_type_is(ct, "multipart/form-data"))
         r->multipart = 1;
@@ -60,9 +54,29 @@ enum MHD_Result api_predict_begin(api_request *r)
         char detail[256];
         snprintf(detail, sizeof(detail), "Content-Type '%.100s' is not accepted: send image/png, "
                  "application/octet-stream or multipart/form-data", ct);
-        return reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
+        return api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
     }
+    return api_body_begin(r);
+}
 
+int api_infer_refused(api_request *r)
+{
+    static const char *const retry[] = {"Retry-After", "5", NULL};
+    if (atomic_load(&r->srv->quiescing)) {
+        api_reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry);
+        return 1;
+    }
+    if (!modelstore_ready(r->srv->ms)) {
+        api_reject(r, MREJ_NOT_READY, 503, "no model loaded",
+                   "the daemon has no model to serve yet; see GET /readyz", retry);
+        return 1;
+    }
+    return 0;
+}
+
+enum MHD_Result api_body_begin(api_request *r)
+{
+    const mnistd_config *cfg = r->srv->cfg;
     const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (cl) {
@@ -70,13 +84,13 @@ enum MHD_Result api_predict_begin(api_request *r)
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || *end != '\0' || cl[0] == '-') {
-            return reject(r, MREJ_BAD_REQUEST, 400, "bad request", "invalid Content-Length", NULL);
+            return api_reject(r, MREJ_BAD_REQUEST, 400, "bad request", "invalid Content-Length", NULL);
         }
         if (n > cfg->max_body_bytes) {
             char detail[160];
             snprintf(detail, sizeof(detail), "the body is %llu bytes; the limit (--max-body-bytes) is %llu",
                      n, (unsigned long long)cfg->max_body_bytes);
-            return reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
+            return api_reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
         }
         if (n > 0) {
             r->body = malloc((size_t)n);
@@ -85,7 +99,7 @@ enum MHD_Result api_predict_begin(api_request *r)
             r->cap = (size_t)n;
         }
     } else if (!te || !strstr(te, "chunked")) {
-        return reject(r, MREJ_LENGTH_REQUIRED, 411, "length required",
+        return api_reject(r, MREJ_LENGTH_REQUIRED, 411, "length required",
                       "send the image with a Content-Length or chunked transfer encoding", NULL);
     }
     return MHD_YES;
@@ -100,10 +114,8 @@ static void job_done(batch_job *job, void *user)
         MHD_resume_connection(r->conn);
 }
 
-/* Decodes one PNG into job->input. Returns 0, or responds with the error
- * (naming the part when there are several) and returns -1. */
-static int decode_one(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
-                      enum MHD_Result *ret)
+int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
+                   enum MHD_Result *ret)
 {
     const mnistd_config *cfg = r->srv->cfg;
     img_limits lim;
@@ -127,16 +139,16 @@ static int decode_one(api_request *r, const uint8_t *png, size_t len, batch_job 
         snprintf(detail, sizeof(detail), "%s", err);
     switch (st) {
     case IMG_ERR_NOT_PNG:
-        *ret = reject(r, MREJ_BAD_REQUEST, 400, "not a PNG", detail, NULL);
+        *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "not a PNG", detail, NULL);
         break;
     case IMG_ERR_CORRUPT:
-        *ret = reject(r, MREJ_BAD_REQUEST, 400, "corrupt PNG", detail, NULL);
+        *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "corrupt PNG", detail, NULL);
         break;
     case IMG_ERR_TOO_LARGE:
-        *ret = reject(r, MREJ_UNPROCESSABLE, 422, "image too large", detail, NULL);
+        *ret = api_reject(r, MREJ_UNPROCESSABLE, 422, "image too large", detail, NULL);
         break;
     case IMG_ERR_EMPTY:
-        *ret = reject(r, MREJ_UNPROCESSABLE, 422, "no ink in the image", detail, NULL);
+        *ret = api_reject(r, MREJ_UNPROCESSABLE, 422, "no ink in the image", detail, NULL);
         break;
     default:
         *ret = api_error(r, 500, "out of memory", detail, NULL);
@@ -167,15 +179,18 @@ static void render_prediction(strbuf *sb, const batch_job *j, uint64_t decode_us
               (unsigned long long)total_us);
 }
 
-/* Back from the batcher: answer with the predictions or the first failure. */
-static enum MHD_Result respond_results(api_request *r)
+int api_jobs_failed(api_request *r, enum MHD_Result *ret)
 {
     static const char *const retry1[] = {"Retry-After", "1", NULL};
-    if (r->submit_error == BATCHER_FULL)
-        return reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
-                      "the inference queue is full (--max-queue); retry later", retry1);
-    if (r->submit_error == BATCHER_STOPPED)
-        return reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
+    if (r->submit_error == BATCHER_FULL) {
+        *ret = api_reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
+                          "the inference queue is full (--max-queue); retry later", retry1);
+        return 1;
+    }
+    if (r->submit_error == BATCHER_STOPPED) {
+        *ret = api_reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
+        return 1;
+    }
     for (int i = 0; i < r->nimages; i++) {
         switch (r->jobs[i].status) {
         case BJ_OK:
@@ -184,14 +199,26 @@ static enum MHD_Result respond_results(api_request *r)
             char detail[128];
             snprintf(detail, sizeof(detail), "not served within %d ms (--request-timeout-ms)",
                      r->srv->cfg->request_timeout_ms);
-            return reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
+            *ret = api_reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
+            return 1;
         }
         case BJ_NO_MODEL:
-            return reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
+            *ret = api_reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
+            return 1;
         default:
-            return api_error(r, 500, "internal error", "the forward pass failed", NULL);
+            *ret = api_error(r, 500, "internal error", "the forward pass failed", NULL);
+            return 1;
         }
     }
+    return 0;
+}
+
+/* Back from the batcher: answer with the predictions or the first failure. */
+static enum MHD_Result respond_results(api_request *r)
+{
+    enum MHD_Result ret;
+    if (api_jobs_failed(r, &ret))
+        return ret;
     uint64_t decode_us = r->decode_ns / 1000;
     uint64_t total_us = (batcher_now_ns() - r->start_ns) / 1000;
     strbuf sb = {0};
@@ -228,10 +255,10 @@ enum MHD_Result api_predict_finish(api_request *r)
         char detail[128];
         snprintf(detail, sizeof(detail), "the body is over the limit (--max-body-bytes) of %llu bytes",
                  (unsigned long long)cfg->max_body_bytes);
-        return reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
+        return api_reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
     }
     if (r->len == 0)
-        return reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
+        return api_reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
 
     uint64_t t0 = batcher_now_ns();
     enum MHD_Result ret = MHD_YES;
@@ -240,7 +267,7 @@ enum MHD_Result api_predict_finish(api_request *r)
         char boundary[MP_MAX_BOUNDARY + 1];
         const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (mp_boundary(ct, boundary, err, sizeof(err)) != MP_OK)
-            return reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+            return api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
         mp_part *parts = calloc((size_t)cfg->max_images, sizeof(*parts));
         if (!parts)
             return api_error(r, 500, "out of memory", NULL, NULL);
@@ -251,11 +278,11 @@ enum MHD_Result api_predict_finish(api_request *r)
             snprintf(detail, sizeof(detail), "more than %d images in one request (--max-images)",
                      cfg->max_images);
             free(parts);
-            return reject(r, MREJ_TOO_MANY_IMAGES, 413, "too many images", detail, NULL);
+            return api_reject(r, MREJ_TOO_MANY_IMAGES, 413, "too many images", detail, NULL);
         }
         if (st != MP_OK) {
             free(parts);
-            return reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+            return api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
         }
         r->jobs = calloc((size_t)n, sizeof(*r->jobs));
         if (!r->jobs) {
@@ -270,9 +297,9 @@ enum MHD_Result api_predict_finish(api_request *r)
                 char detail[256];
                 snprintf(detail, sizeof(detail), "part %d: Content-Type '%.100s' is not image/png", i + 1, pct);
                 free(parts);
-                return reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
+                return api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
             }
-            if (decode_one(r, parts[i].data, parts[i].len, &r->jobs[i], i + 1, &ret) < 0) {
+            if (api_decode_png(r, parts[i].data, parts[i].len, &r->jobs[i], i + 1, &ret) < 0) {
                 free(parts);
                 return ret;
             }
@@ -283,10 +310,16 @@ enum MHD_Result api_predict_finish(api_request *r)
         if (!r->jobs)
             return api_error(r, 500, "out of memory", NULL, NULL);
         r->nimages = 1;
-        if (decode_one(r, r->body, r->len, &r->jobs[0], 0, &ret) < 0)
+        if (api_decode_png(r, r->body, r->len, &r->jobs[0], 0, &ret) < 0)
             return ret;
     }
     r->decode_ns = batcher_now_ns() - t0;
+    return api_submit_jobs(r);
+}
+
+enum MHD_Result api_submit_jobs(api_request *r)
+{
+    const mnistd_config *cfg = r->srv->cfg;
     free(r->body);  /* decoded: the bytes are no longer needed */
     r->body = NULL;
     r->len = r->cap = 0;

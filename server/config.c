@@ -82,6 +82,9 @@ static const opt_def opts[] = {
     {"token-file", "MNISTD_TOKEN_FILE", OPT_STR, OFF(token_file), SZ(token_file), 0, 0,
      "file holding the API token; when a token is set (this file, or the MNISTD_TOKEN "
      "variable), mutating endpoints need `Authorization: Bearer TOKEN` (else 401)"},
+    {"model-name", "MNISTD_MODEL_NAME", OPT_STR, OFF(model_name), SZ(model_name), 0, 0,
+     "the model's name in the Open Inference Protocol (/v2/models/NAME): 1..63 letters, "
+     "digits, '_', '-' or '.'"},
     {"log-format", "MNISTD_LOG_FORMAT", OPT_LOGFMT, OFF(log_format), 0, 0, 0,
      "json (one object per line) or text"},
 };
@@ -111,6 +114,7 @@ void config_defaults(mnistd_config *c)
     c->shutdown_timeout_s = 0;
     c->job_history = 32;
     c->token_file[0] = '\0';
+    snprintf(c->model_name, sizeof(c->model_name), "mnist");
     c->log_format = LOG_FORMAT_JSON;
 }
 
@@ -201,6 +205,15 @@ static int check_cross(const mnistd_config *c, char *err, size_t errlen)
     }
     if (c->model[0] == '\0') {
         snprintf(err, errlen, "model: the model path cannot be empty");
+        return -1;
+    }
+    /* a URL path segment that needs no escaping, and not "." or ".." */
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
+    size_t n = strlen(c->model_name);
+    if (n == 0 || strspn(c->model_name, name_chars) != n || strcmp(c->model_name, ".") == 0 ||
+        strcmp(c->model_name, "..") == 0) {
+        snprintf(err, errlen, "model-name: '%.63s' must be 1..63 letters, digits, '_', '-' or '.'",
+                 c->model_name);
         return -1;
     }
     return 0;

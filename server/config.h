@@ -42,6 +42,7 @@ typedef struct {
     int shutdown_timeout_s;     /* grace a running training job gets on SIGTERM */
     int job_history;            /* finished training jobs kept for GET /train */
     char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */
+    char model_name[64];        /* the model's name in the v2 protocol (/v2/models/{name}) */
     log_format log_format;
     /* Not settings of their own: filled by config_parse from token_file or
      * the MNISTD_TOKEN variable, never printed (config_to_json and

@@ -44,7 +44,11 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
 
 static const char *const route_names[MR_COUNT] = {
     "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
-    "/train", "/train/{id}", "/evaluate", "/samples.png", "web", "other",
+    "/train", "/train/{id}", "/evaluate", "/samples.png", "web",
+    "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{model}", "/v2/models/{model}/ready",
+    "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}",
+    "/v2/models/{model}/versions/{version}/ready", "/v2/models/{model}/versions/{version}/infer",
+    "other",
 };
 
 static const char *const reject_names[MREJ_COUNT] = {

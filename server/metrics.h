@@ -32,6 +32,15 @@ typedef enum {
     MR_EVALUATE,
     MR_SAMPLES,
     MR_WEB,         /* the web page and its assets (/, /app.js, ...) */
+    MR_V2,          /* the Open Inference Protocol: server metadata */
+    MR_V2_LIVE,
+    MR_V2_READY,
+    MR_V2_MODEL,    /* model metadata */
+    MR_V2_MODEL_READY,
+    MR_V2_INFER,
+    MR_V2_VMODEL,   /* the same three with /versions/{version} */
+    MR_V2_VMODEL_READY,
+    MR_V2_VINFER,
     MR_OTHER,       /* anything not routed (404s) */
     MR_COUNT
 } metrics_route;
