@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Contract test: openapi.yaml lints clean (@redocly/cli), and every response
-# the HTTP integration test receives (tests/integration/test_http.sh, run
-# here with its exchanges recorded) matches openapi.yaml: declared status,
+# the HTTP integration tests receive (tests/integration/test_http.sh,
+# test_train.sh and test_v2_http.sh, run here with their exchanges recorded) matches openapi.yaml: declared status,
 # media type, headers and JSON schema (tests/contract/validate.js with Ajv).
 # The npm packages are pinned in tests/contract/package-lock.json and
 # installed with `npm ci`; the test SKIPs only when npm or its registry is
@@ -43,6 +43,12 @@ if bash "$ROOT/tests/integration/test_train.sh" >"$WORK/train.log" 2>&1; then
   pass test_contract_train_run
 else
   fail test_contract_train_run "test_train.sh failed: $(grep '^FAIL' "$WORK/train.log" | head -5)"
+fi
+# the v2 protocol's exchanges too
+if bash "$ROOT/tests/integration/test_v2_http.sh" >"$WORK/v2.log" 2>&1; then
+  pass test_contract_v2_run
+else
+  fail test_contract_v2_run "test_v2_http.sh failed: $(grep '^FAIL' "$WORK/v2.log" | head -5)"
 fi
 node "$C/validate.js" "$ROOT/openapi.yaml" "$MNISTD_CAPTURE" | tee "$WORK/validate.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || FAILS=$((FAILS + 1))
