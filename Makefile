@@ -44,8 +44,8 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS     := -DMNISTD_VERSION=\"$(VERSION)\" -DMNISTD_GITREV=\"$(GITREV)\"
 ALLCFLAGS = $(STD) $(WARN) $(WERROR) $(OPT) $(ARCH) $(DEBUG) $(SANFLAGS) $(DEFS) -I. -pthread -MMD -MP $(CFLAGS)
-MODEL_LIBS  := -lopenblas -lpng -lz -lm
-SERVER_LIBS := -lmicrohttpd -lcjson
+MODEL_LIBS  := -lopenblas -lpng -lz -lcjson -lm
+SERVER_LIBS := -lmicrohttpd
 LIBS     = $(SERVER_LIBS) $(MODEL_LIBS) $(MALLOC) -pthread
 
 MODEL_SRC  := $(sort $(wildcard model/*.c))

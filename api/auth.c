@@ -56,11 +56,6 @@ int api_auth_check_header(const char *header, const char *token, size_t token_le
     return equal_ct((const unsigned char *)p, len, (const unsigned char *)token, token_len);
 }
 
-int api_auth_required(const api_server *srv)
-{
-    return srv->cfg->token_len > 0;
-}
-
 int api_auth_ok(api_request *r)
 {
     const mnistd_config *cfg = r->srv->cfg;

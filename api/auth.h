@@ -20,7 +20,4 @@ int api_auth_ok(api_request *r);
  * comparison takes the same time wherever the credentials differ. */
 int api_auth_check_header(const char *header, const char *token, size_t token_len);
 
-/* 1 when a token is configured (the mutating endpoints are protected). */
-int api_auth_required(const api_server *srv);
-
 #endif

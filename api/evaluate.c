@@ -125,13 +125,8 @@ static void do_samples(api_request *r, served_model *m, const mnist_set *test, i
     }
     mnist_to_float(test, offset, N, x);
     net_forward(ctx, m->params, x, N, probs, NULL);
-    for (int i = 0; i < N; i++) {
-        int am = 0;
-        for (int k = 1; k < 10; k++)
-            if (probs[i * 10 + k] > probs[i * 10 + am])
-                am = k;
-        pred[i] = (uint8_t)am;
-    }
+    for (int i = 0; i < N; i++)
+        pred[i] = (uint8_t)net_argmax(probs + i * 10);
     if (grid_render(test->images + (size_t)offset * NET_IN_PIXELS, test->labels + offset, pred, N, &rgb, &w,
                     &h) != 0 ||
         img_encode_png(rgb, w, h, 1, &png, &len) != 0) {

@@ -26,6 +26,7 @@
 
 #include "api/internal.h"
 #include "api/multipart.h"
+#include "model/net.h"
 #include "model/png.h"
 #include "model/preprocess.h"
 #include "server/strbuf.h"
@@ -160,10 +161,7 @@ int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *jo
 /* One prediction object. */
 static void render_prediction(strbuf *sb, const batch_job *j, uint64_t decode_us, uint64_t total_us)
 {
-    int best = 0;
-    for (int k = 1; k < NET_CLASSES; k++)
-        if (j->probs[k] > j->probs[best])
-            best = k;
+    int best = net_argmax(j->probs);
     /* sb_g6 prints what "%.6g" prints, without printf's cost per number */
     sb_printf(sb, "{\"digit\":%d,\"confidence\":", best);
     sb_g6(sb, (double)j->probs[best]);

@@ -3,7 +3,7 @@
 # our network (bench/bench_net.c) and the same network in PyTorch
 # (bench/torch_bench.py) on the same MNIST files, interleaved in one run,
 # BENCH_REPS times each, then a table of the medians, our ratio to PyTorch,
-# and the targets of issue 2.
+# and the performance targets each figure is held to.
 #
 # Settings (environment):
 #   MNISTD_DATA         directory of the MNIST IDX files (make sets it)
@@ -103,7 +103,7 @@ fi
 
 echo
 echo "medians of $REPS run(s); ratio = ours / PyTorch"
-printf '%-40s %12s %12s %8s   %s\n' figure ours pytorch ratio "target (issue 2)"
+printf '%-40s %12s %12s %8s   %s\n' figure ours pytorch ratio "target"
 printf '%-40s %12s %12s %8s   %s\n' "training samples/s (batch 64, +val)" "$(fmt "$o_tps" %.0f)" \
   "$(fmt "$t_tps" %.0f)" "$(ratio "$o_tps" "$t_tps")" "-"
 printf '%-40s %12s %12s %8s   %s\n' "inference images/s (batch 64)" "$(fmt "$o_ips" %.0f)" \

@@ -10,9 +10,12 @@
 #include "model/checkpoint.h"
 #include "model/err.h"
 #include "model/net.h"
+#include "model/version.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -31,12 +34,10 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "checkpoint.c writes floats in host order and needs a little-endian host");
 _Static_assert(sizeof(float) == 4, "F32 tensors need a 4-byte float");
 
-#ifndef MNISTD_VERSION
-#define MNISTD_VERSION "unknown"
-#endif
-
-#define CKPT_FORMAT_VERSION "1"
 #define DATA_BYTES ((size_t)NET_NUM_PARAMS * sizeof(float))
+/* Temporary files of ckpt_save are named PATH.tmp.PID.N (N a counter);
+ * ckpt_remove_stale_temps relies on that, and nothing outside this file. */
+#define TMP_INFIX ".tmp."
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the
  * reference reader rejects a header that is not valid UTF-8, so the writer
@@ -110,8 +111,10 @@ const char *ckpt_meta_get(const ckpt_meta *m, const char *key)
 /* ---- Writing ----------------------------------------------------------- */
 
 /* Builds the metadata to store: the caller's entries, plus architecture,
- * format version, mnistd version and creation time where the caller did not
- * set them (and there is room), so that every file says what it is. */
+ * mnistd version and creation time where the caller did not set them (and
+ * there is room), so that every file says what it is, and always the
+ * format version this writer writes. The legacy key "format" is not copied
+ * (metadata read from an older file carries it): format_version replaces it. */
 static int build_meta(ckpt_meta *out, const ckpt_meta *in, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -121,6 +124,8 @@ static int build_meta(ckpt_meta *out, const ckpt_meta *in, char *err, size_t err
             return -1;
         }
         for (int i = 0; i < in->n; i++) {
+            if (strcmp(in->key[i], CKPT_LEGACY_FORMAT_KEY) == 0)
+                continue;
             size_t kl = strnlen(in->key[i], CKPT_KEY_MAX);
             size_t vl = strnlen(in->val[i], CKPT_VAL_MAX);
             if (kl == 0 || kl == CKPT_KEY_MAX || vl == CKPT_VAL_MAX) {
@@ -147,8 +152,7 @@ static int build_meta(ckpt_meta *out, const ckpt_meta *in, char *err, size_t err
     }
     if (!ckpt_meta_get(out, "architecture"))
         ckpt_meta_set(out, "architecture", NET_ARCH_NAME);
-    if (!ckpt_meta_get(out, "format_version"))
-        ckpt_meta_set(out, "format_version", CKPT_FORMAT_VERSION);
+    ckpt_meta_set(out, CKPT_FORMAT_KEY, CKPT_FORMAT_VERSION);
     if (!ckpt_meta_get(out, "mnistd_version"))
         ckpt_meta_set(out, "mnistd_version", MNISTD_VERSION);
     return 0;
@@ -290,7 +294,7 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
      * a killed process with the same pid (a container's pid 1 after a
      * restart) only makes us try the next number. */
     for (int attempt = 0; attempt < 1000; attempt++) {
-        int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
+        int k = snprintf(tmp, sizeof tmp, "%s" TMP_INFIX "%ld.%u", path, (long)getpid(),
                          atomic_fetch_add(&counter, 1u));
         if (k < 0 || (size_t)k >= sizeof tmp) {
             err_set(err, errlen, "%s: path too long", path);
@@ -348,6 +352,51 @@ cleanup:
     free(header);
     free(m);
     return ret;
+}
+
+int ckpt_remove_stale_temps(const char *path)
+{
+    char dir[PATH_MAX], prefix[PATH_MAX];
+    if (!path || !*path)
+        return 0;
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        snprintf(prefix, sizeof prefix, "%s" TMP_INFIX, slash + 1);
+    } else {
+        snprintf(dir, sizeof dir, ".");
+        snprintf(prefix, sizeof prefix, "%s" TMP_INFIX, path);
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        /* The rest must be PID.N, both decimal. */
+        const char *p = e->d_name + plen;
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(p, &end, 10);
+        if (errno || end == p || *end != '.' || pid <= 0)
+            continue;
+        const char *q = end + 1;
+        if (!*q || strspn(q, "0123456789") != strlen(q))
+            continue;
+        /* kill(pid, 0) sees this PID namespace only: a process of another
+         * container that shares the directory looks gone. */
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+            continue;  /* its process may still be writing it */
+        char full[2 * PATH_MAX + 2];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        if (unlink(full) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 /* ---- Reading ----------------------------------------------------------- */
@@ -477,6 +526,32 @@ static int read_meta(const cJSON *o, ckpt_meta *out, char *err, size_t errlen)
     return 0;
 }
 
+/* The file's format version, from its metadata: format_version must be this
+ * reader's. A file without it came from an mnistd before format_version
+ * existed or from another safetensors writer, and is judged by its tensors
+ * alone. ("format" says nothing here: older mnistd files carry
+ * "format":"mnistd-1", and other writers name their framework in it, such as
+ * "pt" or "np".) */
+static int check_format(const cJSON *md, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, CKPT_FORMAT_KEY);
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v)) {
+        err_set(err, errlen, "__metadata__ \"%s\": value is not a string", CKPT_FORMAT_KEY);
+        return -1;
+    }
+    if (strcmp(v->valuestring, CKPT_FORMAT_VERSION) != 0) {
+        const cJSON *who = cJSON_GetObjectItemCaseSensitive(md, "mnistd_version");
+        err_set(err, errlen, "model file format_version \"%.16s\", but mnistd %s reads format "
+                "version %s (written by mnistd %.32s: load it with that version, or train a "
+                "model with this one)", v->valuestring, MNISTD_VERSION, CKPT_FORMAT_VERSION,
+                cJSON_IsString(who) ? who->valuestring : "unknown");
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_meta *meta,
                      char *err, size_t errlen)
 {
@@ -554,6 +629,8 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
             goto cleanup;
         }
     }
+    if (check_format(cJSON_GetObjectItemCaseSensitive(root, "__metadata__"), err, errlen) != 0)
+        goto cleanup;
     m = calloc(1, sizeof *m);
     if (!m) {
         err_set(err, errlen, "out of memory");

@@ -10,6 +10,12 @@
  * accuracy, creation time, ...). The header is padded with spaces to a
  * multiple of 8 bytes, as the reference implementation does.
  *
+ * The metadata key CKPT_FORMAT_KEY holds the format version, written by
+ * ckpt_save alone; the loader refuses another version with a message that
+ * says which mnistd wrote the file, and judges a file without the key by its
+ * tensors. Files of older mnistd versions also carry "format":"mnistd-1"
+ * (CKPT_LEGACY_FORMAT_KEY); they load, and a save drops that key.
+ *
  * Saving is atomic: write a temporary file in the same directory, fsync it,
  * rename it over the target, fsync the directory. A reader never sees a half
  * written file under the target name.
@@ -24,6 +30,10 @@
 #define MNISTD_CHECKPOINT_H
 
 #include <stddef.h>
+
+#define CKPT_FORMAT_KEY "format_version"
+#define CKPT_FORMAT_VERSION "1"
+#define CKPT_LEGACY_FORMAT_KEY "format"
 
 #define CKPT_MAX_HEADER (1u << 20)
 #define CKPT_MAX_META 32
@@ -46,6 +56,17 @@ const char *ckpt_meta_get(const ckpt_meta *m, const char *key);
  * path, if any, is untouched. */
 int ckpt_save(const char *path, const float *params, const ckpt_meta *meta,
               char *err, size_t errlen);
+
+/* Removes the temporary files that saves of path interrupted by a crash left
+ * behind (ckpt_save writes a temporary file beside path and renames it over
+ * path; a process killed in between leaves it). Only files of processes that
+ * are gone are removed: a PID that no longer exists, or the caller's own,
+ * so call it before this process saves path (at startup: in a container the
+ * daemon is PID 1 after every restart). A save running in another process
+ * is left alone, as far as this PID namespace shows: two containers sharing
+ * a writable directory could remove each other's. Returns the number of
+ * files removed. */
+int ckpt_remove_stale_temps(const char *path);
 
 /* Reads path into params (NET_NUM_PARAMS floats) and meta (may be NULL).
  * Returns 0, or -1 with err set and params untouched. */

@@ -6,6 +6,7 @@
  * ours would oversubscribe them). conv1 (C == 1, K = 9) is too thin for a
  * GEMM and is computed directly, vectorised over output channels. */
 #include "model/layers.h"
+#include "model/net.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -273,13 +274,8 @@ double softmax_xent_forward(float *probs, const float *logits, const uint8_t *la
     softmax_forward(probs, logits, B);
     for (int b = 0; b < B; b++) {
         const float *z = logits + b * 10;
-        int am = 0;
-        float m = z[0];
-        for (int k = 1; k < 10; k++)
-            if (z[k] > m) {
-                m = z[k];
-                am = k;
-            }
+        const int am = net_argmax(z);
+        const float m = z[am];
         double s = 0.0;
         for (int k = 0; k < 10; k++)
             s += exp((double)z[k] - m);

@@ -73,8 +73,6 @@ void dense_forward_ref(float *out, const float *inp, const float *weight, const 
 void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int B, int IN, int OUT);
 
-#endif
-
 /* ---- fused first layer ---------------------------------------------------- */
 
 /* conv1 + bias + relu + 2x2 max-pool in one pass, for the fixed shapes of
@@ -89,3 +87,5 @@ void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float 
  * dweight (32,3,3,1) and dbias (32). (No input gradient: the input is data.) */
 void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
                          const float *out, const float *inp, int B);
+
+#endif

@@ -1,10 +1,12 @@
-/* model/mem.h -- the one allocation wrapper of mnistd.
+/* model/mem.h -- 64-byte aligned, zeroed buffers for the numeric core
+ * (tensors, activations, gradients): mem_aligned returns one, freed with
+ * mem_free; NULL on failure. Everything else calls malloc and free directly.
  *
- * Normal builds link jemalloc, which takes over malloc/free for the whole
- * process (memory is kept and reused, so steady-state serving and training do
- * not fault pages in and out); sanitizer builds use libc so ASan/UBSan see
- * every allocation. mem_aligned returns 64-byte aligned memory, zeroed,
- * freed with mem_free; NULL on failure. */
+ * Which allocator serves them all is chosen when linking, not here: normal
+ * builds link jemalloc, which takes over malloc/free for the whole process
+ * (memory is kept and reused, so steady-state serving and training do not
+ * fault pages in and out); sanitizer builds use libc so ASan/UBSan see every
+ * allocation (Makefile, MALLOC). */
 #ifndef MNISTD_MEM_H
 #define MNISTD_MEM_H
 

@@ -235,7 +235,6 @@ void net_ctx_free(net_ctx *c)
     free(c);
 }
 
-int net_ctx_max_batch(const net_ctx *c) { return c->b.max_batch; }
 
 static void forward_task(void *arg, int tid, int n)
 {

@@ -65,6 +65,17 @@ void net_init(float *params, uint64_t seed);
 
 /* ---- Inference -------------------------------------------------------- */
 
+/* The class with the highest score among NET_CLASSES probabilities or
+ * logits (the first one on a tie). */
+static inline int net_argmax(const float *v)
+{
+    int best = 0;
+    for (int k = 1; k < NET_CLASSES; k++)
+        if (v[k] > v[best])
+            best = k;
+    return best;
+}
+
 /* A context owns every buffer a forward pass needs for up to max_batch
  * images, allocated once; forward never allocates. threads is how many
  * threads (the caller's included) a forward pass may use; 0 = all cores.
@@ -73,7 +84,6 @@ void net_init(float *params, uint64_t seed);
 typedef struct net_ctx net_ctx;
 net_ctx *net_ctx_create(int max_batch, int threads);
 void net_ctx_free(net_ctx *ctx);
-int net_ctx_max_batch(const net_ctx *ctx);
 
 /* Forward pass of B images (B*784 floats, NHWC) with params; writes B*10
  * softmax probabilities to probs (and, if logits is not NULL, B*10 logits).

@@ -12,6 +12,7 @@
 #include "model/mem.h"
 #include "model/net.h"
 #include "model/rng.h"
+#include "model/version.h"
 
 #define EVAL_BATCH 256
 
@@ -136,14 +137,8 @@ static void eval_range(net_ctx *ctx, const float *params, const mnist_set *s, in
         tl += softmax_xent_forward(probs, logits, s->labels + b, m, &c);
         ok += c;
         if (conf)
-            for (int i = 0; i < m; i++) {
-                const float *p = probs + i * 10;
-                int am = 0;
-                for (int k = 1; k < 10; k++)
-                    if (p[k] > p[am])
-                        am = k;
-                conf[s->labels[b + i]][am]++;
-            }
+            for (int i = 0; i < m; i++)
+                conf[s->labels[b + i]][net_argmax(probs + i * 10)]++;
     }
     *loss = tl;
     *correct = ok;
@@ -343,7 +338,6 @@ void train_fill_meta(ckpt_meta *meta, const train_config *cfg, const char *sourc
     char buf[512];
     memset(meta, 0, sizeof(*meta));
     ckpt_meta_set(meta, "architecture", NET_ARCH_NAME);
-    ckpt_meta_set(meta, "format", "mnistd-1");
     ckpt_meta_set(meta, "mnistd_version", MNISTD_VERSION);
     time_t now = time(NULL);
     struct tm tmv;

@@ -119,7 +119,7 @@ int eval_run(const float *params, const mnist_set *set, int first, int n,
              int threads, eval_result *out, char *err, size_t errlen);
 
 /* Fills meta (cleared first) with what a model file records about its
- * training: architecture, format, mnistd version, creation time (UTC),
+ * training: architecture, mnistd version, creation time (UTC),
  * source (free text), the recipe as JSON, training seconds, the last epoch's
  * training and validation accuracy (last may be NULL) and the test loss and
  * accuracy (ev may be NULL). */

@@ -35,7 +35,7 @@ struct batcher {
     int head, count;
     int computing;      /* jobs taken by workers, not yet answered */
     int busy;           /* workers running a batch */
-    int stopping, stopped;
+    int stopping;       /* batcher_stop ran: no new jobs, workers drain and exit */
     _Atomic int conns;
     worker *workers;
 };
@@ -304,12 +304,11 @@ int batcher_queue_depth(batcher *b)
 void batcher_stop(batcher *b)
 {
     pthread_mutex_lock(&b->mu);
-    if (b->stopped) {
+    if (b->stopping) {
         pthread_mutex_unlock(&b->mu);
         return;
     }
     b->stopping = 1;
-    b->stopped = 1;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->mu);
     for (int i = 0; i < b->nworkers; i++)

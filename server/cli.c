@@ -418,10 +418,7 @@ int cli_predict(int argc, char **argv)
             continue;
         }
         net_forward(ctx, params, x, 1, p, NULL);
-        int am = 0;
-        for (int k = 1; k < 10; k++)
-            if (p[k] > p[am])
-                am = k;
+        int am = net_argmax(p);
         printf("%s %d %.6f", argv[i], am, (double)p[am]);
         if (probs_out)
             for (int k = 0; k < 10; k++)

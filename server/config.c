@@ -194,10 +194,6 @@ static int set_opt(mnistd_config *c, const opt_def *o, const char *val,
 /* Checks the settings against each other once all are known. */
 static int check_cross(const mnistd_config *c, char *err, size_t errlen)
 {
-    if ((uint64_t)c->max_image_side * (uint64_t)c->max_image_side < 1) {
-        snprintf(err, errlen, "max-image-side must be at least 1");
-        return -1;
-    }
     if (c->max_images > c->max_queue) {
         snprintf(err, errlen, "max-images (%d) cannot exceed max-queue (%d): such a request "
                  "could never be queued", c->max_images, c->max_queue);

@@ -16,12 +16,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#ifndef MNISTD_VERSION
-#define MNISTD_VERSION "0.0.0"
-#endif
-#ifndef MNISTD_GITREV
-#define MNISTD_GITREV "unknown"
-#endif
+#include "model/version.h"
 
 #define MAX_BUCKETS 20
 
@@ -154,12 +149,11 @@ uint64_t metrics_request_count(metrics_route route, int status)
     return atomic_load_explicit(&M.requests[route][status - MIN_STATUS], memory_order_relaxed);
 }
 
+static uint64_t hist_total(const histogram *h);
+
 uint64_t metrics_batch_count(void)
 {
-    uint64_t n = 0;
-    for (int i = 0; i <= M.batch_size.nb; i++)
-        n += atomic_load_explicit(&M.batch_size.counts[i], memory_order_relaxed);
-    return n;
+    return hist_total(&M.batch_size);
 }
 
 uint64_t metrics_image_count(void)
@@ -218,28 +212,18 @@ static uint64_t hist_total(const histogram *h)
 }
 
 /* Process figures from /proc and getrusage; -1 when unavailable. */
-static long long rss_bytes(void)
+static void statm_bytes(long long *vsize, long long *rss)
 {
     FILE *f = fopen("/proc/self/statm", "r");
-    long long pages_total = 0, pages_res = -1;
+    long long pages_total = -1, pages_res = -1;
+    *vsize = *rss = -1;
     if (!f)
-        return -1;
-    if (fscanf(f, "%lld %lld", &pages_total, &pages_res) != 2)
-        pages_res = -1;
+        return;
+    if (fscanf(f, "%lld %lld", &pages_total, &pages_res) == 2) {
+        *vsize = pages_total * (long long)sysconf(_SC_PAGESIZE);
+        *rss = pages_res * (long long)sysconf(_SC_PAGESIZE);
+    }
     fclose(f);
-    return pages_res < 0 ? -1 : pages_res * (long long)sysconf(_SC_PAGESIZE);
-}
-
-static long long vsize_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long long pages_total = -1;
-    if (!f)
-        return -1;
-    if (fscanf(f, "%lld", &pages_total) != 1)
-        pages_total = -1;
-    fclose(f);
-    return pages_total < 0 ? -1 : pages_total * (long long)sysconf(_SC_PAGESIZE);
 }
 
 static int open_fds(void)
@@ -377,12 +361,12 @@ void metrics_render(strbuf *sb, const metrics_live *live)
                "User and system CPU time of the process.");
         sb_printf(sb, "mnistd_process_cpu_seconds_total %.6f\n", cpu);
     }
-    long long rss = rss_bytes();
+    long long vs, rss;
+    statm_bytes(&vs, &rss);
     if (rss >= 0) {
         family(sb, "mnistd_process_resident_memory_bytes", "gauge", "Resident memory of the process.");
         sb_printf(sb, "mnistd_process_resident_memory_bytes %lld\n", rss);
     }
-    long long vs = vsize_bytes();
     if (vs >= 0) {
         family(sb, "mnistd_process_virtual_memory_bytes", "gauge", "Virtual memory of the process.");
         sb_printf(sb, "mnistd_process_virtual_memory_bytes %lld\n", vs);

@@ -100,7 +100,6 @@ void model_release(served_model *m)
 int modelstore_init(modelstore *s)
 {
     s->current = NULL;
-    atomic_init(&s->swaps, 0);
     return pthread_mutex_init(&s->mu, NULL) == 0 ? 0 : -1;
 }
 
@@ -129,7 +128,6 @@ void modelstore_publish(modelstore *s, served_model *m)
     served_model *old = s->current;
     s->current = m;
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add_explicit(&s->swaps, 1, memory_order_relaxed);
     model_release(old);
 }
 

@@ -6,7 +6,7 @@
  * with model_release; the last release frees it. modelstore_publish swaps a
  * new model in atomically: batches already running keep the old one until
  * they release it, the next acquire gets the new one. So a model can be
- * replaced (issue 4: a training job finishing) without disturbing a single
+ * replaced (by a training job that finishes) without disturbing a single
  * in-flight prediction. Readiness is simply "a model is published". */
 #ifndef MNISTD_MODELSTORE_H
 #define MNISTD_MODELSTORE_H
@@ -45,7 +45,6 @@ void model_release(served_model *m);
 typedef struct {
     pthread_mutex_t mu;
     served_model *current;  /* holds one reference while published */
-    _Atomic unsigned long swaps;
 } modelstore;
 
 int modelstore_init(modelstore *s);

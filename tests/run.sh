@@ -26,7 +26,6 @@ run_one() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "FAIL $name: exited with status $rc" >>"$log"; f=1
   fi
-  if [ "$rc" -eq 0 ] && [ "$f" -gt 0 ]; then :; fi
   grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed "s|^|  |"
   if [ "$f" -gt 0 ]; then
     failed_names+=("$name")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training and evaluation over HTTP (issue 4), against the real daemon:
+# Training and evaluation over HTTP, against the real daemon:
 #   - a 1-epoch job on 3000 samples: progress moves, history fills in, it
 #     succeeds, the new model is served (/model, predictions) and saved (the
 #     file loads and predicts the same), accuracy far above chance, and

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DATA_BYTES ((size_t)NET_NUM_PARAMS * 4)
@@ -623,6 +624,112 @@ static void test_stale_temp_names(void)
     TEST_END();
 }
 
+/* One format key: the writer's, whatever the caller passes; files with the
+ * older pair of keys load; another version is refused with a hint. */
+static void test_format_key(void)
+{
+    char err[512] = "";
+    ckpt_meta in, out;
+    const char *path = tpath("format.safetensors");
+
+    TEST_BEGIN("format_key_written_once_by_the_writer");
+    memset(&in, 0, sizeof in);
+    ckpt_meta_set(&in, CKPT_LEGACY_FORMAT_KEY, "mnistd-1");
+    ckpt_meta_set(&in, CKPT_FORMAT_KEY, "7");
+    CHECK(ckpt_save(path, params_good, &in, err, sizeof err) == 0, "save: %s", err);
+    memset(&out, 0, sizeof out);
+    CHECK(ckpt_load(path, params_dst, &out, err, sizeof err) == 0, "load: %s", err);
+    const char *fv = ckpt_meta_get(&out, CKPT_FORMAT_KEY);
+    CHECK(fv && strcmp(fv, CKPT_FORMAT_VERSION) == 0, "format_version %s", fv ? fv : "(none)");
+    CHECK(ckpt_meta_get(&out, CKPT_LEGACY_FORMAT_KEY) == NULL, "the legacy key was saved again");
+    TEST_END();
+
+    entry e[NET_NUM_TENSORS];
+    default_entries(e);
+    size_t len;
+    unsigned char *b = build_file(e, NET_NUM_TENSORS, NULL,
+                                  "{\"format\":\"mnistd-1\",\"format_version\":\"1\"}", NULL,
+                                  params_good, DATA_BYTES, 0, &len);
+    TEST_BEGIN("format_both_legacy_keys_load");
+    CHECK(ckpt_load_buffer(b, len, params_dst, NULL, err, sizeof err) == 0, "refused: %s", err);
+    TEST_END();
+    free(b);
+
+    b = build_file(e, NET_NUM_TENSORS, NULL,
+                   "{\"format_version\":\"2\",\"mnistd_version\":\"9.9.9\"}", NULL,
+                   params_good, DATA_BYTES, 0, &len);
+    expect_refuse("refuse_other_format_version", b, len, "format_version \"2\"");
+    TEST_BEGIN("refuse_other_format_version_hint");
+    CHECK(ckpt_load_buffer(b, len, params_dst, NULL, err, sizeof err) == -1 &&
+          strstr(err, "reads format version 1") && strstr(err, "written by mnistd 9.9.9"),
+          "no hint: %s", err);
+    TEST_END();
+    free(b);
+
+    /* Other writers name their framework in "format" (safetensors' save_file). */
+    b = build_file(e, NET_NUM_TENSORS, NULL, "{\"format\":\"np\"}", NULL, params_good,
+                   DATA_BYTES, 0, &len);
+    TEST_BEGIN("format_key_of_other_writers_loads");
+    CHECK(ckpt_load_buffer(b, len, params_dst, NULL, err, sizeof err) == 0, "refused: %s", err);
+    TEST_END();
+    free(b);
+
+    /* The shipped model carries both keys: it loads, and saved again it
+     * carries one. */
+    TEST_BEGIN("shipped_model_loads_and_resaves_with_one_format_key");
+    memset(&out, 0, sizeof out);
+    if (ckpt_load("models/mnist-cnn.safetensors", params_dst, &out, err, sizeof err) != 0) {
+        CHECK(0, "shipped model: %s", err);
+    } else {
+        CHECK(ckpt_save(path, params_dst, &out, err, sizeof err) == 0, "save: %s", err);
+        CHECK(ckpt_load(path, params_dst, &out, err, sizeof err) == 0, "reload: %s", err);
+        CHECK(ckpt_meta_get(&out, CKPT_LEGACY_FORMAT_KEY) == NULL &&
+              ckpt_meta_get(&out, CKPT_FORMAT_KEY) != NULL, "format keys after the re-save");
+    }
+    TEST_END();
+}
+
+/* The temporary files of interrupted saves: those of gone processes and of
+ * this one go; those of a live process, of other files and other names stay. */
+static void test_remove_stale_temps(void)
+{
+    TEST_BEGIN("remove_stale_temps");
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    char model[600], name[700];
+    snprintf(model, sizeof model, "%s", tpath("served.safetensors"));
+    const char *fmt[] = {"%s.tmp.%ld.3", "%s.tmp.%ld.0"};
+    long pids[] = {(long)getpid(), (long)gone};
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, fmt[i], model, pids[i]);
+        CHECK(write_all(name, "x", 1) == 0, "fixture %s", name);
+    }
+    const char *keep[] = {"served.safetensors.tmp.1.0", "served.safetensors.tmp.x.0",
+                          "served.safetensors.tmp.5", "served.safetensors.tmp.5.", "other.safetensors.tmp.%ld.0",
+                          "served.safetensors"};
+    for (int i = 0; i < 6; i++) {
+        char base[100];
+        snprintf(base, sizeof base, keep[i], (long)gone);
+        CHECK(write_all(tpath(base), "x", 1) == 0, "fixture %s", base);
+    }
+    int removed = ckpt_remove_stale_temps(model);
+    CHECK(removed == 2, "removed %d, expected 2", removed);
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, fmt[i], model, pids[i]);
+        CHECK(access(name, F_OK) != 0, "%s is still there", name);
+    }
+    for (int i = 0; i < 6; i++) {
+        char base[100];
+        snprintf(base, sizeof base, keep[i], (long)gone);
+        CHECK(access(tpath(base), F_OK) == 0, "%s was removed", base);
+        unlink(tpath(base));
+    }
+    CHECK(ckpt_remove_stale_temps(tpath("no-such-dir/m.safetensors")) == 0, "missing directory");
+    TEST_END();
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -641,6 +748,8 @@ int main(void)
     test_accepts();
     test_refuses();
     test_stale_temp_names();
+    test_format_key();
+    test_remove_stale_temps();
 
     free(params_good);
     free(params_dst);
