@@ -13,6 +13,7 @@
 #   BENCH_TORCH_RECIPE=1  PyTorch also runs the full 5-epoch recipe (slow:
 #                       minutes per repetition); by default it times 1 epoch
 #   BENCH_HTTP=1        also run bench/http.sh when it exists
+#   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
 # Raw lines of every run are kept in $BUILD/bench/results-<time>.txt.
 set -u
@@ -137,5 +138,9 @@ if [ "${BENCH_HTTP:-0}" = 1 ]; then
   else
     echo "bench: BENCH_HTTP=1 but bench/http.sh does not exist"
   fi
+fi
+if [ "${BENCH_V2:-1}" = 1 ]; then
+  echo; echo "bench: bench/v2.sh"
+  BUILD=$BUILD bash bench/v2.sh || status=1
 fi
 exit $status
