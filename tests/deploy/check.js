@@ -670,4 +670,7 @@ function main(argv) {
     return failed ? 1 : 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+// tests/deploy/kserve.js shares the reporting and the strict YAML reader.
+module.exports = { report, parseYamlFile, failures: () => failed };
+if (require.main === module)
+    process.exitCode = main(process.argv.slice(2));

@@ -432,4 +432,25 @@ if [ "$npm_ok" = 1 ]; then
   mut k8s_check_catches_second_writer k8s_references 's/replicas: 1/replicas: 2/' trainer.yaml
 fi
 
+# ---------------------------------------------------------------------- KServe
+# docker/k8s/kserve: the ServingRuntime and InferenceService of the v2
+# protocol (tests/deploy/kserve.js), and broken copies it must refuse.
+if [ "$npm_ok" = 1 ]; then
+  KS=(node "$DEPLOY/kserve.js")
+  "${KS[@]}" docker/k8s/kserve docker/k8s "$tmp/help.txt" || failed=1
+  kmut() {  # kmut NAME CHECK SED-EXPR FILE
+    rm -rf "$tmp/ks"; cp -r docker/k8s/kserve "$tmp/ks"
+    sed -i "$3" "$tmp/ks/$4"
+    expect_fail "$1" "$2" "${KS[@]}" "$tmp/ks" docker/k8s "$tmp/help.txt"
+  }
+  kmut kserve_check_catches_protocol kserve_references 's/protocolVersion: v2/protocolVersion: v1/' inferenceservice.yaml
+  kmut kserve_check_catches_unknown_field kserve_schema_InferenceService 's/storageUri:/storageURI:/' \
+    inferenceservice.yaml
+  kmut kserve_check_catches_unknown_flag kserve_references 's/--model-name=/--model-nam=/' servingruntime.yaml
+  kmut kserve_check_catches_runtime_name kserve_references 's/runtime: mnistd/runtime: triton/' inferenceservice.yaml
+  kmut kserve_check_catches_probe_path kserve_references 's|/v2/health/ready|/v2/ready|' servingruntime.yaml
+  kmut kserve_check_catches_container_type kserve_runtime_containers_k8s_schema 's/containerPort: 8080/containerPort: "8080"/' \
+    servingruntime.yaml
+fi
+
 exit $failed
