@@ -49,13 +49,17 @@ SERVER_LIBS := -lmicrohttpd
 LIBS     = $(SERVER_LIBS) $(MODEL_LIBS) $(MALLOC) -pthread
 
 MODEL_SRC  := $(sort $(wildcard model/*.c))
-SERVER_SRC := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+SERVER_SRC := $(sort $(wildcard server/*.c))
 API_SRC    := $(sort $(wildcard api/*.c))
+# cmd/: the daemon's assembly and the command line; main.c alone stays out of
+# the library, so tests can link the commands.
+CMD_SRC    := $(sort $(filter-out cmd/main.c,$(wildcard cmd/*.c)))
 MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)
-MAIN_OBJ   := $(BUILD)/obj/server/main.o
-LIB_OBJ    := $(MODEL_OBJ) $(SERVER_OBJ) $(API_OBJ)
+CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ   := $(BUILD)/obj/cmd/main.o
+LIB_OBJ    := $(MODEL_OBJ) $(SERVER_OBJ) $(API_OBJ) $(CMD_OBJ)
 
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -46,9 +46,4 @@ void api_stop(api_server *s);
 extern const char api_openapi_yaml[];
 extern const char api_openapi_yaml_end[];
 
-/* Writes one log line (JSON or text per the config) for an event that is not
- * a request: level "info"/"error", msg, and an optional preformatted JSON
- * fields fragment (`"port":8080,"x":"y"`, may be NULL). */
-void api_log_event(log_format fmt, const char *level, const char *msg, const char *json_fields);
-
 #endif

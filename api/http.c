@@ -21,49 +21,10 @@
 #include "api/internal.h"
 #include "api/oip.h"
 #include "api/web.h"
+#include "server/clock.h"
+#include "server/log.h"
 
-/* ---- logging ------------------------------------------------------------- */
-
-/* Appends s as JSON string content (no quotes) to buf at *n, bounded. */
-static void json_escape(char *buf, size_t cap, size_t *n, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p && *n + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[(*n)++] = '\\';
-            buf[(*n)++] = (char)*p;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            *n += (size_t)snprintf(buf + *n, cap - *n, "\\u%04x", *p);
-        } else {
-            buf[(*n)++] = (char)*p;
-        }
-    }
-    buf[*n] = '\0';
-}
-
-static void timestamp(char *buf, size_t len)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-void api_log_event(log_format fmt, const char *level, const char *msg, const char *json_fields)
-{
-    char ts[40];
-    timestamp(ts, sizeof(ts));
-    if (fmt == LOG_FORMAT_TEXT) {
-        fprintf(stderr, "%s %s %s%s%s\n", ts, level, msg, json_fields ? " " : "",
-                json_fields ? json_fields : "");
-        return;
-    }
-    char line[2048];
-    size_t n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level);
-    json_escape(line, sizeof(line), &n, msg);
-    fprintf(stderr, "%s\"%s%s}\n", line, json_fields ? "," : "", json_fields ? json_fields : "");
-}
+/* ---- the access log ------------------------------------------------------ */
 
 static void remote_address(struct MHD_Connection *c, char *buf, size_t len)
 {
@@ -81,24 +42,19 @@ static void remote_address(struct MHD_Connection *c, char *buf, size_t len)
 /* The access log: one line per finished request. */
 static void log_request(const api_request *r, int status, double ms)
 {
-    char ts[40], remote[64];
-    timestamp(ts, sizeof(ts));
+    char remote[64];
     remote_address(r->conn, remote, sizeof(remote));
-    /* the duration with 3 decimals, in integers: cheaper than %.3f */
     unsigned long long us = ms > 0 ? (unsigned long long)(ms * 1e3 + 0.5) : 0;
-    if (r->srv->cfg->log_format == LOG_FORMAT_TEXT) {
-        fprintf(stderr, "%s %s %s %d %llu.%03llums %zu %s\n", ts, r->method, r->path, status,
-                us / 1000, us % 1000, r->resp_bytes, remote);
-        return;
+    char text[400];
+    const char *tx = NULL;
+    if (log_get_format() == LOG_FORMAT_TEXT) {
+        snprintf(text, sizeof(text), "%s %s %d %llu.%03llums %zu %s", r->method, r->path, status,
+                 us / 1000, us % 1000, r->resp_bytes, remote);
+        tx = text;
     }
-    char line[1024];
-    size_t n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
-                                "\"method\":\"", ts);
-    json_escape(line, sizeof(line), &n, r->method);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
-    json_escape(line, sizeof(line), &n, r->path);
-    fprintf(stderr, "%s\",\"status\":%d,\"duration_ms\":%llu.%03llu,\"bytes\":%zu,\"remote\":\"%s\"}\n",
-            line, status, us / 1000, us % 1000, r->resp_bytes, remote);
+    log_event_text(tx, LOG_INFO, "request", LOG_STR("method", r->method), LOG_STR("path", r->path),
+                   LOG_INT("status", status), LOG_MILLI("duration_ms", us), LOG_UINT("bytes", r->resp_bytes),
+                   LOG_STR("remote", remote));
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -188,11 +144,11 @@ enum MHD_Result api_error(api_request *r, int status, const char *error, const c
 {
     char buf[1536];
     size_t n = (size_t)snprintf(buf, sizeof(buf), "{\"error\":\"");
-    json_escape(buf, sizeof(buf), &n, error);
+    json_escape(buf, sizeof(buf) - 64, &n, error);
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\",\"status\":%d", status);
     if (detail && *detail && n + 16 < sizeof(buf)) {
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",\"detail\":\"");
-        json_escape(buf, sizeof(buf) - 3, &n, detail);
+        json_escape(buf, sizeof(buf) - 4, &n, detail);
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"");
     }
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}\n");
@@ -352,7 +308,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;  /* closes the connection: nothing better without memory */
         r->srv = srv;
         r->conn = conn;
-        r->start_ns = batcher_now_ns();
+        r->start_ns = clock_mono_ns();
         r->route = MR_OTHER;
         snprintf(r->method, sizeof(r->method), "%s", method);
         snprintf(r->path, sizeof(r->path), "%s", url);
@@ -446,7 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
-    double secs = (double)(batcher_now_ns() - r->start_ns) / 1e9;
+    double secs = (double)(clock_mono_ns() - r->start_ns) / 1e9;
     /* 499: the client went away before an answer (nginx's convention);
      * counted in the log, not in the metrics' status codes. */
     int status = r->status ? r->status : 499;
@@ -512,9 +468,9 @@ static void *acceptor_main(void *arg)
                 /* out of descriptors or memory: the client stays in the
                  * kernel's queue; try again shortly instead of spinning */
                 if (!logged_exhaustion++)
-                    api_log_event(s->cfg->log_format, "error", "cannot accept a connection",
-                                  e == EMFILE || e == ENFILE ? "\"reason\":\"out of file descriptors\""
-                                                             : "\"reason\":\"out of memory\"");
+                    log_event(LOG_ERROR, "cannot accept a connection",
+                              LOG_STR("reason", e == EMFILE || e == ENFILE ? "out of file descriptors"
+                                                                           : "out of memory"));
                 struct timespec pause = {0, 10 * 1000 * 1000};
                 nanosleep(&pause, NULL);
             }
@@ -606,13 +562,13 @@ static void stop_acceptor(api_server *s)
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
-    api_server *srv = cls;
+    (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    api_log_event(srv->cfg->log_format, "error", msg, "\"source\":\"libmicrohttpd\"");
+    log_event(LOG_ERROR, msg, LOG_STR("source", "libmicrohttpd"));
 }
 
 api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs *jb, char *err,
@@ -710,8 +666,8 @@ void api_stop(api_server *s)
     int drain = atomic_load(&s->quiescing);
     stop_acceptor(s);
     if (drain) {
-        uint64_t end = batcher_now_ns() + ((uint64_t)s->cfg->request_timeout_ms + 2000) * 1000000ull;
-        while (atomic_load(&open_requests) > 0 && batcher_now_ns() < end) {
+        uint64_t end = clock_mono_ns() + ((uint64_t)s->cfg->request_timeout_ms + 2000) * 1000000ull;
+        while (atomic_load(&open_requests) > 0 && clock_mono_ns() < end) {
             struct timespec step = {0, 2 * 1000 * 1000};
             nanosleep(&step, NULL);
         }

@@ -29,6 +29,7 @@
 #include "model/net.h"
 #include "model/png.h"
 #include "model/preprocess.h"
+#include "server/clock.h"
 #include "server/strbuf.h"
 
 enum MHD_Result api_reject(api_request *r, metrics_reject why, int status, const char *error,
@@ -218,7 +219,7 @@ static enum MHD_Result respond_results(api_request *r)
     if (api_jobs_failed(r, &ret))
         return ret;
     uint64_t decode_us = r->decode_ns / 1000;
-    uint64_t total_us = (batcher_now_ns() - r->start_ns) / 1000;
+    uint64_t total_us = (clock_mono_ns() - r->start_ns) / 1000;
     strbuf sb = {0};
     if (r->nimages == 1) {
         render_prediction(&sb, &r->jobs[0], decode_us, total_us);
@@ -258,7 +259,7 @@ enum MHD_Result api_predict_finish(api_request *r)
     if (r->len == 0)
         return api_reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
 
-    uint64_t t0 = batcher_now_ns();
+    uint64_t t0 = clock_mono_ns();
     enum MHD_Result ret = MHD_YES;
     char err[256];
     if (r->multipart) {
@@ -311,7 +312,7 @@ enum MHD_Result api_predict_finish(api_request *r)
         if (api_decode_png(r, r->body, r->len, &r->jobs[0], 0, &ret) < 0)
             return ret;
     }
-    r->decode_ns = batcher_now_ns() - t0;
+    r->decode_ns = clock_mono_ns() - t0;
     return api_submit_jobs(r);
 }
 

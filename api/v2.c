@@ -16,6 +16,7 @@
 #include "api/internal.h"
 #include "api/oip.h"
 #include "model/net.h"
+#include "server/clock.h"
 
 static const char *const retry5[] = {"Retry-After", "5", NULL};
 
@@ -284,7 +285,7 @@ enum MHD_Result api_v2_infer_finish(api_request *r)
                  (unsigned long long)cfg->max_body_bytes);
         return api_reject(r, MREJ_BODY_TOO_LARGE, 413, err, NULL, NULL);
     }
-    uint64_t t0 = batcher_now_ns();
+    uint64_t t0 = clock_mono_ns();
     r->v2 = calloc(1, sizeof(*r->v2));
     if (!r->v2)
         return api_error(r, 500, "out of memory", NULL, NULL);
@@ -313,6 +314,6 @@ enum MHD_Result api_v2_infer_finish(api_request *r)
             return ret;
     }
     oip_request_drop_data(req);  /* the inputs are in the jobs now */
-    r->decode_ns = batcher_now_ns() - t0;
+    r->decode_ns = clock_mono_ns() - t0;
     return api_submit_jobs(r);
 }

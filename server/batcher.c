@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/mem.h"
+#include "server/clock.h"
 #include "server/metrics.h"
 
 typedef struct {
@@ -39,13 +40,6 @@ struct batcher {
     _Atomic int conns;
     worker *workers;
 };
-
-uint64_t batcher_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct timespec ts_of_ns(uint64_t ns)
 {
@@ -86,7 +80,7 @@ static int take_batch(batcher *b, batch_job **out)
             if (oldest->deadline_ns && oldest->deadline_ns < until)
                 until = oldest->deadline_ns;
             while (b->count > 0 && b->count < fill_target(b) && !b->stopping &&
-                   batcher_now_ns() < until) {
+                   clock_mono_ns() < until) {
                 struct timespec ts = ts_of_ns(until);
                 pthread_cond_timedwait(&b->cond, &b->mu, &ts);
             }
@@ -114,7 +108,7 @@ static int take_batch(batcher *b, batch_job **out)
 static void run_batch(worker *w, int n)
 {
     batcher *b = w->b;
-    uint64_t t0 = batcher_now_ns();
+    uint64_t t0 = clock_mono_ns();
     int k = 0;
     for (int i = 0; i < n; i++) {
         batch_job *j = w->taken[i];
@@ -133,9 +127,9 @@ static void run_batch(worker *w, int n)
             for (int i = 0; i < k; i++)
                 w->run[i]->status = BJ_NO_MODEL;
         } else {
-            uint64_t c0 = batcher_now_ns();
+            uint64_t c0 = clock_mono_ns();
             int r = net_forward(w->ctx, m->params, w->x, k, w->probs, NULL);
-            uint64_t c1 = batcher_now_ns();
+            uint64_t c1 = clock_mono_ns();
             metrics_batch(k, (double)(c1 - c0) / 1e9);
             for (int i = 0; i < k; i++) {
                 batch_job *j = w->run[i];
@@ -258,7 +252,7 @@ fail:
 
 int batcher_submit(batcher *b, batch_job **jobs, int n, uint64_t deadline_ns)
 {
-    uint64_t now = batcher_now_ns();
+    uint64_t now = clock_mono_ns();
     pthread_mutex_lock(&b->mu);
     if (b->stopping) {
         pthread_mutex_unlock(&b->mu);

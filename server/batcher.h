@@ -85,7 +85,4 @@ void batcher_stop(batcher *b);
 /* Stops (if not yet) and frees. NULL is ignored. */
 void batcher_free(batcher *b);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t batcher_now_ns(void);
-
 #endif

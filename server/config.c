@@ -413,32 +413,6 @@ void config_usage(FILE *f)
     }
 }
 
-/* Appends a JSON string literal (escaping quotes, backslashes, controls). */
-static size_t json_str(char *buf, size_t len, size_t at, const char *s)
-{
-    size_t n = at;
-#define PUT(ch) do { if (n + 1 < len) buf[n] = (ch); n++; } while (0)
-    PUT('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            PUT('\\');
-            PUT((char)*p);
-        } else if (*p < 0x20) {
-            char hex[8];
-            snprintf(hex, sizeof(hex), "\\u%04x", *p);
-            for (char *h = hex; *h; h++)
-                PUT(*h);
-        } else {
-            PUT((char)*p);
-        }
-    }
-    PUT('"');
-#undef PUT
-    if (len)
-        buf[n < len ? n : len - 1] = '\0';
-    return n;
-}
-
 /* printf-style append at *n, never past buflen (the text is cut there). */
 static void addf(char *buf, size_t buflen, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -468,7 +442,11 @@ size_t config_to_json(const mnistd_config *c, char *buf, size_t buflen)
         case OPT_INT: addf(buf, buflen, &n, "%d", *(const int *)base); break;
         case OPT_U64: addf(buf, buflen, &n, "%" PRIu64, *(const uint64_t *)base); break;
         case OPT_STR:
-        case OPT_ADDR: n = json_str(buf, buflen, n, base); break;
+        case OPT_ADDR:
+            addf(buf, buflen, &n, "\"");
+            json_escape(buf, buflen - 1, &n, base);
+            addf(buf, buflen, &n, "\"");
+            break;
         case OPT_LOGFMT:
             addf(buf, buflen, &n, "\"%s\"", c->log_format == LOG_FORMAT_TEXT ? "text" : "json");
             break;

@@ -12,13 +12,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "server/log.h"
+
 #define CONFIG_PATH_MAX 1024
 /* The API token: 16..CONFIG_TOKEN_MAX visible ASCII characters (RFC 6750
  * b64token plus the other printable characters but no spaces). */
 #define CONFIG_TOKEN_MIN 16
 #define CONFIG_TOKEN_MAX 256
-
-typedef enum { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT = 1 } log_format;
 
 typedef struct {
     int port;                   /* 0..65535; 0 = pick a free port */

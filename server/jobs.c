@@ -16,6 +16,8 @@
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
+#include "server/clock.h"
+#include "server/log.h"
 
 typedef struct job {
     job_info info;
@@ -41,13 +43,6 @@ struct jobs {
     mnist_set train, test;
     int have_train, have_test;
 };
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 const char *job_status_name(job_status s)
 {
@@ -167,7 +162,7 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
 {
     pthread_mutex_lock(&j->mu);
     jb->info.status = st;
-    jb->info.finished_at = wall_now();
+    jb->info.finished_at = clock_wall();
     if (error)
         snprintf(jb->info.error, sizeof jb->info.error, "%s", error);
     if (st == JOB_SUCCEEDED) {
@@ -179,8 +174,18 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
         j->cancelled++;
     }
     j->active = NULL;
+    /* copied under the lock: once it is released the job may leave the history */
+    job_info in = jb->info;
     pthread_cond_broadcast(&j->done_cv);
     pthread_mutex_unlock(&j->mu);
+    if (st == JOB_SUCCEEDED)
+        log_event(LOG_INFO, "training job succeeded", LOG_INT("job_id", in.id), LOG_STR("reason", in.reason),
+                  LOG_STR("model_version", in.model_version), LOG_DBL("test_accuracy", in.test_accuracy),
+                  LOG_DBL("seconds", in.finished_at - in.started_at));
+    else
+        log_event(st == JOB_FAILED ? LOG_ERROR : LOG_INFO,
+                  st == JOB_FAILED ? "training job failed" : "training job cancelled", LOG_INT("job_id", in.id),
+                  LOG_STR("reason", in.reason), LOG_STR("error", in.error));
 }
 
 /* The training set (47 MB) is only needed while a job runs: dropped after
@@ -222,9 +227,11 @@ static void *job_run(void *arg)
 
     pthread_mutex_lock(&j->mu);
     jb->info.status = JOB_RUNNING;
-    jb->info.started_at = wall_now();
+    jb->info.started_at = clock_wall();
     train_config cfg = jb->info.cfg;
     pthread_mutex_unlock(&j->mu);
+    log_event(LOG_INFO, "training job started", LOG_INT("job_id", jb->info.id), LOG_STR("reason", jb->info.reason),
+              LOG_INT("epochs", cfg.epochs), LOG_INT("batch_size", cfg.batch_size), LOG_INT("limit", cfg.limit));
 
     const mnist_set *train = get_set(j, 0, err, sizeof err);
     if (!train) {
@@ -247,7 +254,7 @@ static void *job_run(void *arg)
         finish(j, jb, JOB_FAILED, "out of memory");
         return NULL;
     }
-    double t0 = wall_now();
+    double t0 = clock_wall();
     int rc = train_run(params, train, &cfg, job_cb, &a, NULL, 0, err, sizeof err);
     if (rc == TRAIN_CANCELLED) {
         free(params);
@@ -259,7 +266,7 @@ static void *job_run(void *arg)
         finish(j, jb, JOB_FAILED, err);
         return NULL;
     }
-    double train_secs = wall_now() - t0;
+    double train_secs = clock_wall() - t0;
     eval_result ev;
     if (eval_run(params, test, 0, 0, cfg.threads, &ev, err, sizeof err) != 0) {
         free(params);
@@ -340,7 +347,7 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
     jb->info.cfg.init = 1;
     jb->info.cfg.threads = j->threads;
     snprintf(jb->info.reason, sizeof jb->info.reason, "%s", reason ? reason : "api");
-    jb->info.created_at = wall_now();
+    jb->info.created_at = clock_wall();
     jb->info.epochs = cfg->epochs;
     jb->info.eta = -1;
     a->j = j;

@@ -13,10 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "model/version.h"
+#include "server/clock.h"
 
 #define MAX_BUCKETS 20
 
@@ -86,13 +86,6 @@ static void hist_observe(histogram *h, double v)
                               memory_order_relaxed);
 }
 
-static double now_unix(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
 void metrics_init(void)
 {
     for (int r = 0; r < MR_COUNT; r++) {
@@ -106,7 +99,7 @@ void metrics_init(void)
     atomic_store_explicit(&M.images, 0, memory_order_relaxed);
     for (int i = 0; i < MREJ_COUNT; i++)
         atomic_store_explicit(&M.rejected[i], 0, memory_order_relaxed);
-    M.start_time = now_unix();
+    M.start_time = clock_wall();
 }
 
 const char *metrics_route_name(metrics_route r)

@@ -5,17 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "model/mem.h"
 #include "model/net.h"
-
-static double now_unix(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
+#include "server/clock.h"
 
 /* The version is a hash of the parameter bytes (FNV-1a 64): the same weights
  * always give the same version, different weights (almost surely) not. */
@@ -49,7 +42,7 @@ static served_model *model_alloc(void)
         return NULL;
     }
     atomic_init(&m->refs, 1);
-    m->loaded_at = now_unix();
+    m->loaded_at = clock_wall();
     return m;
 }
 

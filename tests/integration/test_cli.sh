@@ -11,7 +11,7 @@ B=$MNISTD_BIN
 for cmd in train evaluate predict; do
   "$B" $cmd --help >"$WORK/$cmd.help" 2>&1
   rc=$?
-  src_flags=$(awk -v c="cli_$cmd" '$0 ~ "^int "c"\\(" {on=1} on && /^}/ {on=0} on' "$ROOT/server/cli.c" |
+  src_flags=$(awk -v c="cli_$cmd" '$0 ~ "^int "c"\\(" {on=1} on && /^}/ {on=0} on' "$ROOT/cmd/cli.c" |
               grep -oE '"--[a-z-]+"' | tr -d '"' | sort -u)
   missing=""
   for f in $src_flags; do grep -q -- "$f" "$WORK/$cmd.help" || missing="$missing $f"; done

@@ -217,7 +217,8 @@ check test_http_log_request_line "no line for POST /predict 200" \
   grep -q '"method":"POST","path":"/predict","status":200,"duration_ms":' "$LOG"
 
 # ---- no model: starts, not ready ----------------------------------------------------
-start_daemon nomodel --model "$WORK/absent.safetensors" || fail test_http_nomodel_start "did not start"
+# (the path holds a quote, a backslash and a tab: its log lines stay JSON)
+start_daemon nomodel --model "$WORK/absent \"dir\\	x.safetensors" || fail test_http_nomodel_start "did not start"
 req GET /healthz
 check test_http_nomodel_healthz "status $status" test "$status" = 200
 req GET /readyz
@@ -228,6 +229,11 @@ req POST /predict -H 'Content-Type: image/png' --data-binary "@$I/d0.png"
 expect_error test_http_nomodel_predict_503 503 Retry-After
 check test_http_nomodel_metric "mnistd_model_ready $(metric mnistd_model_ready)" test "$(metric mnistd_model_ready)" = 0
 check test_http_nomodel_logged "the log does not say the model is missing" grep -q 'no model file' "$LOG"
+check test_http_log_escapes_paths "a log line with the path is not JSON" python3 -c '
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1])]
+assert any(d.get("model") == sys.argv[2] for d in lines), lines[:3]
+' "$LOG" "$WORK/absent \"dir\\	x.safetensors"
 stop_daemon
 
 # ---- a corrupt model file: a clear error, exit 1, the file untouched ------------------

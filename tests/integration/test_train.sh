@@ -10,7 +10,9 @@
 #   - startup with a corrupt model file (refused, file untouched), with no
 #     model but data (trains as job 1, /readyz flips 503 -> 200), with neither;
 #   - /samples.png is a PNG whose cells reproduce the test images;
-#   - the training metrics.
+#   - the training metrics;
+#   - every job leaves its start and its end (succeeded, failed, cancelled,
+#     trained but not saved) as a line on the daemon's stderr.
 # With MNISTD_CAPTURE=FILE every exchange is recorded for the contract test.
 . "$(dirname "$0")/../contract/lib.sh"
 lib_init
@@ -20,6 +22,21 @@ ensure_model || { fail test_train_model "could not get a model"; exit 1; }
 cp "$MODEL" "$WORK/served.safetensors"
 M=$WORK/served.safetensors
 "$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
+
+# logged LOGFILE MSG ID [ERROR_PART]: LOGFILE has a JSON line with that msg
+# and job_id (and an error containing ERROR_PART).
+logged() {
+  python3 - "$@" <<'PY'
+import json, sys
+path, msg, job = sys.argv[1], sys.argv[2], int(sys.argv[3])
+part = sys.argv[4] if len(sys.argv) > 4 else None
+for line in open(path):
+    d = json.loads(line)
+    if d.get("msg") == msg and d.get("job_id") == job and (part is None or part in d.get("error", "")):
+        sys.exit(0)
+sys.exit(1)
+PY
+}
 
 start_daemon main --model "$M" --data "$D" || { fail test_train_start "daemon did not start"; exit 1; }
 req GET /model
@@ -139,6 +156,10 @@ req GET "/train/$id2"
 check test_train_cancelled "status $(jget "$body" 'd["status"]')" test "$(jget "$body" 'd["status"]')" = cancelled
 req DELETE "/train/$id2"
 check test_train_cancel_finished_409 "status $status" test "$status" = 409
+check test_train_log_job_cancelled "no 'training job cancelled' line for job $id2" \
+  logged "$LOG" "training job cancelled" "$id2"
+check test_train_log_job_succeeded "no start and success lines for job $id" \
+  bash -c "$(declare -f logged); logged '$LOG' 'training job started' '$id' && logged '$LOG' 'training job succeeded' '$id'"
 req GET /model
 check test_train_cancel_keeps_model "version changed after a cancel" test "$(jget "$body" 'd["version"]')" = "$v1"
 req GET /train
@@ -207,6 +228,20 @@ check test_train_missing_data_fails "$(head -c 300 "$body")" \
   test "$(jget "$body" 'd["status"]')" = failed -a -n "$(jget "$body" 'd["error"]' | grep no-such-dir)"
 req POST /evaluate
 check test_train_evaluate_no_data "status $status" test "$status" = 409
+stop_daemon
+check test_train_log_job_failed "no 'training job failed' line naming the data for job $id" \
+  logged "$LOG" "training job failed" "$id" no-such-dir
+
+# ---- a job that trains but cannot save its model ----------------------------------
+mkdir -p "$WORK/gone"
+cp "$M" "$WORK/gone/m.safetensors"
+start_daemon nosave --model "$WORK/gone/m.safetensors" --data "$D" || fail test_train_nosave_start "did not start"
+rm -rf "$WORK/gone"
+req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000}'
+id=$(jget "$body" 'd["id"]')
+wait_until 60 bash -c "curl -s http://127.0.0.1:$PORT/train/$id | grep -q '\"status\":\"failed\"'"
+check test_train_log_job_save_error "no 'training job failed' line with the save error for job $id" \
+  logged "$LOG" "training job failed" "$id" "could not be saved"
 stop_daemon
 
 # ---- startup: corrupt model file ------------------------------------------------------

@@ -1,4 +1,5 @@
-/* mnistd entry point: one binary for the daemon and the command line.
+/* cmd/main.c -- the mnistd entry point: one binary for the daemon and the
+ * command line.
  *
  *   mnistd [serve] [flags]     run the HTTP daemon (default)
  *   mnistd train [flags]       train a model with the recipe, no server
@@ -8,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "cmd/cli.h"
+#include "cmd/daemon.h"
 
 static void usage(FILE *f)
 {

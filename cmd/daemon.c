@@ -1,9 +1,9 @@
-/* server/daemon.c -- `mnistd serve`: wires the settings, the served model,
+/* cmd/daemon.c -- `mnistd serve`: wires the settings, the served model,
  * the inference batcher and the HTTP API together, then waits for SIGINT or
  * SIGTERM and shuts down in order.
  *
- * This file is the daemon's composition root: it is the one place in
- * server/ that knows api/ (everything else in server/ stays HTTP-free). */
+ * This file is the daemon's composition root, the one place that knows
+ * every layer: model/, server/ (which stays HTTP-free) and api/. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,11 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/daemon.h"
+
 #include "api/api.h"
 #include "server/batcher.h"
-#include "server/cli.h"
+#include "server/clock.h"
 #include "server/config.h"
 #include "server/jobs.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/modelstore.h"
 
@@ -28,30 +31,27 @@
  * exists but cannot be used (never overwritten: the daemon refuses to start). */
 static int load_model(const mnistd_config *cfg, modelstore *ms)
 {
-    char err[512], fields[1536];
+    char err[512];
     struct stat st;
     if (stat(cfg->model, &st) != 0 && errno == ENOENT) {
-        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"data\":\"%.200s\"", cfg->model, cfg->data);
-        api_log_event(cfg->log_format, "warn",
-                      cfg->data[0]
-                          ? "no model file: training one with the recipe as job 1 (GET /train/1); "
-                            "/readyz answers 503 until it is ready"
-                          : "no model file and no training data: nothing to serve (/readyz 503). "
-                            "Give --model a trained model file, or --data a folder with the MNIST "
-                            "files (scripts/get-mnist.sh DIR fetches them) to train one at startup",
-                      fields);
+        log_event(LOG_WARN,
+                  cfg->data[0]
+                      ? "no model file: training one with the recipe as job 1 (GET /train/1); "
+                        "/readyz answers 503 until it is ready"
+                      : "no model file and no training data: nothing to serve (/readyz 503). "
+                        "Give --model a trained model file, or --data a folder with the MNIST "
+                        "files (scripts/get-mnist.sh DIR fetches them) to train one at startup",
+                  LOG_STR("model", cfg->model), LOG_STR("data", cfg->data));
         return 1;
     }
     served_model *m = model_load_file(cfg->model, err, sizeof(err));
     if (!m) {
         char msg[700];
         snprintf(msg, sizeof(msg), "cannot load the model file: %s", err);
-        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\"", cfg->model);
-        api_log_event(cfg->log_format, "error", msg, fields);
+        log_event(LOG_ERROR, msg, LOG_STR("model", cfg->model));
         return -1;
     }
-    snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"version\":\"%s\"", cfg->model, m->version);
-    api_log_event(cfg->log_format, "info", "model loaded", fields);
+    log_event(LOG_INFO, "model loaded", LOG_STR("model", cfg->model), LOG_STR("version", m->version));
     modelstore_publish(ms, m);
     return 0;
 }
@@ -101,31 +101,26 @@ static int remove_stale_temps(const mnistd_config *cfg)
             removed++;
     }
     closedir(d);
-    if (removed > 0) {
-        char fields[1200];
-        snprintf(fields, sizeof(fields), "\"model\":\"%.1000s\",\"files\":%d", cfg->model, removed);
-        api_log_event(cfg->log_format, "info",
-                      "removed stale temporary files of interrupted model saves", fields);
-    }
+    if (removed > 0)
+        log_event(LOG_INFO, "removed stale temporary files of interrupted model saves",
+                  LOG_STR("model", cfg->model), LOG_INT("files", removed));
     return removed;
 }
 
 /* Logs who may use the mutating endpoints; never the token itself. */
 static void log_access(const mnistd_config *cfg)
 {
-    char fields[1200];
     if (cfg->token_len == 0) {
-        api_log_event(cfg->log_format, "info",
-                      "no API token configured: every endpoint is open (set --token-file or "
-                      "MNISTD_TOKEN to protect POST /train and DELETE /train/{id})", NULL);
+        log_event(LOG_INFO, "no API token configured: every endpoint is open (set --token-file or "
+                            "MNISTD_TOKEN to protect POST /train and DELETE /train/{id})");
         return;
     }
-    snprintf(fields, sizeof(fields), "\"token_source\":\"%.1000s\"", cfg->token_source);
-    api_log_event(cfg->log_format, "info",
-                  "API token configured: POST /train and DELETE /train/{id} need "
-                  "'Authorization: Bearer <token>'", fields);
+    log_event(LOG_INFO,
+              "API token configured: POST /train and DELETE /train/{id} need "
+              "'Authorization: Bearer <token>'",
+              LOG_STR("token_source", cfg->token_source));
     if (cfg->token_warning[0])
-        api_log_event(cfg->log_format, "warn", cfg->token_warning, fields);
+        log_event(LOG_WARN, cfg->token_warning, LOG_STR("token_source", cfg->token_source));
 }
 
 /* On shutdown: a running training job gets up to shutdown_timeout_s seconds
@@ -138,18 +133,13 @@ static void stop_training(const mnistd_config *cfg, jobs *jb)
     if (st.running_id == 0)
         return;
     int id = st.running_id;
-    char fields[96];
-    snprintf(fields, sizeof(fields), "\"job_id\":%d,\"shutdown_timeout_s\":%d", id, cfg->shutdown_timeout_s);
-    struct timespec now, end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += cfg->shutdown_timeout_s;
+    uint64_t end = clock_mono_ns() + (uint64_t)cfg->shutdown_timeout_s * 1000000000ull;
     if (cfg->shutdown_timeout_s > 0) {
-        api_log_event(cfg->log_format, "info", "shutting down: waiting for the training job", fields);
+        log_event(LOG_INFO, "shutting down: waiting for the training job", LOG_INT("job_id", id),
+                  LOG_INT("shutdown_timeout_s", cfg->shutdown_timeout_s));
         for (;;) {
             jobs_get_stats(jb, &st);
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (st.running_id != id || now.tv_sec > end.tv_sec ||
-                (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            if (st.running_id != id || clock_mono_ns() >= end)
                 break;
             /* jobs.h has no timed wait: poll at 20 Hz (shutdown only). */
             struct timespec step = {0, 50 * 1000 * 1000};
@@ -158,7 +148,8 @@ static void stop_training(const mnistd_config *cfg, jobs *jb)
     }
     jobs_get_stats(jb, &st);
     if (st.running_id == id) {
-        api_log_event(cfg->log_format, "info", "shutting down: cancelling the training job", fields);
+        log_event(LOG_INFO, "shutting down: cancelling the training job", LOG_INT("job_id", id),
+                  LOG_INT("shutdown_timeout_s", cfg->shutdown_timeout_s));
         jobs_cancel(jb, id);
     }
     jobs_wait(jb, id);
@@ -185,6 +176,7 @@ int daemon_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    log_set_format(cfg.log_format);
     int rc = 1;
     modelstore ms;
     batcher *b = NULL;
@@ -202,17 +194,17 @@ int daemon_main(int argc, char **argv)
         goto done;
     jb = jobs_create(&ms, cfg.model, cfg.data, 0, cfg.job_history);
     if (!jb) {
-        api_log_event(cfg.log_format, "error", "out of memory creating the job manager", NULL);
+        log_event(LOG_ERROR, "out of memory creating the job manager");
         goto done;
     }
     b = batcher_create(&ms, cfg.threads, cfg.max_batch, cfg.batch_timeout_us, cfg.max_queue, err, sizeof(err));
     if (!b) {
-        api_log_event(cfg.log_format, "error", err, NULL);
+        log_event(LOG_ERROR, err);
         goto done;
     }
     srv = api_start(&cfg, &ms, b, jb, err, sizeof(err));
     if (!srv) {
-        api_log_event(cfg.log_format, "error", err, NULL);
+        log_event(LOG_ERROR, err);
         goto done;
     }
     /* No model but data: the recipe trains one while the server already
@@ -222,15 +214,12 @@ int daemon_main(int argc, char **argv)
         train_config_default(&tc);
         int id = 0;
         if (jobs_submit(jb, &tc, "startup", &id, err, sizeof(err)) != JOBS_OK)
-            api_log_event(cfg.log_format, "error", err, NULL);
-        else {
-            char f[64];
-            snprintf(f, sizeof(f), "\"job_id\":%d", id);
-            api_log_event(cfg.log_format, "info", "startup training job started", f);
-        }
+            log_event(LOG_ERROR, err);
+        else
+            log_event(LOG_INFO, "startup training job started", LOG_INT("job_id", id));
     }
 
-    char fields[8192], cfgjson[6000], msg[160];
+    char cfgjson[6000], msg[160];
     char hostbuf[80];
     if (strchr(cfg.bind, ':'))
         snprintf(hostbuf, sizeof(hostbuf), "[%s]", cfg.bind);  /* IPv6 in a URL */
@@ -238,15 +227,14 @@ int daemon_main(int argc, char **argv)
         snprintf(hostbuf, sizeof(hostbuf), "%s", cfg.bind);
     config_to_json(&cfg, cfgjson, sizeof(cfgjson));
     snprintf(msg, sizeof(msg), "listening on http://%s:%d", hostbuf, api_port(srv));
-    snprintf(fields, sizeof(fields), "\"address\":\"%s\",\"port\":%d,\"ready\":%s,\"config\":%s", cfg.bind,
-             api_port(srv), modelstore_ready(&ms) ? "true" : "false", cfgjson);
-    api_log_event(cfg.log_format, "info", msg, fields);
+    log_event(LOG_INFO, msg, LOG_STR("address", cfg.bind), LOG_INT("port", api_port(srv)),
+              LOG_BOOL("ready", modelstore_ready(&ms)), LOG_JSON("config", cfgjson));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
         ;
-    snprintf(fields, sizeof(fields), "\"signal\":\"%s\"", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    api_log_event(cfg.log_format, "info", "shutting down: finishing queued predictions", fields);
+    log_event(LOG_INFO, "shutting down: finishing queued predictions",
+              LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     /* Order: stop taking connections (and answer /readyz 503 on open
      * ones), answer everything queued (which resumes every suspended
      * connection), end the training job (finished within the grace, or
@@ -263,6 +251,6 @@ done:
     batcher_free(b);
     modelstore_destroy(&ms);
     if (rc == 0)
-        api_log_event(cfg.log_format, "info", "stopped", NULL);
+        log_event(LOG_INFO, "stopped");
     return rc;
 }

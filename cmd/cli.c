@@ -1,7 +1,7 @@
-/* server/cli.c -- `mnistd train`, `mnistd evaluate`, `mnistd predict`: the
+/* cmd/cli.c -- `mnistd train`, `mnistd evaluate`, `mnistd predict`: the
  * engine without the server, for people who want to train or check a model
  * from a shell. Every flag is validated; errors exit 2 (usage) or 1. */
-#include "server/cli.h"
+#include "cmd/cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,6 +17,7 @@
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/train.h"
+#include "server/clock.h"
 #include "server/flags.h"
 
 #define DEFAULT_MODEL "models/mnist-cnn.safetensors"
@@ -25,13 +26,6 @@
 static int train_range(int field, double v)
 {
     return train_field_check((train_field)field, v, NULL, 0);
-}
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- train --------------------------------------------------------------- */
@@ -49,7 +43,7 @@ static int train_progress_cb(const train_progress *p, void *user)
     if (p->event == TRAIN_EV_BATCH) {
         if (!st->tty)
             return 0;
-        double t = now_sec();
+        double t = clock_mono_s();
         if (t - st->last_draw < 0.1 && p->batch != p->batches)
             return 0;
         st->last_draw = t;
@@ -177,10 +171,10 @@ int cli_train(int argc, char **argv)
         fprintf(stderr, "Training on %d samples (%s), %d epochs, batch %d\n",
                 cfg.limit > 0 && cfg.limit < train.n ? cfg.limit : train.n, data, cfg.epochs,
                 cfg.batch_size);
-    double t0 = now_sec();
+    double t0 = clock_mono_s();
     int r = train_run(params, &train, &cfg, train_progress_cb, &st, hist, TRAIN_MAX_EPOCHS, err,
                       sizeof err);
-    double secs = now_sec() - t0;
+    double secs = clock_mono_s() - t0;
     if (r != TRAIN_OK) {
         fprintf(stderr, "mnistd train: %s\n", err);
         goto done;

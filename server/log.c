@@ -1,0 +1,166 @@
+/* server/log.c -- see log.h. */
+#include "server/log.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/clock.h"
+
+/* A line longer than this is cut (still a valid line): the longest event,
+ * the startup line with every setting, takes about 6 KiB. */
+#define LINE_MAX_BYTES 16384
+
+static _Atomic int format = LOG_FORMAT_JSON;
+
+static const char *const level_names[] = {"info", "warn", "error"};
+
+void log_set_format(log_format f)
+{
+    atomic_store_explicit(&format, (int)f, memory_order_relaxed);
+}
+
+log_format log_get_format(void)
+{
+    return (log_format)atomic_load_explicit(&format, memory_order_relaxed);
+}
+
+int json_escape(char *buf, size_t cap, size_t *n, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t at = *n;
+    int cut = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        unsigned char c = *p;
+        size_t need = 1;
+        if (c == '"' || c == '\\')
+            need = 2;
+        else if (c < 0x20 || c == 0x7f)
+            need = 6;
+        else if (c >= 0xf0)
+            need = 4;  /* a UTF-8 lead byte: room for its whole sequence */
+        else if (c >= 0xe0)
+            need = 3;
+        else if (c >= 0xc0)
+            need = 2;
+        if (at + need >= cap) {
+            cut = 1;
+            break;
+        }
+        if (c == '"' || c == '\\') {
+            buf[at++] = '\\';
+            buf[at++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(buf + at, "\\u00", 4);
+            buf[at + 4] = hex[c >> 4];
+            buf[at + 5] = hex[c & 15];
+            at += 6;
+        } else {
+            buf[at++] = (char)c;
+        }
+    }
+    if (at < cap)
+        buf[at] = '\0';
+    *n = at;
+    return cut ? -1 : 0;
+}
+
+/* printf-style append at *n, never past cap (the text is cut there). */
+static void addf(char *buf, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void addf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n += (size_t)k < cap - *n ? (size_t)k : cap - *n - 1;
+}
+
+/* "2026-01-02T03:04:05.678Z" */
+static void timestamp(char *buf, size_t len)
+{
+    uint64_t ns = clock_wall_ns();
+    time_t secs = (time_t)(ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000ull % 1000));
+}
+
+/* Appends the fields as a JSON object's members, each preceded by a comma
+ * when first is 0. A line that is full drops the fields that no longer fit
+ * whole (a string is cut instead), so what is written stays valid JSON. */
+static void add_fields(char *buf, size_t cap, size_t *n, va_list ap, int first)
+{
+    for (;;) {
+        log_field f = va_arg(ap, log_field);
+        if (f.type == LOG_T_END || *n + 128 >= cap)
+            return;
+        if (f.type == LOG_T_JSON && f.s && *n + strlen(f.s) + 128 >= cap)
+            continue;
+        addf(buf, cap, n, "%s\"", first ? "" : ",");
+        first = 0;
+        json_escape(buf, cap, n, f.key);
+        addf(buf, cap, n, "\":");
+        switch (f.type) {
+        case LOG_T_STR:
+            addf(buf, cap, n, "\"");
+            json_escape(buf, cap - 2, n, f.s);
+            addf(buf, cap, n, "\"");
+            break;
+        case LOG_T_INT: addf(buf, cap, n, "%lld", f.i); break;
+        case LOG_T_UINT: addf(buf, cap, n, "%llu", f.u); break;
+        case LOG_T_BOOL: addf(buf, cap, n, "%s", f.i ? "true" : "false"); break;
+        case LOG_T_DBL:
+            if (isfinite(f.d))
+                addf(buf, cap, n, "%.6g", f.d);
+            else
+                addf(buf, cap, n, "null");
+            break;
+        case LOG_T_MILLI: addf(buf, cap, n, "%llu.%03llu", f.u / 1000, f.u % 1000); break;
+        case LOG_T_JSON: addf(buf, cap, n, "%s", f.s ? f.s : "null"); break;
+        case LOG_T_END: return;
+        }
+    }
+}
+
+void log_emit(const char *text, log_level level, const char *msg, ...)
+{
+    /* The end of a line ("}\n" or "\n") always fits: fields are written
+     * into all but the last bytes. */
+    char line[LINE_MAX_BYTES];
+    const size_t cap = sizeof(line) - 4;
+    const char *lv = level_names[(unsigned)level < 3 ? level : LOG_ERROR];
+    char ts[40];
+    timestamp(ts, sizeof(ts));
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, msg);
+    if (log_get_format() == LOG_FORMAT_TEXT) {
+        if (text) {
+            addf(line, cap, &n, "%s %s", ts, text);
+        } else {
+            addf(line, cap, &n, "%s %s %s", ts, lv, msg);
+            size_t before = n;
+            addf(line, cap, &n, " ");
+            add_fields(line, cap, &n, ap, 1);
+            if (n == before + 1)
+                n = before;  /* no fields: no trailing space */
+        }
+    } else {
+        addf(line, cap, &n, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, lv);
+        json_escape(line, cap - 256, &n, msg);
+        addf(line, cap, &n, "\"");
+        add_fields(line, cap, &n, ap, 0);
+        line[n++] = '}';
+    }
+    va_end(ap);
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
+}
