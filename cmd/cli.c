@@ -18,7 +18,7 @@
 #include "model/net.h"
 #include "model/train.h"
 #include "server/clock.h"
-#include "server/flags.h"
+#include "cmd/flags.h"
 
 #define DEFAULT_MODEL "models/mnist-cnn.safetensors"
 

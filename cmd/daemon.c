@@ -4,7 +4,6 @@
  *
  * This file is the daemon's composition root, the one place that knows
  * every layer: model/, server/ (which stays HTTP-free) and api/. */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include "cmd/daemon.h"
 
 #include "api/api.h"
+#include "model/checkpoint.h"
 #include "server/batcher.h"
 #include "server/clock.h"
 #include "server/config.h"
@@ -56,51 +56,11 @@ static int load_model(const mnistd_config *cfg, modelstore *ms)
     return 0;
 }
 
-/* Removes the temporary files that saves of the model interrupted by a
- * crash left behind. ckpt_save writes MODEL.tmp.PID.N and renames it over
- * MODEL; a process killed in between leaves the temporary file. Only files of
- * processes that are gone are removed (a PID that no longer exists, or our
- * own PID, which has saved nothing yet: in a container the daemon is PID 1
- * after every restart), so a save running in another live process is left
- * alone. Returns the number removed. */
+/* Removes what saves of the model interrupted by a crash left behind (see
+ * ckpt_remove_stale_temps; the daemon has saved nothing yet). */
 static int remove_stale_temps(const mnistd_config *cfg)
 {
-    char dir[CONFIG_PATH_MAX], prefix[CONFIG_PATH_MAX + 8];
-    const char *slash = strrchr(cfg->model, '/');
-    if (slash) {
-        snprintf(dir, sizeof(dir), "%.*s", slash == cfg->model ? 1 : (int)(slash - cfg->model), cfg->model);
-        snprintf(prefix, sizeof(prefix), "%s.tmp.", slash + 1);
-    } else {
-        snprintf(dir, sizeof(dir), ".");
-        snprintf(prefix, sizeof(prefix), "%s.tmp.", cfg->model);
-    }
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int removed = 0;
-    size_t plen = strlen(prefix);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, plen) != 0)
-            continue;
-        /* The rest must be PID.N, both decimal. */
-        const char *p = e->d_name + plen;
-        char *end = NULL;
-        errno = 0;
-        long pid = strtol(p, &end, 10);
-        if (errno || end == p || *end != '.' || pid <= 0)
-            continue;
-        const char *q = end + 1;
-        if (!*q || strspn(q, "0123456789") != strlen(q))
-            continue;
-        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
-            continue;  /* its process may still be writing it */
-        char path[2 * CONFIG_PATH_MAX + 2];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (unlink(path) == 0)
-            removed++;
-    }
-    closedir(d);
+    int removed = ckpt_remove_stale_temps(cfg->model);
     if (removed > 0)
         log_event(LOG_INFO, "removed stale temporary files of interrupted model saves",
                   LOG_STR("model", cfg->model), LOG_INT("files", removed));

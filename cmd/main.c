@@ -11,6 +11,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/daemon.h"
+#include "model/version.h"
 
 static void usage(FILE *f)
 {

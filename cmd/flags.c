@@ -1,5 +1,5 @@
-/* server/flags.c -- the command line's flag parser: see flags.h. */
-#include "server/flags.h"
+/* cmd/flags.c -- the command line's flag parser: see flags.h. */
+#include "cmd/flags.h"
 
 #include <errno.h>
 #include <math.h>

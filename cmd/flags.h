@@ -1,7 +1,7 @@
-/* server/flags.h -- the command line's flag parser, driven by a table.
+/* cmd/flags.h -- the command line's flag parser, driven by a table.
  *
- * A command lists its flags in an array of flag_def, the way config.c lists
- * the daemon's settings: the name ("--epochs"), another spelling, the kind
+ * A command lists its flags in an array of flag_def, the way server/config.c
+ * lists the daemon's settings: the name ("--epochs"), another spelling, the kind
  * of value, where the value goes and an optional range check. flags_parse
  * reads "--name value" and "--name=value" in order and stops at the first
  * problem, saying which argument and why, so that each command words its

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Rules of the source tree that a grep can check, so that they stay true:
+#   - every header's include guard encloses the whole header (nothing is
+#     declared after the guard's #endif);
+#   - no header in model/ mentions HTTP (the numeric core and file formats
+#     know nothing of the protocol that serves them);
+#   - the training settings' ranges are defined once, in model/train.h, and
+#     their messages written once, in model/train.c;
+#   - the temporary-file naming of checkpoint saves (".tmp.") is known to
+#     model/checkpoint.c alone.
+. "$(dirname "$0")/../contract/lib.sh"
+lib_init
+cd "$ROOT"
+dirs=$(for d in model server api cmd; do [ -d "$d" ] && echo "$d"; done)
+
+# Depth of #if nesting; a header whose guard closes before its last
+# directive has code outside the guard.
+bad=""
+for h in $(find $dirs -name '*.h' | sort); do
+  awk '/^[ \t]*#[ \t]*if/ { d++ } /^[ \t]*#[ \t]*endif/ { d--; if (d == 0) closed = NR }
+       NF && closed && NR > closed { out = 1 }
+       END { exit !(out || !closed) }' "$h" && bad="$bad $h"
+done
+check source_include_guards_enclose_headers "outside or without a guard:$bad" test -z "$bad"
+
+http=$(grep -il 'http' model/*.h || true)
+check source_model_headers_know_no_http "$http" test -z "$http"
+
+defs=$(grep -rln '#define TRAIN_MAX_' $dirs | tr '\n' ' ')
+msgs=$(grep -rlE '(epochs|batch_size|learning_rate|validation_split|seed|limit|%s) must be (an integer|a number) in' $dirs --include='*.c' | tr '\n' ' ')
+check source_training_ranges_once "ranges in: $defs; messages in: $msgs" \
+  test "$defs" = "model/train.h " -a "$msgs" = "model/train.c "
+
+tmp=$(grep -rlF '.tmp.' $dirs --include='*.c' --include='*.h' | tr '\n' ' ')
+check source_checkpoint_temp_names_in_one_file "named in: $tmp" test "$tmp" = "model/checkpoint.c "
+
+[ "$FAILS" -eq 0 ]
