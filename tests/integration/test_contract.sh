@@ -14,6 +14,9 @@ C=$ROOT/tests/contract
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   skip test_contract "node/npm not installed"; exit 0
 fi
+if ! why=$(node "$ROOT/tests/node-engines.js" "$C" 2>&1); then
+  fail test_contract_node_version "$why"; exit 1
+fi
 if [ ! -x "$C/node_modules/.bin/redocly" ] || ! (cd "$C" && npm ls --depth=0 >/dev/null 2>&1); then
   if ! (cd "$C" && timeout 300 npm ci --no-audit --no-fund >"$WORK/npm.log" 2>&1); then
     if grep -qiE 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network' "$WORK/npm.log"; then

@@ -73,6 +73,12 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "could not install ${need[*]}" >&2
 fi
 
+# An unsupported Node.js is a failure, with the reason.
+if command -v node >/dev/null 2>&1 && ! why=$(node tests/node-engines.js tests/deploy 2>&1); then
+  fail deploy_node_version "$why"
+  exit 1
+fi
+
 npm_ok=0
 if ! command -v npm >/dev/null 2>&1; then
   fail npm_install "npm is not installed and could not be installed"

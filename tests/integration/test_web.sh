@@ -54,6 +54,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "SKIP web: node and npm are missing and apt could not install them: $(tail -n 1 "$WORK/apt.log" 2>/dev/null)"
   exit 0
 fi
+if ! why=$(node tests/node-engines.js tests/web 2>&1); then
+  echo "FAIL web_node_version: $why"
+  exit 1
+fi
 
 # playwright-core at the version of the lockfile; npm ci only when the
 # installed copy differs.
