@@ -6,6 +6,7 @@
 #                        (address also includes UndefinedBehaviorSanitizer)
 #   make bench           speed figures against PyTorch measured in the same run
 #   make run             build and start the daemon on the shipped model
+#   make test-fresh      the README's two commands in a new Debian 12 root (slow)
 #   make model           retrain the shipped model with the recipe
 #
 # Objects of a sanitizer build go to build/<sanitizer>/ so that a normal and a
@@ -66,7 +67,7 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c bench/*.c))
 TOOL_BIN   := $(TOOL_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test bench run model deps-build deps-test deps-bench clean fuzz check-deploy
+.PHONY: all test bench run model deps-build deps-test deps-bench clean fuzz check-deploy test-fresh
 all: $(BUILD)/mnistd
 
 $(BUILD)/obj/%.o: %.c
@@ -142,6 +143,11 @@ model: deps-build
 check-deploy: deps-test
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
 	@TESTS=test_deploy SANITIZER_PASS=0 BUILD=$(BUILD) bash tests/run.sh
+
+# The README's two commands on a fresh Debian 12 root: debootstrap, git and
+# make, then chroot (root; about an hour). Not part of `make test`.
+test-fresh:
+	@bash tests/fresh/run.sh
 
 clean:
 	rm -rf build
