@@ -2,8 +2,11 @@
 #
 #   make                 build build/mnistd (warnings on)
 #   make test            install missing test dependencies, build, run every test
-#   make test SANITIZER=address|undefined   the whole suite on a sanitized build
-#                        (address also includes UndefinedBehaviorSanitizer)
+#   make test SANITIZER=address|undefined|thread   the whole suite on a
+#                        sanitized build (address also includes UBSan)
+#   make check           build and run tests without installing anything or
+#                        a sanitizer pass (TESTS="test_pool test_http" picks)
+#   make unit            the same for the C test programs alone
 #   make bench           speed figures against PyTorch measured in the same run
 #   make run             build and start the daemon on the shipped model
 #   make test-fresh      the README's two commands in a new Debian 12 root (slow)
@@ -37,8 +40,12 @@ else ifeq ($(SANITIZER),undefined)
 BUILD    := build/undefined
 MALLOC   :=
 SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -DMNISTD_SANITIZER=1
+else ifeq ($(SANITIZER),thread)
+BUILD    := build/thread
+MALLOC   :=
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer -DMNISTD_SANITIZER=1
 else
-$(error SANITIZER must be address or undefined)
+$(error SANITIZER must be address, undefined or thread)
 endif
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -67,7 +74,7 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c bench/*.c))
 TOOL_BIN   := $(TOOL_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test bench run model deps-build deps-test deps-bench clean fuzz check-deploy test-fresh
+.PHONY: all test check unit bench run model deps-build deps-test deps-bench clean fuzz check-deploy test-fresh
 all: $(BUILD)/mnistd
 
 $(BUILD)/obj/%.o: %.c
@@ -123,6 +130,16 @@ else
 	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash tests/run.sh
 endif
 
+# The inner loop: no dependency check, no sanitizer pass, and only the C
+# test programs that TESTS names (all when TESTS is empty) are built.
+CHECK_BIN = $(if $(TESTS),$(filter $(addprefix $(BUILD)/tests/,$(TESTS)),$(TEST_BIN)),$(TEST_BIN))
+check:
+	$(MAKE) --no-print-directory $(BUILD)/mnistd $(CHECK_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash tests/run.sh
+unit:
+	$(MAKE) --no-print-directory $(CHECK_BIN)
+	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) SUITES=unit bash tests/run.sh
+
 bench: deps-bench
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TOOL_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
@@ -152,7 +169,8 @@ test-fresh:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# Header dependencies (-MMD) of this $(BUILD) only.
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d)
 
 # Fuzzing: libFuzzer harnesses in tests/fuzz/, built with clang under
 # ASan+UBSan into build/fuzz/ (never with jemalloc). Each harness runs for

@@ -321,10 +321,12 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
         return JOBS_INVALID;
     pthread_mutex_lock(&j->mu);
     if (j->active) {
+        /* Copied under the lock: once it is released the job may end and
+         * j->active become NULL. */
         *id = j->active->info.id;
+        job_status st = j->active->info.status;
         pthread_mutex_unlock(&j->mu);
-        snprintf(err, errlen, "training job %d is still %s", *id,
-                 job_status_name(j->active->info.status));
+        snprintf(err, errlen, "training job %d is still %s", *id, job_status_name(st));
         return JOBS_BUSY;
     }
     /* the previous job's thread has finished (active is NULL): reap it */

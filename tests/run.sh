@@ -9,8 +9,20 @@ export MNISTD_BIN=${MNISTD_BIN:-$PWD/$BUILD/mnistd}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 only=${TESTS:-}
+suites=${SUITES:-unit integration}
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
+# Under ThreadSanitizer every report fails the test that caused it: each
+# process writes its reports to $tsandir/<test>.<pid> (the daemons that the
+# integration tests start included), and halt_on_error stops it at the first.
+tsandir=
+if [ "${SANITIZER:-}" = thread ]; then
+  tsandir=$(cd "$logdir" && pwd)/tsan
+  rm -rf "$tsandir"; mkdir -p "$tsandir"
+  tsan_opts="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
+  # OpenBLAS's own threads are not instrumented; the engine runs BLAS on its pool.
+  export OPENBLAS_NUM_THREADS=1
+fi
 pass=0; fail=0; skip=0
 failed_names=()
 
@@ -18,10 +30,23 @@ run_one() {
   local name=$1; shift
   local log=$logdir/$name.log
   local t0=$(date +%s.%N)
-  timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
+  if [ -n "$tsandir" ]; then
+    TSAN_OPTIONS="$tsan_opts log_path=$tsandir/$name ${TSAN_OPTIONS:-}" \
+      timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
+  else
+    timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1
+  fi
   local rc=$?
   local t1=$(date +%s.%N)
-  local p f s
+  local p f s r
+  if [ -n "$tsandir" ]; then
+    for r in "$tsandir/$name".*; do
+      [ -f "$r" ] || continue
+      { cat "$r"
+        echo "FAIL $name: ThreadSanitizer, process ${r##*.}:" \
+          "$(grep -m1 '^SUMMARY' "$r" || echo 'see the report above')"; } >>"$log"
+    done
+  fi
   p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "FAIL $name: exited with status $rc" >>"$log"; f=1
@@ -38,12 +63,14 @@ run_one() {
 }
 
 for t in "$BUILD"/tests/test_*; do
+  [[ " $suites " == *" unit "* ]] || break
   [ -x "$t" ] || continue
   n=$(basename "$t")
   [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
   run_one "$n" "$t"
 done
 for t in tests/integration/test_*; do
+  [[ " $suites " == *" integration "* ]] || break
   [ -f "$t" ] || continue
   n=$(basename "$t"); n=${n%.*}
   [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue

@@ -50,4 +50,17 @@ static inline const char *test_data_dir(void)
     return (d && *d) ? d : NULL;
 }
 
+/* 1 in a ThreadSanitizer build (SANITIZER=thread), where code runs 5-20
+ * times slower: stress tests scale their sizes by this and print them. */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_UNDER_TSAN 1
+#endif
+#endif
+#ifndef TEST_UNDER_TSAN
+#define TEST_UNDER_TSAN 0
+#endif
+
 #endif
