@@ -124,7 +124,7 @@ static long run_threads(modelstore *ms, int readers, int publishers, int models,
 
 int main(void)
 {
-    const int models = TEST_UNDER_TSAN ? 40 : 200;
+    const int models = TEST_UNDER_TSAN ? 40 : 100;
     printf("  %d models per publisher%s\n", models, TEST_UNDER_TSAN ? " (ThreadSanitizer build)" : "");
     modelstore ms;
 
