@@ -22,6 +22,8 @@ if [ "${SANITIZER:-}" = thread ]; then
   tsan_opts="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
   # OpenBLAS's own threads are not instrumented; the engine runs BLAS on its pool.
   export OPENBLAS_NUM_THREADS=1
+  # Instrumented code runs 5-20 times slower.
+  TEST_TIMEOUT=${TEST_TIMEOUT:-2700}
 fi
 pass=0; fail=0; skip=0
 failed_names=()
