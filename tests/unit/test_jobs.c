@@ -79,6 +79,10 @@ static void *hammer_main(void *v)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     pthread_barrier_wait(h->go);
     while (atomic_load(h->started) < h->target) {
+        /* A moment off the lock between submissions, so that the job
+         * thread, which takes it after each batch, is not starved. */
+        for (volatile int k = 0; k < 500; k++)
+            ;
         int id = 0;
         int rc = jobs_submit(h->j, h->cfg, "api", &id, err, sizeof err);
         if (rc == JOBS_OK) {
