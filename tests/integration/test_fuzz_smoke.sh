@@ -164,4 +164,24 @@ else
   echo "SKIP fuzz_bomb_ztxt-2mb: $mkpng not built"
 fi
 
+# ---- v2 infer requests: declared sizes are not allocations ----------------
+# Every v2 seed (among them a shape declaring 10^15 images and a header
+# length beyond the body) under a 1 MiB per-allocation limit; the control,
+# a real 2 MiB request, must trip the same limit (libFuzzer copies it).
+v2log=$probe/v2-malloc.log
+if "$OUT/fuzz_v2" -malloc_limit_mb=1 -rss_limit_mb=512 -runs=0 tests/fuzz/corpus/v2 >"$v2log" 2>&1; then
+  pass "fuzz_v2_declared_sizes: $(find tests/fuzz/corpus/v2 -type f | wc -l) v2 seeds, no allocation over 1 MiB"
+else
+  fail "fuzz_v2_declared_sizes: $(grep -m 1 -o 'out-of-memory.*\|ERROR.*' "$v2log")"
+fi
+{ printf -- '-\n{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":[0'
+  head -c 2097152 /dev/zero | tr '\0' ' '; printf ']}]}'; } >"$probe/v2-2mb.bin"
+if "$OUT/fuzz_v2" -malloc_limit_mb=1 -rss_limit_mb=512 "$probe/v2-2mb.bin" >"$v2log" 2>&1; then
+  fail "fuzz_v2_malloc_control: a 2 MiB request passed the 1 MiB allocation limit: the limit is not enforced"
+elif grep -q 'out-of-memory (malloc(' "$v2log"; then
+  pass "fuzz_v2_malloc_control: a real 2 MiB request trips the 1 MiB allocation limit"
+else
+  fail "fuzz_v2_malloc_control: unexpected failure: $(grep -m 1 -E 'ERROR|SUMMARY' "$v2log")"
+fi
+
 [ "$fails" -eq 0 ]
