@@ -117,15 +117,19 @@ deps-bench:
 	@bash scripts/deps.sh bench
 
 # A plain `make test` also runs the C test programs a second time, built with
-# AddressSanitizer + UndefinedBehaviorSanitizer (build/address), so every run,
-# CI's included, has a sanitizer pass. SANITIZER_PASS=0 skips it.
+# AddressSanitizer + UndefinedBehaviorSanitizer (build/address), and the
+# concurrency tests a third, under ThreadSanitizer (build/thread), so every
+# run, CI's included, has sanitizer passes. SANITIZER_PASS=0 skips them.
 SANITIZER_PASS ?= 1
+TSAN_PASS_TESTS := test_batcher test_pool test_modelstore test_jobs
 test: deps-test
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TEST_BIN) $(TOOL_BIN)
 ifeq ($(SANITIZER)$(SANITIZER_PASS),1)
 	$(MAKE) --no-print-directory SANITIZER=address build/address/mnistd \
 	  $(TEST_SRC:tests/unit/%.c=build/address/tests/%)
-	@BUILD=$(BUILD) SANITIZER= ASAN_PASS_BUILD=build/address bash tests/run.sh
+	$(MAKE) --no-print-directory SANITIZER=thread $(TSAN_PASS_TESTS:%=build/thread/tests/%)
+	@BUILD=$(BUILD) SANITIZER= ASAN_PASS_BUILD=build/address TSAN_PASS_BUILD=build/thread \
+	  TSAN_PASS_TESTS="$(TSAN_PASS_TESTS)" bash tests/run.sh
 else
 	@BUILD=$(BUILD) SANITIZER=$(SANITIZER) bash tests/run.sh
 endif

@@ -16,7 +16,7 @@ mkdir -p "$logdir"
 # process writes its reports to $tsandir/<test>.<pid> (the daemons that the
 # integration tests start included), and halt_on_error stops it at the first.
 tsandir=
-if [ "${SANITIZER:-}" = thread ]; then
+tsan_on() {
   tsandir=$(cd "$logdir" && pwd)/tsan
   rm -rf "$tsandir"; mkdir -p "$tsandir"
   tsan_opts="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
@@ -24,7 +24,8 @@ if [ "${SANITIZER:-}" = thread ]; then
   export OPENBLAS_NUM_THREADS=1
   # Instrumented code runs 5-20 times slower.
   TEST_TIMEOUT=${TEST_TIMEOUT:-2700}
-fi
+}
+[ "${SANITIZER:-}" = thread ] && tsan_on
 pass=0; fail=0; skip=0
 failed_names=()
 
@@ -92,6 +93,17 @@ if [ -n "${ASAN_PASS_BUILD:-}" ] && [ -d "$ASAN_PASS_BUILD/tests" ]; then
     n=$(basename "$t")
     [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
     run_one "$n[asan]" "$t"
+  done
+fi
+
+# And the concurrency tests (TSAN_PASS_TESTS) under ThreadSanitizer, without
+# MNISTD_DATA: what they test needs no MNIST, and the data tests would be slow.
+if [ -n "${TSAN_PASS_BUILD:-}" ] && [ -d "$TSAN_PASS_BUILD/tests" ]; then
+  echo "-- ThreadSanitizer pass: the concurrency tests ($TSAN_PASS_BUILD)"
+  tsan_on
+  for n in ${TSAN_PASS_TESTS:-}; do
+    [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
+    MNISTD_DATA= run_one "$n[tsan]" "$TSAN_PASS_BUILD/tests/$n"
   done
 fi
 

@@ -10,6 +10,10 @@
 #   pass NAME / fail NAME WHY / skip NAME WHY / check NAME COND-COMMAND...
 #   metric NAME{labels}           the value of one series from GET /metrics
 #   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
+#
+# A ThreadSanitizer build runs 5-20 times slower: wait_until's timeouts and
+# req's are $SLOW (10) times longer there. They bound a failure; a passing
+# run never waits them out.
 
 lib_init() {
   set -u
@@ -21,6 +25,8 @@ lib_init() {
   PIDS=()
   FAILS=0
   REQ_N=0
+  SLOW=1
+  [ "${SANITIZER:-}" = thread ] && SLOW=10
   # Recorded exchanges keep their files beside the capture, past our cleanup.
   OUTDIR=$WORK
   if [ -n "${MNISTD_CAPTURE:-}" ]; then
@@ -49,7 +55,7 @@ check() {
 
 wait_until() {
   local timeout=$1; shift
-  local end=$((SECONDS + timeout))
+  local end=$((SECONDS + timeout * ${SLOW:-1}))
   until "$@"; do
     [ "$SECONDS" -ge "$end" ] && return 1
     sleep 0.05
@@ -107,7 +113,7 @@ req() {
   local out=$OUTDIR/r.$BASHPID.$REQ_N w
   local mflag=(-X "$method")
   [ "$method" = HEAD ] && mflag=(--head)
-  w=$(curl -sS --max-time 30 "${mflag[@]}" -o "$out.body" -D "$out.hdr" \
+  w=$(curl -sS --max-time $((30 * ${SLOW:-1})) "${mflag[@]}" -o "$out.body" -D "$out.hdr" \
       -w '%{http_code} %{content_type}' "$@" "http://127.0.0.1:$PORT$path")
   status=${w%% *}
   ctype=${w#* }
