@@ -13,7 +13,10 @@
  *
  * Usage: bench_net [--epochs N] [--reps N] [--seed S] [--threads T]
  *                  [--no-train] [--no-infer] [--rounds N] [--latency-calls N]
- * Data from MNISTD_DATA (a directory with the canonical IDX files). */
+ *        bench_net --probs MODEL OUT
+ * Data from MNISTD_DATA (a directory with the canonical IDX files).
+ * --probs writes MODEL's 10 probabilities for each test image to OUT
+ * (little-endian float32, 10,000 x 10), for comparing other runtimes. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/train.h"
@@ -62,7 +66,8 @@ static void usage(FILE *f)
             "  --no-train         skip the training recipe (inference uses seeded weights)\n"
             "  --no-infer         skip the inference and latency figures\n"
             "  --rounds N         timed rounds for inference images/s (default 7)\n"
-            "  --latency-calls N  batch-1 calls per latency measurement (default 3000)\n");
+            "  --latency-calls N  batch-1 calls per latency measurement (default 3000)\n"
+            "  --probs MODEL OUT  write MODEL's probabilities for the test images to OUT\n");
 }
 
 /* Parses a non-negative integer flag value; -1 when invalid. */
@@ -231,15 +236,57 @@ out:
     return rc;
 }
 
+/* --probs: the test images' probabilities under a model file. */
+static int dump_probs(const char *dir, const char *model, const char *out)
+{
+    mnist_set test = {0};
+    char err[512];
+    int rc = 1;
+    float *params = malloc(sizeof(float) * NET_NUM_PARAMS), *x = NULL, *probs = NULL;
+    net_ctx *ctx = net_ctx_create(64, 0);
+    FILE *f = NULL;
+    if (!params || !ctx || ckpt_load(model, params, NULL, err, sizeof err) != 0 ||
+        mnist_load_dir(&test, dir, "t10k", err, sizeof err) != 0) {
+        fprintf(stderr, "bench_net: %s\n", params && ctx ? err : "out of memory");
+        goto out;
+    }
+    x = malloc(sizeof(float) * (size_t)test.n * NET_IN_PIXELS);
+    probs = malloc(sizeof(float) * (size_t)test.n * NET_CLASSES);
+    if (!x || !probs)
+        goto out;
+    mnist_to_float(&test, 0, test.n, x);
+    for (int i = 0; i < test.n; i += 64) {
+        int b = test.n - i < 64 ? test.n - i : 64;
+        net_forward(ctx, params, x + (size_t)i * NET_IN_PIXELS, b, probs + (size_t)i * NET_CLASSES,
+                    NULL);
+    }
+    f = fopen(out, "wb");
+    if (!f || fwrite(probs, sizeof(float) * NET_CLASSES, (size_t)test.n, f) != (size_t)test.n) {
+        fprintf(stderr, "bench_net: cannot write %s\n", out);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f && fclose(f) != 0)
+        rc = 1;
+    free(params);
+    free(x);
+    free(probs);
+    net_ctx_free(ctx);
+    mnist_free(&test);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    bench_opts o;
+    bench_opts o = {0};
     mnist_set train = {0}, test = {0};
     char err[512];
     int rc = 1;
     float *params = NULL;
 
-    int p = parse_opts(argc, argv, &o);
+    int probs = argc == 4 && !strcmp(argv[1], "--probs");
+    int p = probs ? 0 : parse_opts(argc, argv, &o);
     if (p != 0)
         return p > 0 ? 0 : 2;
     const char *dir = getenv("MNISTD_DATA");
@@ -248,6 +295,8 @@ int main(int argc, char **argv)
                         "(train-images-idx3-ubyte.gz, ...)\n");
         return 2;
     }
+    if (probs)
+        return dump_probs(dir, argv[2], argv[3]);
     double t0 = now_sec();
     if (mnist_load_dir(&train, dir, "train", err, sizeof err) != 0 ||
         mnist_load_dir(&test, dir, "t10k", err, sizeof err) != 0) {

@@ -3,7 +3,19 @@
 # our network (bench/bench_net.c) and the same network in PyTorch
 # (bench/torch_bench.py) on the same MNIST files, interleaved in one run,
 # BENCH_REPS times each, then a table of the medians, our ratio to PyTorch,
-# and the performance targets each figure is held to.
+# and the performance targets each figure is held to. Then the peers from build/venv-bench
+# (scripts/deps.sh bench), chosen by BENCH_PEERS (default all):
+#   torch113  Debian's PyTorch 1.13 (the table above)
+#   torch2    PyTorch 2 from PyPI, the same script, interleaved likewise
+#   onnx      ONNX Runtime on our model exported by scripts/export_onnx.py,
+#             interleaved likewise; fails the run unless it predicts the
+#             same digit as mnistd on all 10,000 test images
+#   keras     the reference Keras script on TensorFlow (bench/keras_seed.py),
+#             once: 5 epochs take minutes
+#   serving   mnistd, TorchServe and FastAPI under the same wrk load
+#             (bench/serving.sh), once
+# and bench/report.py prints the peers' tables with the targets as ratios of
+# this run and writes $BUILD/bench/bench-throughput.png and bench-latency.png.
 #
 # Settings (environment):
 #   MNISTD_DATA         directory of the MNIST IDX files (make sets it)
@@ -15,6 +27,7 @@
 #   BENCH_HTTP=1        also run bench/http.sh when it exists
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
+#   BENCH_PEERS         peers to run (default "torch113 torch2 onnx keras serving")
 # Raw lines of every run are kept in $BUILD/bench/results-<time>.txt.
 set -u
 BUILD=${BUILD:-build}
@@ -23,6 +36,9 @@ QUICK=${BENCH_QUICK:-0}
 TORCH_RECIPE=${BENCH_TORCH_RECIPE:-0}
 PY=${TORCH_PYTHON:-/usr/bin/python3}
 OURS=$BUILD/bench/bench_net
+PEERS=" ${BENCH_PEERS:-torch113 torch2 onnx keras serving} "
+VPY=build/venv-bench/bin/python
+want() { [[ "$PEERS" == *" $1 "* ]]; }
 
 if [ -z "${MNISTD_DATA:-}" ] || [ ! -d "$MNISTD_DATA" ]; then
   echo "bench: set MNISTD_DATA to the directory holding the MNIST IDX files" >&2
@@ -35,7 +51,9 @@ fi
 case "$REPS" in ''|*[!0-9]*|0) echo "bench: BENCH_REPS must be a positive integer" >&2; exit 2 ;; esac
 
 have_torch=1
-if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
+if ! want torch113; then
+  have_torch=0
+elif ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   have_torch=0
   echo "bench: $PY has no torch/numpy (scripts/deps.sh bench installs python3-torch);" \
        "PyTorch figures are skipped" >&2
@@ -61,15 +79,49 @@ run_torch() {
     { echo "bench: torch_bench.py failed" >&2; return 1; }
 }
 
+if [[ "$PEERS" =~ (torch2|onnx|keras|serving) ]] && ! "$VPY" -c 'import torch, onnxruntime' 2>/dev/null; then
+  echo "bench: $VPY is missing or incomplete (scripts/deps.sh bench); peers skipped: $PEERS" >&2
+  PEERS=" $(want torch113 && echo torch113) "
+fi
+run_torch2() {
+  want torch2 || return 0
+  echo "  [rep $1] pytorch 2 ..." >&2
+  "$VPY" bench/torch_bench.py --prefix torch2 "${torch_args[@]}" --seed "$1" >>"$log" ||
+    { echo "bench: torch_bench.py (PyTorch 2) failed" >&2; return 1; }
+}
+run_onnx() {
+  want onnx || return 0
+  echo "  [rep $1] onnx runtime ..." >&2
+  "$VPY" bench/onnx_bench.py "$BUILD/bench/mnist-cnn.onnx" "$BUILD/bench/ours-probs.bin" >>"$log" ||
+    { echo "bench: FAILED: ONNX Runtime run or its agreement with mnistd (see above)" >&2; return 1; }
+}
+
 status=0
+if want onnx; then
+  "$VPY" scripts/export_onnx.py models/mnist-cnn.safetensors "$BUILD/bench/mnist-cnn.onnx" >&2 &&
+    "$OURS" --probs models/mnist-cnn.safetensors "$BUILD/bench/ours-probs.bin" ||
+    { echo "bench: FAILED: ONNX export or our probabilities" >&2; status=1; }
+fi
 for ((r = 1; r <= REPS; r++)); do
-  # Alternate who goes first so that slow phases of a shared machine hit both.
+  # Alternate who goes first so that slow phases of a shared machine hit all.
   if [ $((r % 2)) -eq 1 ]; then
     run_ours "$r" || status=1; run_torch "$r" || status=1
+    run_torch2 "$r" || status=1; run_onnx "$r" || status=1
   else
+    run_onnx "$r" || status=1; run_torch2 "$r" || status=1
     run_torch "$r" || status=1; run_ours "$r" || status=1
   fi
 done
+if want keras; then
+  echo "  keras seed (5 epochs) ..." >&2
+  "$VPY" bench/keras_seed.py --plot "$BUILD/bench/keras-seed.png" >"$BUILD/bench/keras.log" 2>&1 &&
+    grep '^keras\.' "$BUILD/bench/keras.log" >>"$log" ||
+    { echo "bench: keras_seed.py failed (see $BUILD/bench/keras.log)" >&2; status=1; }
+fi
+if want serving; then
+  echo "  serving peers ..." >&2
+  BUILD=$BUILD bash bench/serving.sh >>"$log" || { echo "bench: bench/serving.sh failed" >&2; status=1; }
+fi
 
 # Median of every value of key $1 in the log ("n/a" when there is none).
 med() {
@@ -130,6 +182,13 @@ echo "each run: ours recipe s: $(each ours.recipe_seconds)| test acc: $(each our
 echo "          ours train samples/s: $(each ours.train_samples_per_s)| pytorch: $(each torch.train_samples_per_s)"
 echo "          ours images/s: $(each ours.infer_images_per_s)| pytorch: $(each torch.infer_images_per_s)"
 echo "(ours: train_run ${epochs} epoch(s) took a median $(fmt "$o_tsec" %.1f) s; raw lines in $log)"
+
+if [[ "$PEERS" =~ (torch2|onnx|keras|serving) ]]; then
+  echo
+  echo "== peers (medians of this run; ratios of this run) =="
+  "$VPY" bench/report.py "$log" "$BUILD/bench" | tee "$BUILD/bench/peers.md" || status=1
+  echo "(tables in $BUILD/bench/peers.md; plots $BUILD/bench/bench-throughput.png, bench-latency.png)"
+fi
 
 if [ "${BENCH_HTTP:-0}" = 1 ]; then
   if [ -f bench/http.sh ]; then

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """The mnistd network in PyTorch, measured the way bench/bench_net.c measures
-ours, on the same MNIST files and machine. Prints "torch.<key>=<value>" lines.
+ours, on the same MNIST files and machine. Prints "torch.<key>=<value>" lines
+(--prefix changes "torch").
 
     MNISTD_DATA=dir /usr/bin/python3 bench/torch_bench.py [--epochs N] [--recipe]
+    MNISTD_DATA=dir build/venv-bench/bin/python bench/torch_bench.py --prefix torch2
 
-Needs Debian's python3-torch and python3-numpy (scripts/deps.sh bench).
+Runs on Debian's python3-torch (1.13) and on PyTorch 2 from PyPI in
+build/venv-bench (scripts/deps.sh bench installs both).
 
 The network: Conv2d(1,32,3) relu, MaxPool 2, Conv2d(32,64,3) relu, MaxPool 2,
 Conv2d(64,64,3) relu, Flatten, Linear(576,64) relu, Linear(64,10), softmax in
@@ -25,7 +28,6 @@ Figures:
 """
 
 import argparse
-import gzip
 import os
 import statistics
 import sys
@@ -36,34 +38,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mnist_idx  # noqa: E402
 
-def read_idx(path, magic, ndim):
-    """Reads an IDX file (plain or .gz); checks the magic and the size."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 + 4 * ndim or int.from_bytes(data[:4], "big") != magic:
-        raise ValueError("%s: not an IDX file with magic 0x%08x" % (path, magic))
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    off = 4 + 4 * ndim
-    if len(data) - off != int(np.prod(dims)):
-        raise ValueError("%s: payload size does not match the header" % path)
-    return np.frombuffer(data, dtype=np.uint8, offset=off).reshape(dims)
-
-
-def find(dirname, stem):
-    for name in (stem, stem + ".gz"):
-        p = os.path.join(dirname, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError("%s: no %s or %s.gz" % (dirname, stem, stem))
+PREFIX = "torch"   # of the printed keys; --prefix changes it
 
 
 def load(dirname, which):
-    x = read_idx(find(dirname, which + "-images-idx3-ubyte"), 0x803, 3)
-    y = read_idx(find(dirname, which + "-labels-idx1-ubyte"), 0x801, 1)
-    if x.shape[0] != y.shape[0] or x.shape[1:] != (28, 28):
-        raise ValueError("%s: %s images and labels do not match" % (dirname, which))
+    x, y = mnist_idx.load(dirname, which)
     xt = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     return xt, torch.from_numpy(y.astype(np.int64))
 
@@ -156,7 +138,11 @@ def main():
     ap.add_argument("--no-infer", action="store_true")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--latency-calls", type=int, default=3000)
+    ap.add_argument("--prefix", default="torch",
+                    help="prefix of the printed keys (default torch)")
     args = ap.parse_args()
+    global PREFIX
+    PREFIX = args.prefix
     if args.recipe and "--epochs" not in sys.argv:
         args.epochs = 5
     if args.epochs < 1 or args.reps < 1 or args.rounds < 1 or args.latency_calls < 10:
@@ -175,33 +161,33 @@ def main():
     split = int(xtrain.shape[0] * (1 - 0.2))
     xtr, ytr = xtrain[:split], ytrain[:split]
     xval, yval = xtrain[split:], ytrain[split:]
-    print("torch.version=%s" % torch.__version__)
-    print("torch.threads=%d" % torch.get_num_threads())
-    print("torch.load_seconds=%.3f" % load_s)
+    print(PREFIX + ".version=%s" % torch.__version__)
+    print(PREFIX + ".threads=%d" % torch.get_num_threads())
+    print(PREFIX + ".load_seconds=%.3f" % load_s)
     for rep in range(args.reps):
-        print("torch.rep=%d" % (rep + 1))
+        print(PREFIX + ".rep=%d" % (rep + 1))
         torch.manual_seed(args.seed + rep)
         model = make_model()
         if not args.no_train:
             secs, val_acc = train(model, xtr, ytr, xval, yval, args.epochs, args.seed + rep)
-            print("torch.epochs=%d" % args.epochs)
-            print("torch.train_samples=%d" % xtr.shape[0])
-            print("torch.train_seconds=%.3f" % secs)
-            print("torch.train_samples_per_s=%.0f" % (args.epochs * xtr.shape[0] / secs))
-            print("torch.val_accuracy=%.4f" % val_acc)
+            print(PREFIX + ".epochs=%d" % args.epochs)
+            print(PREFIX + ".train_samples=%d" % xtr.shape[0])
+            print(PREFIX + ".train_seconds=%.3f" % secs)
+            print(PREFIX + ".train_samples_per_s=%.0f" % (args.epochs * xtr.shape[0] / secs))
+            print(PREFIX + ".val_accuracy=%.4f" % val_acc)
             if args.recipe:
                 t1 = time.perf_counter()
                 test_loss, test_acc = evaluate(model, xte, yte)
-                print("torch.eval_seconds=%.3f" % (time.perf_counter() - t1))
-                print("torch.recipe_seconds=%.3f" % (load_s + secs + time.perf_counter() - t1))
-                print("torch.test_loss=%.4f" % test_loss)
-                print("torch.test_accuracy=%.4f" % test_acc)
+                print(PREFIX + ".eval_seconds=%.3f" % (time.perf_counter() - t1))
+                print(PREFIX + ".recipe_seconds=%.3f" % (load_s + secs + time.perf_counter() - t1))
+                print(PREFIX + ".test_loss=%.4f" % test_loss)
+                print(PREFIX + ".test_accuracy=%.4f" % test_acc)
             sys.stdout.flush()
         if not args.no_infer:
             ips, med, p99 = bench_infer(model, xte, args.rounds, args.latency_calls)
-            print("torch.infer_images_per_s=%.0f" % ips)
-            print("torch.latency_us_median=%.1f" % (med * 1e6))
-            print("torch.latency_us_p99=%.1f" % (p99 * 1e6))
+            print(PREFIX + ".infer_images_per_s=%.0f" % ips)
+            print(PREFIX + ".latency_us_median=%.1f" % (med * 1e6))
+            print(PREFIX + ".latency_us_p99=%.1f" % (p99 * 1e6))
         sys.stdout.flush()
     return 0
 

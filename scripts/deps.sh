@@ -48,8 +48,9 @@ fi
 
 # Python packages from PyPI: pinned with hashes in requirements/NAME.txt
 # (compiled from requirements/NAME.in), installed into build/venv-NAME with
-# Debian's python3, never into the system Python. A venv is rebuilt only when
-# its requirements file changed. `test` gets the checkers (safetensors,
+# Debian's python3, never into the system Python. pip runs only when the
+# requirements file changed since the last install, and then installs only
+# what the venv lacks. `test` gets the checkers (safetensors,
 # schemathesis); `bench` also the peers (TensorFlow, PyTorch, ONNX Runtime,
 # TorchServe, FastAPI, matplotlib).
 python_venv() {
@@ -61,8 +62,7 @@ python_venv() {
     return 0
   fi
   echo "deps: installing requirements/$1.txt into build/venv-$1" >&2
-  rm -rf "$dir"
-  /usr/bin/python3 -m venv "$dir"
+  [ -x "$dir/bin/python" ] || /usr/bin/python3 -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$req"
   sha256sum <"$req" >"$stamp"
 }
