@@ -28,6 +28,10 @@
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
 #   BENCH_PEERS         peers to run (default "torch113 torch2 onnx keras serving")
+#   OMP_WAIT_POLICY     for the PyTorch runs, default PASSIVE: on a shared
+#                       machine OpenMP threads that spin while waiting made a
+#                       PyTorch training step 10x slower (ACTIVE is OpenMP's
+#                       spinning default)
 # Raw lines of every run are kept in $BUILD/bench/results-<time>.txt.
 set -u
 BUILD=${BUILD:-build}
@@ -37,6 +41,7 @@ TORCH_RECIPE=${BENCH_TORCH_RECIPE:-0}
 PY=${TORCH_PYTHON:-/usr/bin/python3}
 OURS=$BUILD/bench/bench_net
 PEERS=" ${BENCH_PEERS:-torch113 torch2 onnx keras serving} "
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 VPY=build/venv-bench/bin/python
 want() { [[ "$PEERS" == *" $1 "* ]]; }
 
