@@ -20,6 +20,7 @@
 #include "server/batcher.h"
 #include "server/config.h"
 #include "server/jobs.h"
+#include "server/metrics.h"
 #include "server/modelstore.h"
 
 typedef struct api_server api_server;
@@ -41,6 +42,11 @@ void api_quiesce(api_server *s);
  * The batcher must be stopped first so no connection stays suspended; this
  * waits for running evaluations (their connections are suspended too). */
 void api_stop(api_server *s);
+
+/* The label values of the HTTP metrics, for metrics_init: one route label
+ * per path of the route table, in its order, then "web" and "other"; the
+ * reasons a prediction is refused. Static storage. */
+void api_metric_labels(metrics_labels *out);
 
 /* The embedded openapi.yaml (api/embed.c). */
 extern const char api_openapi_yaml[];

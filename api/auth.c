@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/respond.h"
 
 /* Compares the offered credentials (off, offlen) with the token (tok, toklen)
  * in constant time: the loop always runs over the whole token, reading the
@@ -63,4 +64,14 @@ int api_auth_ok(api_request *r)
         return 1;
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     return api_auth_check_header(h, cfg->token, cfg->token_len);
+}
+
+int api_auth_refused(api_request *r, enum MHD_Result *ret)
+{
+    static const char *const www_auth[] = {"WWW-Authenticate", "Bearer realm=\"mnistd\"", NULL};
+    if (api_auth_ok(r))
+        return 0;
+    *ret = api_error(r, 401, "unauthorized", "this endpoint needs the header 'Authorization: Bearer <token>'",
+                     www_auth);
+    return 1;
 }

@@ -13,6 +13,10 @@
  * bearer token given), 0 otherwise. */
 int api_auth_ok(api_request *r);
 
+/* The gate of a protected route: when r may not use it, answers 401 with
+ * WWW-Authenticate: Bearer, sets *ret and returns 1; otherwise returns 0. */
+int api_auth_refused(api_request *r, enum MHD_Result *ret);
+
 /* The check itself, without a connection (for unit tests): 1 when
  * token_len is 0, or header is "Bearer <token>" (scheme case-insensitive,
  * spaces or tabs around the credentials ignored) with exactly that token;

@@ -4,7 +4,7 @@
  * (25 images) to about a second (10,000): too long for an HTTP thread. The
  * handler suspends the connection and hands the work to a short-lived thread
  * at lower CPU priority; the thread stores the answer in the request and
- * resumes the connection, whose next callback sends it (api_bg_finish). At
+ * resumes the connection, whose next callback sends it (bg_finish). At
  * most API_BG_MAX such operations run at once; more answer 503. */
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "api/internal.h"
+#include "api/respond.h"
 #include "model/grid.h"
 #include "model/png.h"
 #include "model/net.h"
@@ -220,7 +220,8 @@ static enum MHD_Result bg_start(api_request *r, int kind, int offset)
     return MHD_YES;
 }
 
-enum MHD_Result api_bg_finish(api_request *r)
+/* Answers a finished background operation (bg_state 2); before, nothing. */
+static enum MHD_Result bg_finish(api_request *r)
 {
     if (__atomic_load_n(&r->bg_state, __ATOMIC_ACQUIRE) != 2 || r->status)
         return MHD_YES;
@@ -237,18 +238,24 @@ enum MHD_Result api_bg_finish(api_request *r)
                              r->bg_status == 503 ? retry1 : NULL);
 }
 
+/* Both handlers are called again when the operation resumes the connection. */
 enum MHD_Result api_post_evaluate(api_request *r)
 {
+    if (r->bg_state)
+        return bg_finish(r);
     return bg_start(r, BG_EVALUATE, 0);
 }
 
 enum MHD_Result api_get_samples(api_request *r)
 {
+    if (r->bg_state)
+        return bg_finish(r);
+    const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "offset");
     long off = 0;
-    if (r->bg_query[0]) {
+    if (q && *q) {  /* "?offset=" alone is offset 0 */
         char *end;
-        off = strtol(r->bg_query, &end, 10);
-        if (*end || end == r->bg_query || off < 0 || off > 100000000L)
+        off = strtol(q, &end, 10);
+        if (strlen(q) > 30 || *end || end == q || off < 0 || off > 100000000L)
             return api_error(r, 400, "invalid offset", "offset must be a non-negative integer", NULL);
     }
     return bg_start(r, BG_SAMPLES, (int)off);

@@ -24,15 +24,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "api/infer.h"
 #include "api/multipart.h"
 #include "model/net.h"
 #include "model/png.h"
 #include "model/preprocess.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/strbuf.h"
 
-enum MHD_Result api_reject(api_request *r, metrics_reject why, int status, const char *error,
+const char *const api_predict_reasons[MREJ_COUNT] = {
+    "queue_full", "deadline", "not_ready", "shutting_down", "body_too_large",
+    "too_many_images", "length_required", "unsupported_media_type", "bad_request",
+    "unprocessable",
+};
+const int api_predict_nreasons = MREJ_COUNT;
+
+enum MHD_Result api_reject(api_request *r, reject_reason why, int status, const char *error,
                            const char *detail, const char *const *headers)
 {
     metrics_rejected(why);
@@ -44,7 +52,9 @@ static const char *header(api_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-enum MHD_Result api_predict_begin(api_request *r)
+/* The first call (headers only). Returns MHD_YES after either queueing an
+ * early error or preparing to read the body. */
+static enum MHD_Result predict_begin(api_request *r)
 {
     if (api_infer_refused(r))
         return MHD_YES;
@@ -240,7 +250,8 @@ static enum MHD_Result respond_results(api_request *r)
     return api_respond_owned(r, 200, "application/json", body, len, NULL);
 }
 
-enum MHD_Result api_predict_finish(api_request *r)
+/* The body is complete (or the request came back from the batcher). */
+static enum MHD_Result predict_finish(api_request *r)
 {
     const mnistd_config *cfg = r->srv->cfg;
     if (r->suspended) {
@@ -341,4 +352,9 @@ enum MHD_Result api_submit_jobs(api_request *r)
         MHD_resume_connection(r->conn);
     }
     return MHD_YES;
+}
+
+enum MHD_Result api_predict(api_request *r)
+{
+    return r->body_done ? predict_finish(r) : predict_begin(r);
 }

@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/auth.h"
-#include "api/internal.h"
-
-static const char *const www_auth[] = {"WWW-Authenticate", "Bearer realm=\"mnistd\"", NULL};
+#include "api/respond.h"
 
 static void add_time(cJSON *o, const char *key, double t)
 {
@@ -153,12 +150,10 @@ static int read_field(api_request *r, const cJSON *body, train_field f, double *
 
 enum MHD_Result api_post_train(api_request *r)
 {
-    if (!api_auth_ok(r))
-        return api_error(r, 401, "unauthorized",
-                         "this endpoint needs the header 'Authorization: Bearer <token>'", www_auth);
     if (r->too_large) {
         char d[96];
-        snprintf(d, sizeof(d), "a training request body is at most %d bytes", API_TRAIN_MAX_BODY);
+        snprintf(d, sizeof(d), "a training request body is at most %llu bytes",
+                 (unsigned long long)r->body_max);
         return api_error(r, 413, "body too large", d, NULL);
     }
     /* JSON, or what `curl -d '{...}'` sends without -H (form-urlencoded), or
@@ -291,8 +286,9 @@ enum MHD_Result api_get_train_list(api_request *r)
     return api_respond_json(r, 200, o, NULL);
 }
 
-enum MHD_Result api_get_train_job(api_request *r, int id)
+enum MHD_Result api_get_train_job(api_request *r)
 {
+    int id = r->id;
     job_info *in = malloc(sizeof(*in));
     if (!in)
         return api_error(r, 500, "out of memory", NULL, NULL);
@@ -305,11 +301,9 @@ enum MHD_Result api_get_train_job(api_request *r, int id)
     return api_respond_json(r, 200, o, NULL);
 }
 
-enum MHD_Result api_delete_train_job(api_request *r, int id)
+enum MHD_Result api_delete_train_job(api_request *r)
 {
-    if (!api_auth_ok(r))
-        return api_error(r, 401, "unauthorized",
-                         "this endpoint needs the header 'Authorization: Bearer <token>'", www_auth);
+    int id = r->id;
     int rc = jobs_cancel(r->srv->jobs, id);
     if (rc == JOBS_NOT_FOUND)
         return api_error(r, 404, "not found", "no such training job", NULL);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "api/infer.h"
 #include "api/oip.h"
 #include "model/net.h"
 #include "server/clock.h"
@@ -91,18 +91,6 @@ static int route_of(const char *url, v2_op *op, char name[80], char ver[40])
     return 0;
 }
 
-static metrics_route metric_of(v2_op op, int versioned)
-{
-    switch (op) {
-    case V2_SERVER: return MR_V2;
-    case V2_LIVE: return MR_V2_LIVE;
-    case V2_READY: return MR_V2_READY;
-    case V2_MODEL: return versioned ? MR_V2_VMODEL : MR_V2_MODEL;
-    case V2_MODEL_READY: return versioned ? MR_V2_VMODEL_READY : MR_V2_MODEL_READY;
-    default: return versioned ? MR_V2_VINFER : MR_V2_INFER;
-    }
-}
-
 /* An error in the v2 form: the whole message in "error", which is what
  * v2 clients show. */
 static enum MHD_Result v2_error(api_request *r, int status, const char *msg, const char *const *headers)
@@ -159,25 +147,14 @@ static int not_ready(api_request *r, served_model **m, enum MHD_Result *ret)
     return 0;
 }
 
-enum MHD_Result api_v2_begin(api_request *r, const char *url, const char *method)
+/* The answer to a v2 request whose row in the route table is op. */
+static enum MHD_Result v2_answer(api_request *r, v2_op op)
 {
     const mnistd_config *cfg = r->srv->cfg;
-    v2_op op;
+    v2_op path_op;
     char name[80], ver[40];
-    if (route_of(url, &op, name, ver) != 0) {
-        r->route = MR_OTHER;
+    if (route_of(r->url, &path_op, name, ver) != 0 || path_op != op)
         return v2_error(r, 404, "no such path in the v2 protocol; see /openapi.yaml", NULL);
-    }
-    r->route = metric_of(op, ver[0] != '\0');
-    int post = strcmp(method, "POST") == 0;
-    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (op == V2_INFER ? !post : !get) {
-        const char *hdr[] = {"Allow", op == V2_INFER ? "POST" : "GET, HEAD", NULL};
-        char msg[96];
-        snprintf(msg, sizeof(msg), "this path allows %s", hdr[1]);
-        return api_error(r, 405, "method not allowed", msg, hdr);
-    }
-    r->is_head = strcmp(method, "HEAD") == 0;
     if (op == V2_SERVER)
         return server_metadata(r);
     if (op == V2_LIVE) {
@@ -269,7 +246,8 @@ static enum MHD_Result respond(api_request *r)
     return api_respond_owned(r, 200, "application/octet-stream", body, len, hdr);
 }
 
-enum MHD_Result api_v2_infer_finish(api_request *r)
+/* The body is complete, or the request came back from the batcher. */
+static enum MHD_Result v2_infer_finish(api_request *r)
 {
     const mnistd_config *cfg = r->srv->cfg;
     if (r->suspended) {
@@ -293,7 +271,7 @@ enum MHD_Result api_v2_infer_finish(api_request *r)
     oip_limits lim = {.max_images = cfg->max_images};
     int st = oip_parse_request(r->body, r->len, ihcl, &lim, r->v2, err, sizeof(err));
     if (st != OIP_OK) {
-        metrics_reject why = st == OIP_TOO_LARGE ? MREJ_TOO_MANY_IMAGES
+        reject_reason why = st == OIP_TOO_LARGE ? MREJ_TOO_MANY_IMAGES
                              : st == OIP_UNPROCESSABLE ? MREJ_UNPROCESSABLE : MREJ_BAD_REQUEST;
         if (st == OIP_NOMEM)
             return api_error(r, 500, err, NULL, NULL);
@@ -316,4 +294,37 @@ enum MHD_Result api_v2_infer_finish(api_request *r)
     oip_request_drop_data(req);  /* the inputs are in the jobs now */
     r->decode_ns = clock_mono_ns() - t0;
     return api_submit_jobs(r);
+}
+
+/* The handlers of the route table's /v2 rows. */
+enum MHD_Result api_v2_server(api_request *r)
+{
+    return v2_answer(r, V2_SERVER);
+}
+
+enum MHD_Result api_v2_live(api_request *r)
+{
+    return v2_answer(r, V2_LIVE);
+}
+
+enum MHD_Result api_v2_ready(api_request *r)
+{
+    return v2_answer(r, V2_READY);
+}
+
+enum MHD_Result api_v2_model(api_request *r)
+{
+    return v2_answer(r, V2_MODEL);
+}
+
+enum MHD_Result api_v2_model_ready(api_request *r)
+{
+    return v2_answer(r, V2_MODEL_READY);
+}
+
+/* Dispatched on the headers (limits before the body), then again once the
+ * body is complete and after the batcher. */
+enum MHD_Result api_v2_infer(api_request *r)
+{
+    return r->body_done ? v2_infer_finish(r) : v2_answer(r, V2_INFER);
 }

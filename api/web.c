@@ -5,6 +5,7 @@
  * is always the page of this build. */
 #include <string.h>
 
+#include "api/respond.h"
 #include "api/web.h"
 
 #define WEB_FILE(sym, file)                      \

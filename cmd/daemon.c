@@ -142,7 +142,9 @@ int daemon_main(int argc, char **argv)
     batcher *b = NULL;
     api_server *srv = NULL;
     jobs *jb = NULL;
-    metrics_init();
+    metrics_labels labels;
+    api_metric_labels(&labels);
+    metrics_init(&labels);
     if (modelstore_init(&ms) != 0) {
         fprintf(stderr, "mnistd: cannot initialise the model store\n");
         return 1;

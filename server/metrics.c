@@ -37,29 +37,18 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
 #define MIN_STATUS 100
 #define NSTATUS 500
 
-static const char *const route_names[MR_COUNT] = {
-    "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
-    "/train", "/train/{id}", "/evaluate", "/samples.png", "web",
-    "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{model}", "/v2/models/{model}/ready",
-    "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}",
-    "/v2/models/{model}/versions/{version}/ready", "/v2/models/{model}/versions/{version}/infer",
-    "other",
-};
-
-static const char *const reject_names[MREJ_COUNT] = {
-    "queue_full", "deadline", "not_ready", "shutting_down", "body_too_large",
-    "too_many_images", "length_required", "unsupported_media_type", "bad_request",
-    "unprocessable",
-};
-
 static struct {
-    _Atomic uint64_t requests[MR_COUNT][NSTATUS];
-    histogram duration[MR_COUNT];
+    const char *const *routes;  /* label values, from metrics_init */
+    int nroutes;
+    const char *const *reasons;
+    int nreasons;
+    _Atomic uint64_t requests[METRICS_MAX_ROUTES][NSTATUS];
+    histogram duration[METRICS_MAX_ROUTES];
     histogram queue_wait;
     histogram compute;
     histogram batch_size;
     _Atomic uint64_t images;
-    _Atomic uint64_t rejected[MREJ_COUNT];
+    _Atomic uint64_t rejected[METRICS_MAX_REASONS];
     double start_time;
 } M;
 
@@ -86,9 +75,21 @@ static void hist_observe(histogram *h, double v)
                               memory_order_relaxed);
 }
 
-void metrics_init(void)
+static int clamp_count(int n, int max)
 {
-    for (int r = 0; r < MR_COUNT; r++) {
+    return n < 0 ? 0 : n > max ? max : n;
+}
+
+void metrics_init(const metrics_labels *labels)
+{
+    static const metrics_labels none = {0};
+    if (!labels)
+        labels = &none;
+    M.routes = labels->routes;
+    M.nroutes = labels->routes ? clamp_count(labels->nroutes, METRICS_MAX_ROUTES) : 0;
+    M.reasons = labels->reasons;
+    M.nreasons = labels->reasons ? clamp_count(labels->nreasons, METRICS_MAX_REASONS) : 0;
+    for (int r = 0; r < METRICS_MAX_ROUTES; r++) {
         for (int s = 0; s < NSTATUS; s++)
             atomic_store_explicit(&M.requests[r][s], 0, memory_order_relaxed);
         hist_init(&M.duration[r], latency_bounds, NB(latency_bounds));
@@ -97,20 +98,17 @@ void metrics_init(void)
     hist_init(&M.compute, latency_bounds, NB(latency_bounds));
     hist_init(&M.batch_size, batch_bounds, NB(batch_bounds));
     atomic_store_explicit(&M.images, 0, memory_order_relaxed);
-    for (int i = 0; i < MREJ_COUNT; i++)
+    for (int i = 0; i < METRICS_MAX_REASONS; i++)
         atomic_store_explicit(&M.rejected[i], 0, memory_order_relaxed);
     M.start_time = clock_wall();
 }
 
-const char *metrics_route_name(metrics_route r)
+void metrics_request(int route, int status, double seconds)
 {
-    return (r >= 0 && r < MR_COUNT) ? route_names[r] : "other";
-}
-
-void metrics_request(metrics_route route, int status, double seconds)
-{
-    if (route < 0 || route >= MR_COUNT)
-        route = MR_OTHER;
+    if (M.nroutes == 0)
+        return;
+    if (route < 0 || route >= M.nroutes)
+        route = M.nroutes - 1;
     if (status < MIN_STATUS || status >= MIN_STATUS + NSTATUS)
         status = 500;
     atomic_fetch_add_explicit(&M.requests[route][status - MIN_STATUS], 1, memory_order_relaxed);
@@ -129,15 +127,15 @@ void metrics_batch(int size, double seconds)
     atomic_fetch_add_explicit(&M.images, (uint64_t)(size > 0 ? size : 0), memory_order_relaxed);
 }
 
-void metrics_rejected(metrics_reject reason)
+void metrics_rejected(int reason)
 {
-    if (reason >= 0 && reason < MREJ_COUNT)
+    if (reason >= 0 && reason < M.nreasons)
         atomic_fetch_add_explicit(&M.rejected[reason], 1, memory_order_relaxed);
 }
 
-uint64_t metrics_request_count(metrics_route route, int status)
+uint64_t metrics_request_count(int route, int status)
 {
-    if (route < 0 || route >= MR_COUNT || status < MIN_STATUS || status >= MIN_STATUS + NSTATUS)
+    if (route < 0 || route >= M.nroutes || status < MIN_STATUS || status >= MIN_STATUS + NSTATUS)
         return 0;
     return atomic_load_explicit(&M.requests[route][status - MIN_STATUS], memory_order_relaxed);
 }
@@ -238,22 +236,22 @@ void metrics_render(strbuf *sb, const metrics_live *live)
     /* HTTP */
     family(sb, "mnistd_http_requests_total", "counter",
            "HTTP requests answered, by route and status code.");
-    for (int r = 0; r < MR_COUNT; r++)
+    for (int r = 0; r < M.nroutes; r++)
         for (int s = 0; s < NSTATUS; s++) {
             uint64_t v = atomic_load_explicit(&M.requests[r][s], memory_order_relaxed);
             if (v)
                 sb_printf(sb, "mnistd_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                          route_names[r], s + MIN_STATUS, (unsigned long long)v);
+                          M.routes[r], s + MIN_STATUS, (unsigned long long)v);
         }
     family(sb, "mnistd_http_request_duration_seconds", "histogram",
            "Time from a request's arrival to its response, by route.");
-    for (int r = 0; r < MR_COUNT; r++) {
-        /* Routes never requested stay out, except /predict so that the
+    for (int r = 0; r < M.nroutes; r++) {
+        /* Routes never requested stay out, except the first so that the
          * family always has series for dashboards and alerts. */
-        if (r != MR_PREDICT && hist_total(&M.duration[r]) == 0)
+        if (r != 0 && hist_total(&M.duration[r]) == 0)
             continue;
-        char lab[64];
-        snprintf(lab, sizeof(lab), "route=\"%s\",", route_names[r]);
+        char lab[160];
+        snprintf(lab, sizeof(lab), "route=\"%.128s\",", M.routes[r]);
         hist_render(sb, "mnistd_http_request_duration_seconds", lab, &M.duration[r]);
     }
 
@@ -272,8 +270,8 @@ void metrics_render(strbuf *sb, const metrics_live *live)
               (unsigned long long)atomic_load_explicit(&M.images, memory_order_relaxed));
     family(sb, "mnistd_predict_rejected_total", "counter",
            "Prediction requests refused, by reason.");
-    for (int i = 0; i < MREJ_COUNT; i++)
-        sb_printf(sb, "mnistd_predict_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+    for (int i = 0; i < M.nreasons; i++)
+        sb_printf(sb, "mnistd_predict_rejected_total{reason=\"%s\"} %llu\n", M.reasons[i],
                   (unsigned long long)atomic_load_explicit(&M.rejected[i], memory_order_relaxed));
 
     if (live) {

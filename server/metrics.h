@@ -18,47 +18,20 @@
 
 #include "server/strbuf.h"
 
-/* The routes, as they appear in the route label. Issue-4 routes are listed
- * already so their series need no new plumbing. */
-typedef enum {
-    MR_PREDICT = 0,
-    MR_MODEL,
-    MR_HEALTHZ,
-    MR_READYZ,
-    MR_METRICS,
-    MR_OPENAPI,
-    MR_TRAIN,
-    MR_TRAIN_JOB,
-    MR_EVALUATE,
-    MR_SAMPLES,
-    MR_WEB,         /* the web page and its assets (/, /app.js, ...) */
-    MR_V2,          /* the Open Inference Protocol: server metadata */
-    MR_V2_LIVE,
-    MR_V2_READY,
-    MR_V2_MODEL,    /* model metadata */
-    MR_V2_MODEL_READY,
-    MR_V2_INFER,
-    MR_V2_VMODEL,   /* the same three with /versions/{version} */
-    MR_V2_VMODEL_READY,
-    MR_V2_VINFER,
-    MR_OTHER,       /* anything not routed (404s) */
-    MR_COUNT
-} metrics_route;
-
-/* Why a prediction (or its request) was refused. */
-typedef enum {
-    MREJ_QUEUE_FULL = 0, /* 503: the inference queue is full */
-    MREJ_DEADLINE,       /* 504: waited past --request-timeout-ms */
-    MREJ_NOT_READY,      /* 503: no model loaded */
-    MREJ_SHUTTING_DOWN,  /* 503: the daemon is stopping */
-    MREJ_BODY_TOO_LARGE, /* 413: over --max-body-bytes */
-    MREJ_TOO_MANY_IMAGES,/* 413: over --max-images parts */
-    MREJ_LENGTH_REQUIRED,/* 411 */
-    MREJ_MEDIA_TYPE,     /* 415 */
-    MREJ_BAD_REQUEST,    /* 400: not a PNG, corrupt PNG, bad multipart */
-    MREJ_UNPROCESSABLE,  /* 422: too many pixels, no ink */
-    MREJ_COUNT
-} metrics_reject;
+/* The label values of the request series, given by the layer that serves
+ * the requests at startup: route="..." of the HTTP request families (routes[0]
+ * is rendered even before its first request, so that dashboards always find
+ * the family), reason="..." of mnistd_predict_rejected_total (each always
+ * rendered). The strings must outlive the metrics. At most
+ * METRICS_MAX_ROUTES routes and METRICS_MAX_REASONS reasons are kept. */
+#define METRICS_MAX_ROUTES 32
+#define METRICS_MAX_REASONS 16
+typedef struct {
+    const char *const *routes;
+    int nroutes;
+    const char *const *reasons;
+    int nreasons;
+} metrics_labels;
 
 /* Live values the caller gathers at render time. */
 typedef struct {
@@ -81,28 +54,28 @@ typedef struct {
     double train_loss, train_accuracy, train_samples_per_sec, train_progress;
 } metrics_live;
 
-/* Resets every value and records the process start time. Call once at
- * startup (tests may call it again to start from zero). */
-void metrics_init(void);
+/* Resets every value, takes the label values (labels may be NULL: no
+ * request series) and records the process start time. Call once at startup,
+ * before any other call (tests may call it again to start from zero). */
+void metrics_init(const metrics_labels *labels);
 
-/* One answered HTTP request: route, status code (100..599), duration. */
-void metrics_request(metrics_route route, int status, double seconds);
+/* One answered request: route (an index into labels->routes; another value
+ * counts as the last route), status code (100..599), duration. */
+void metrics_request(int route, int status, double seconds);
 /* One image's time in the queue before its batch started. */
 void metrics_queue_wait(double seconds);
 /* One forward pass over size images that took seconds. */
 void metrics_batch(int size, double seconds);
-/* One refused prediction request. */
-void metrics_rejected(metrics_reject reason);
+/* One refused prediction request: reason is an index into labels->reasons
+ * (others are ignored). */
+void metrics_rejected(int reason);
 
 /* Renders every metric into sb. live may be NULL (no live values). */
 void metrics_render(strbuf *sb, const metrics_live *live);
 
-/* The label text of a route ("/predict", ...). */
-const char *metrics_route_name(metrics_route r);
-
 /* Test hooks: the count of requests for (route, status), the number of
  * batches and images seen. */
-uint64_t metrics_request_count(metrics_route route, int status);
+uint64_t metrics_request_count(int route, int status);
 uint64_t metrics_batch_count(void);
 uint64_t metrics_image_count(void);
 

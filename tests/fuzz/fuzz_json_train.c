@@ -1,10 +1,11 @@
 /* tests/fuzz/fuzz_json_train.c -- libFuzzer harness: the POST /train request
  * handler (api/train.c, api_post_train) with its JSON body parsing and field
- * validation, and the bearer-token check in front of it (api/auth.c).
+ * validation, and the bearer-token gate the route table puts in front of it
+ * (api/auth.c, api_auth_refused).
  *
  * The handler runs as in the daemon but without libmicrohttpd and without a
  * training thread: this file defines the few functions api/train.c calls
- * outside itself (header lookup, response helpers, the jobs manager), and
+ * outside itself (header lookup, api/respond.h, the jobs manager), and
  * they check what the handler hands them:
  *   - exactly one response per request, with a status POST /train documents
  *     (202, 400, 401, 409, 413, 415, 422, 500, 503), a JSON body that cJSON
@@ -32,7 +33,7 @@
 #include <time.h>
 
 #include "api/auth.h"
-#include "api/internal.h"
+#include "api/respond.h"
 
 #define FUZZ_ASSERT(cond) do { if (!(cond)) { \
     fprintf(stderr, "fuzz_json_train: contract broken: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
@@ -41,6 +42,8 @@
 #define FUZZ_TOKEN "fuzz-token-0123456789abcdef"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* The handler under test (its row in api/router.c declares it the same way). */
+enum MHD_Result api_post_train(api_request *r);
 
 /* What the current request looks like to the stubs, and what they saw. */
 static struct {
@@ -69,7 +72,7 @@ const char *MHD_lookup_connection_value(struct MHD_Connection *connection,
     return NULL;
 }
 
-/* ---- api/http.c ------------------------------------------------------- */
+/* ---- api/respond.h ---------------------------------------------------- */
 
 /* Records one response; checks the status and the headers. */
 static void record(api_request *r, int status, const char *const *headers)
@@ -263,8 +266,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(r.body, data + off, r.len);
     r.cap = r.len;
     r.too_large = (flags & 0xf0) == 0xf0;
+    r.body_max = 65536;
 
-    enum MHD_Result ret = api_post_train(&r);
+    /* as the router dispatches a protected route: the gate, then the handler */
+    enum MHD_Result ret;
+    if (!api_auth_refused(&r, &ret))
+        ret = api_post_train(&r);
     FUZZ_ASSERT(ret == MHD_YES || ret == MHD_NO);
     FUZZ_ASSERT(st.responses == 1);
     /* Authorization: with a token, 401 exactly when the header is not

@@ -17,19 +17,27 @@ static int has_line(const char *text, const char *line)
     return 0;
 }
 
+/* The label values the serving layer registers (here a few of them). */
+static const char *const routes[] = {"/predict", "/healthz", "/never", "other"};
+enum { R_PREDICT, R_HEALTHZ, R_NEVER, R_OTHER };
+static const char *const reasons[] = {"queue_full", "deadline"};
+
 int main(void)
 {
-    metrics_init();
-    metrics_request(MR_PREDICT, 200, 0.0003);
-    metrics_request(MR_PREDICT, 200, 0.002);
-    metrics_request(MR_PREDICT, 413, 0.00001);
-    metrics_request(MR_HEALTHZ, 200, 20.0);   /* above every bound */
-    metrics_request(MR_OTHER, 999, 0.1);      /* invalid status counts as 500 */
+    const metrics_labels labels = {routes, 4, reasons, 2};
+    metrics_init(&labels);
+    metrics_request(R_PREDICT, 200, 0.0003);
+    metrics_request(R_PREDICT, 200, 0.002);
+    metrics_request(R_PREDICT, 413, 0.00001);
+    metrics_request(R_HEALTHZ, 200, 20.0);    /* above every bound */
+    metrics_request(R_OTHER, 999, 0.1);       /* invalid status counts as 500 */
+    metrics_request(99, 200, 0.1);            /* an unknown route counts as the last */
     metrics_batch(3, 0.001);
     metrics_batch(64, 0.004);
     metrics_queue_wait(0.0005);
-    metrics_rejected(MREJ_QUEUE_FULL);
-    metrics_rejected(MREJ_QUEUE_FULL);
+    metrics_rejected(0);
+    metrics_rejected(0);
+    metrics_rejected(7);                      /* unknown: ignored */
 
     metrics_live live = {
         .queue_depth = 5, .queue_capacity = 1024, .max_batch = 64, .workers = 2, .ready = 1,
@@ -43,12 +51,15 @@ int main(void)
 
     TEST_BEGIN("metrics_counters");
     CHECK(text != NULL, "render failed");
-    CHECK(metrics_request_count(MR_PREDICT, 200) == 2, "predict 200 count");
-    CHECK(metrics_request_count(MR_OTHER, 500) == 1, "clamped status");
+    CHECK(metrics_request_count(R_PREDICT, 200) == 2, "predict 200 count");
+    CHECK(metrics_request_count(R_OTHER, 500) == 1, "clamped status");
+    CHECK(metrics_request_count(R_OTHER, 200) == 1, "unknown route");
     CHECK(metrics_batch_count() == 2 && metrics_image_count() == 67, "batches/images");
     CHECK(text && has_line(text, "mnistd_http_requests_total{route=\"/predict\",code=\"200\"} 2"), "req line");
     CHECK(text && has_line(text, "mnistd_http_requests_total{route=\"/predict\",code=\"413\"} 1"), "413 line");
     CHECK(text && has_line(text, "mnistd_predict_rejected_total{reason=\"queue_full\"} 2"), "rejected");
+    CHECK(text && has_line(text, "mnistd_predict_rejected_total{reason=\"deadline\"} 0"), "every reason");
+    CHECK(text && !strstr(text, "route=\"/never\""), "a route never requested is rendered");
     CHECK(text && has_line(text, "mnistd_inference_images_total 67"), "images");
     CHECK(text && has_line(text, "mnistd_inference_queue_depth 5"), "depth");
     CHECK(text && has_line(text, "mnistd_model_ready 1"), "ready");

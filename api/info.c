@@ -1,26 +1,17 @@
-/* api/routes.c -- the GET endpoints: /model, /healthz, /readyz, /metrics,
- * /openapi.yaml. */
+/* api/info.c -- what the daemon says about itself: GET /model, /healthz,
+ * /readyz, /metrics. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "api/internal.h"
+#include "api/respond.h"
 #include "model/net.h"
+#include "server/metrics.h"
 #include "server/strbuf.h"
 
 static const char *const retry5[] = {"Retry-After", "5", NULL};
-
-static enum MHD_Result respond_json(api_request *r, int status, cJSON *obj)
-{
-    return api_respond_json(r, status, obj, NULL);
-}
-
-static void rfc3339(double unix_seconds, char *buf, size_t len)
-{
-    api_rfc3339(unix_seconds, buf, len);
-}
 
 enum MHD_Result api_get_model(api_request *r)
 {
@@ -30,7 +21,7 @@ enum MHD_Result api_get_model(api_request *r)
     cJSON *o = cJSON_CreateObject();
     const char *arch = ckpt_meta_get(&m->meta, "architecture");
     char when[40];
-    rfc3339(m->loaded_at, when, sizeof(when));
+    api_rfc3339(m->loaded_at, when, sizeof(when));
     cJSON_AddStringToObject(o, "version", m->version);
     cJSON_AddStringToObject(o, "architecture", arch ? arch : NET_ARCH_NAME);
     cJSON_AddNumberToObject(o, "parameters", NET_NUM_PARAMS);
@@ -49,7 +40,7 @@ enum MHD_Result api_get_model(api_request *r)
     for (int i = 0; i < m->meta.n; i++)
         cJSON_AddStringToObject(md, m->meta.key[i], m->meta.val[i]);
     model_release(m);
-    return respond_json(r, 200, o);
+    return api_respond_json(r, 200, o, NULL);
 }
 
 enum MHD_Result api_get_healthz(api_request *r)
@@ -115,11 +106,4 @@ enum MHD_Result api_get_metrics(api_request *r)
     if (!text)
         return api_error(r, 500, "out of memory", NULL, NULL);
     return api_respond_owned(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
-}
-
-enum MHD_Result api_get_openapi(api_request *r)
-{
-    /* The spec lives in the binary's read-only data: no copy needed. */
-    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
-    return api_respond_static(r, 200, "application/yaml", api_openapi_yaml, len, NULL);
 }

@@ -1,0 +1,46 @@
+/* api/infer.h -- inference shared by POST /predict and the v2 infer routes
+ * (api/predict.c): the same refusals, limits, PNG decoding and batcher. */
+#ifndef MNISTD_API_INFER_H
+#define MNISTD_API_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/respond.h"
+
+/* Why a prediction (or its request) was refused: the reason label of
+ * mnistd_predict_rejected_total (names in api/predict.c). */
+typedef enum {
+    MREJ_QUEUE_FULL = 0, /* 503: the inference queue is full */
+    MREJ_DEADLINE,       /* 504: waited past --request-timeout-ms */
+    MREJ_NOT_READY,      /* 503: no model loaded */
+    MREJ_SHUTTING_DOWN,  /* 503: the daemon is stopping */
+    MREJ_BODY_TOO_LARGE, /* 413: over --max-body-bytes */
+    MREJ_TOO_MANY_IMAGES,/* 413: over --max-images parts */
+    MREJ_LENGTH_REQUIRED,/* 411 */
+    MREJ_MEDIA_TYPE,     /* 415 */
+    MREJ_BAD_REQUEST,    /* 400: not a PNG, corrupt PNG, bad multipart */
+    MREJ_UNPROCESSABLE,  /* 422: too many pixels, no ink */
+    MREJ_COUNT
+} reject_reason;
+
+/* api_infer_refused: when the daemon is stopping or has no model, answers
+ * 503 and returns 1; else 0. api_body_begin: checks Content-Length against
+ * --max-body-bytes (413), 411 without a length, and allocates the body.
+ * api_decode_png: one PNG into job->input as /predict preprocesses it;
+ * returns 0, or answers the error (naming part when > 0) in *ret and
+ * returns -1. api_submit_jobs: frees the body and hands r->jobs (nimages) to
+ * the batcher; the connection stays suspended until the last job is
+ * answered. api_jobs_failed: after the batcher, answers the first failure
+ * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
+ * succeeded. api_reject: an error answer counted as a refused prediction. */
+int api_infer_refused(api_request *r);
+enum MHD_Result api_body_begin(api_request *r);
+int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
+                   enum MHD_Result *ret);
+enum MHD_Result api_submit_jobs(api_request *r);
+int api_jobs_failed(api_request *r, enum MHD_Result *ret);
+enum MHD_Result api_reject(api_request *r, reject_reason why, int status, const char *error,
+                           const char *detail, const char *const *headers);
+
+#endif
