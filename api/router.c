@@ -8,12 +8,13 @@
 #include "api/router.h"
 #include "api/web.h"
 
-/* The handlers (api/predict.c, info.c, train.c, evaluate.c, v2.c). */
+/* The handlers (api/predict.c, info.c, embed.c, train.c, evaluate.c, v2.c). */
 enum MHD_Result api_predict(api_request *r);
 enum MHD_Result api_get_model(api_request *r);
 enum MHD_Result api_get_healthz(api_request *r);
 enum MHD_Result api_get_readyz(api_request *r);
 enum MHD_Result api_get_metrics(api_request *r);
+enum MHD_Result api_get_openapi(api_request *r);
 enum MHD_Result api_post_train(api_request *r);
 enum MHD_Result api_get_train_list(api_request *r);
 enum MHD_Result api_get_train_job(api_request *r);
@@ -45,6 +46,7 @@ static const api_route routes[] = {
     {"/healthz",      "GET",    "/healthz",      0,                API_OPEN,  0, api_get_healthz},
     {"/readyz",       "GET",    "/readyz",       0,                API_OPEN,  0, api_get_readyz},
     {"/metrics",      "GET",    "/metrics",      0,                API_OPEN,  0, api_get_metrics},
+    {"/openapi.yaml", "GET",    "/openapi.yaml", 0,                API_OPEN,  0, api_get_openapi},
     {"/train",        "GET",    "/train",        0,                API_OPEN,  0, api_get_train_list},
     {"/train",        "POST",   "/train",        65536,            API_TOKEN, 0, api_post_train},
     {"/train/{id}",   "GET",    "/train/{id}",   0,                API_OPEN,  0, api_get_train_job},
