@@ -7,7 +7,9 @@
 #   - the training settings' ranges are defined once, in model/train.h, and
 #     their messages written once, in model/train.c;
 #   - the temporary-file naming of checkpoint saves (".tmp.") is known to
-#     model/checkpoint.c alone.
+#     model/checkpoint.c alone;
+#   - the library exports no function or variable that nothing uses
+#     (scripts/unused-symbols.sh).
 . "$(dirname "$0")/../contract/lib.sh"
 lib_init
 cd "$ROOT"
@@ -34,4 +36,10 @@ check source_training_ranges_once "ranges in: $defs; messages in: $msgs" \
 tmp=$(grep -rlF '.tmp.' $dirs --include='*.c' --include='*.h' | tr '\n' ' ')
 check source_checkpoint_temp_names_in_one_file "named in: $tmp" test "$tmp" = "model/checkpoint.c "
 
+if [ -f "$ROOT/$BUILD/libmnistd.a" ]; then
+  unused=$(BUILD=$BUILD bash scripts/unused-symbols.sh)
+  check source_no_unused_exports "$(echo $unused)" test -z "$unused"
+else
+  skip source_no_unused_exports "$BUILD/libmnistd.a is not built"
+fi
 [ "$FAILS" -eq 0 ]
