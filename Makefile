@@ -19,7 +19,10 @@ CC       ?= cc
 STD      := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Wstrict-prototypes -Wshadow
 OPT      ?= -O3
-ARCH     ?= -march=native
+# A portable baseline: the hot loops are compiled again for AVX2+FMA and
+# AVX-512 (model/isa/kernels.c) and chosen at startup from what the CPU has,
+# so one binary runs, at full speed, on any x86-64 CPU of the last 15 years.
+ARCH     ?= -march=x86-64-v2
 DEBUG    ?= -g
 CFLAGS   ?=
 LDFLAGS  ?=
@@ -62,7 +65,18 @@ API_SRC    := $(sort $(wildcard api/*.c))
 # cmd/: the daemon's assembly and the command line; main.c alone stays out of
 # the library, so tests can link the commands.
 CMD_SRC    := $(sort $(filter-out cmd/main.c,$(wildcard cmd/*.c)))
-MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o)
+# One object of model/isa/kernels.c per kernel level (model/kernels.h), each
+# with its instruction set; on other CPU families only the portable one.
+KERNEL_LEVELS := portable
+ifneq ($(filter x86_64 amd64,$(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))),)
+KERNEL_LEVELS += avx2 avx512
+DEFS     += -DMNISTD_KERNELS_X86=1
+endif
+ISA_portable :=
+ISA_avx2     := -march=x86-64-v3
+ISA_avx512   := -march=x86-64-v4
+KERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/kernels-%.o)
+MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o) $(KERNEL_OBJ)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
@@ -80,6 +94,10 @@ all: $(BUILD)/mnistd
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(KERNEL_OBJ): $(BUILD)/obj/model/isa/kernels-%.o: model/isa/kernels.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(ISA_$*) -DKERNELS_ISA=$* -c $< -o $@
 
 # openapi.yaml is built into api/embed.o with .incbin, which -MMD does not see.
 $(BUILD)/obj/api/embed.o: openapi.yaml

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/respond.h"
+#include "model/kernels.h"
 #include "model/net.h"
 #include "server/metrics.h"
 #include "server/strbuf.h"
@@ -40,6 +41,12 @@ enum MHD_Result api_get_model(api_request *r)
     for (int i = 0; i < m->meta.n; i++)
         cJSON_AddStringToObject(md, m->meta.key[i], m->meta.val[i]);
     model_release(m);
+    cJSON *k = cJSON_AddObjectToObject(o, "kernels");
+    cJSON_AddStringToObject(k, "in_use", kernels()->name);
+    cJSON *sup = cJSON_AddArrayToObject(k, "supported");
+    for (int l = 0; l < KERNELS_NLEVELS; l++)
+        if (kernels_supported((kernels_level)l))
+            cJSON_AddItemToArray(sup, cJSON_CreateString(kernels_level_name((kernels_level)l)));
     return api_respond_json(r, 200, o, NULL);
 }
 

@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "model/checkpoint.h"
+#include "model/kernels.h"
 #include "server/batcher.h"
 #include "server/clock.h"
 #include "server/config.h"
@@ -126,6 +127,10 @@ int daemon_main(int argc, char **argv)
         fprintf(stderr, "mnistd: %s\n", err);
         return 2;
     }
+    if (kernels_use(cfg.kernels, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mnistd: --kernels/MNISTD_KERNELS: %s\n", err);
+        return 2;
+    }
 
     /* Every thread created from here on inherits this mask; the main
      * thread takes the signals with sigwait. */
@@ -189,8 +194,11 @@ int daemon_main(int argc, char **argv)
         snprintf(hostbuf, sizeof(hostbuf), "%s", cfg.bind);
     config_to_json(&cfg, cfgjson, sizeof(cfgjson));
     snprintf(msg, sizeof(msg), "listening on http://%s:%d", hostbuf, api_port(srv));
+    char kdesc[96];
+    kernels_describe(kdesc, sizeof(kdesc));
     log_event(LOG_INFO, msg, LOG_STR("address", cfg.bind), LOG_INT("port", api_port(srv)),
-              LOG_BOOL("ready", modelstore_ready(&ms)), LOG_JSON("config", cfgjson));
+              LOG_BOOL("ready", modelstore_ready(&ms)), LOG_STR("kernels", kdesc),
+              LOG_JSON("config", cfgjson));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

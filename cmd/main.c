@@ -7,10 +7,12 @@
  *   mnistd predict [flags]     classify PNG files with a model file
  *   mnistd --help | --version */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cli.h"
 #include "cmd/daemon.h"
+#include "model/kernels.h"
 #include "model/version.h"
 
 static void usage(FILE *f)
@@ -26,12 +28,26 @@ static void usage(FILE *f)
         "       mnistd --version\n", MNISTD_VERSION);
 }
 
+/* The commands other than serve (whose --kernels flag wins over the
+ * variable) take the kernels from MNISTD_KERNELS. */
+static int kernels_from_env(void)
+{
+    char err[160];
+    if (kernels_use(getenv("MNISTD_KERNELS"), err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "mnistd: MNISTD_KERNELS: %s\n", err);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && argv[1][0] != '-') {
         const char *cmd = argv[1];
         if (strcmp(cmd, "serve") == 0)
             return daemon_main(argc - 1, argv + 1);
+        if ((strcmp(cmd, "train") == 0 || strcmp(cmd, "evaluate") == 0 ||
+             strcmp(cmd, "predict") == 0) && kernels_from_env() != 0)
+            return 2;
         if (strcmp(cmd, "train") == 0)
             return cli_train(argc - 1, argv + 1);
         if (strcmp(cmd, "evaluate") == 0)
@@ -52,7 +68,11 @@ int main(int argc, char **argv)
         return daemon_main(2, (char *[]){"serve", "--help", NULL});
     }
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("mnistd %s (%s)\n", MNISTD_VERSION, MNISTD_GITREV);
+        if (kernels_from_env() != 0)
+            return 2;
+        char k[96];
+        kernels_describe(k, sizeof k);
+        printf("mnistd %s (%s)\nkernels: %s\n", MNISTD_VERSION, MNISTD_GITREV, k);
         return 0;
     }
     return daemon_main(argc, argv);

@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT } opt_type;
+#include "model/kernels.h"
+
+typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT, OPT_KERNELS } opt_type;
 
 typedef struct {
     const char *flag;    /* without the leading "--" */
@@ -87,6 +89,9 @@ static const opt_def opts[] = {
      "digits, '_', '-' or '.'"},
     {"log-format", "MNISTD_LOG_FORMAT", OPT_LOGFMT, OFF(log_format), 0, 0, 0,
      "json (one object per line) or text"},
+    {"kernels", "MNISTD_KERNELS", OPT_KERNELS, OFF(kernels), SZ(kernels), 0, 0,
+     "compute kernels: auto (the fastest this CPU runs), portable, avx2 (AVX2+FMA) or "
+     "avx512; a level the CPU lacks is a startup error"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -116,6 +121,7 @@ void config_defaults(mnistd_config *c)
     c->token_file[0] = '\0';
     snprintf(c->model_name, sizeof(c->model_name), "mnist");
     c->log_format = LOG_FORMAT_JSON;
+    snprintf(c->kernels, sizeof(c->kernels), "auto");
 }
 
 /* Parses a whole decimal unsigned number (no sign, no spaces, no suffix). */
@@ -187,6 +193,18 @@ static int set_opt(mnistd_config *c, const opt_def *o, const char *val,
             return -1;
         }
         return 0;
+    case OPT_KERNELS: {
+        /* The name only: whether the CPU runs it is checked at startup. */
+        int ok = strcmp(val, "auto") == 0;
+        for (int l = 0; !ok && l < KERNELS_NLEVELS; l++)
+            ok = strcmp(val, kernels_level_name((kernels_level)l)) == 0;
+        if (!ok || strlen(val) >= o->size) {
+            snprintf(err, errlen, "%s: '%s' is not auto, portable, avx2 or avx512", src, val);
+            return -1;
+        }
+        memcpy(base, val, strlen(val) + 1);
+        return 0;
+    }
     }
     return -1;
 }
@@ -395,7 +413,8 @@ static void default_text(const opt_def *o, char *buf, size_t len)
     case OPT_INT: snprintf(buf, len, "%d", *(const int *)base); break;
     case OPT_U64: snprintf(buf, len, "%" PRIu64, *(const uint64_t *)base); break;
     case OPT_STR:
-    case OPT_ADDR: snprintf(buf, len, "%s", *base ? base : "(none)"); break;
+    case OPT_ADDR:
+    case OPT_KERNELS: snprintf(buf, len, "%s", *base ? base : "(none)"); break;
     case OPT_LOGFMT: snprintf(buf, len, "json"); break;
     }
 }
@@ -443,6 +462,7 @@ size_t config_to_json(const mnistd_config *c, char *buf, size_t buflen)
         case OPT_U64: addf(buf, buflen, &n, "%" PRIu64, *(const uint64_t *)base); break;
         case OPT_STR:
         case OPT_ADDR:
+        case OPT_KERNELS:
             addf(buf, buflen, &n, "\"");
             json_escape(buf, buflen - 1, &n, base);
             addf(buf, buflen, &n, "\"");

@@ -44,6 +44,7 @@ typedef struct {
     char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */
     char model_name[64];        /* the model's name in the v2 protocol (/v2/models/{name}) */
     log_format log_format;
+    char kernels[16];           /* auto, portable, avx2, avx512 (model/kernels.h) */
     /* Not settings of their own: filled by config_parse from token_file or
      * the MNISTD_TOKEN variable, never printed (config_to_json and
      * config_usage leave them out). token_len 0 = no token: every endpoint

@@ -65,12 +65,27 @@ run_one() {
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 
+# The programs that test the compute kernels run once per kernel level the
+# CPU supports (MNISTD_KERNELS), so the portable and AVX2 code is tested on
+# an AVX-512 machine too. The levels come from `mnistd --version`.
+KERNEL_TESTS=" test_layers test_torch_agree test_net "
+levels=$(MNISTD_KERNELS= "$MNISTD_BIN" --version 2>/dev/null | sed -n 's/^kernels: .*(supported: \(.*\))$/\1/p')
+[ -n "$levels" ] || levels=auto
+# run_c NAME PROGRAM: a C test program, per kernel level when it tests them.
+run_c() {
+  local n=$1 t=$2 l
+  if [[ "$KERNEL_TESTS" == *" ${n%\[*} "* ]]; then
+    for l in $levels; do MNISTD_KERNELS=$l run_one "$n[$l]" "$t"; done
+  else
+    run_one "$n" "$t"
+  fi
+}
 for t in "$BUILD"/tests/test_*; do
   [[ " $suites " == *" unit "* ]] || break
   [ -x "$t" ] || continue
   n=$(basename "$t")
   [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
-  run_one "$n" "$t"
+  run_c "$n" "$t"
 done
 for t in tests/integration/test_*; do
   [[ " $suites " == *" integration "* ]] || break
@@ -92,7 +107,7 @@ if [ -n "${ASAN_PASS_BUILD:-}" ] && [ -d "$ASAN_PASS_BUILD/tests" ]; then
     [ -x "$t" ] || continue
     n=$(basename "$t")
     [ -n "$only" ] && [[ ! " $only " == *" $n "* ]] && continue
-    run_one "$n[asan]" "$t"
+    run_c "$n[asan]" "$t"
   done
 fi
 

@@ -5,11 +5,15 @@
  * fixed random R, so dL/dy = R; compare the analytic dL/dx, dL/dw, dL/db
  * with (L(p+h) - L(p-h)) / 2h on sampled entries, in double where the
  * reference kernels allow it. Reported: relative error
- * ||g_fd - g||/||g|| over the sampled entries (must be < 1e-2). */
+ * ||g_fd - g||/||g|| over the sampled entries (must be < 1e-2).
+ *
+ * The kernels are those of MNISTD_KERNELS (tests/run.sh runs this program
+ * once per level the CPU supports), else the fastest. */
 #include "tests/unit/test.h"
 
 #include <stdint.h>
 
+#include "model/kernels.h"
 #include "model/layers.h"
 #include "model/rng.h"
 
@@ -241,6 +245,7 @@ static void conv1_fused_checks(void)
     float *dp = malloc(4 * B * 13 * 13 * 32), *da = malloc(4 * B * 26 * 26 * 32);
     uint8_t *i1 = malloc(B * 13 * 13 * 32), *i2 = malloc(B * 13 * 13 * 32);
     float dw1[288] = {0}, dw2[288] = {0}, db1[32] = {0}, db2[32] = {0};
+    rng_seed(&R, 7); /* random inputs: an unseeded generator gives zeros (all ties) */
     fill(x, B * 784, 0, 1); fill(w, 288, -0.5f, 0.5f); fill(bias, 32, -0.2f, 0.2f);
     fill(dp, B * 13 * 13 * 32, -1, 1);
     /* exact ties inside windows: a flat patch */
@@ -266,8 +271,51 @@ static void conv1_fused_checks(void)
     free(x); free(a); free(p1); free(p2); free(dp); free(da); free(i1); free(i2);
 }
 
+/* The level asked for is the one running, and the choice of a level refuses
+ * what a CPU lacks (checked against every possible best level, so a CPU
+ * with AVX-512 checks the refusals too). */
+static void kernels_checks(void)
+{
+    TEST_BEGIN("kernels_setting_honoured");
+    const char *want = getenv("MNISTD_KERNELS");
+    printf("  kernels: %s (MNISTD_KERNELS=%s)\n", kernels()->name, want ? want : "");
+    if (want && *want && strcmp(want, "auto") != 0)
+        CHECK(strcmp(kernels()->name, want) == 0, "running %s, asked for %s", kernels()->name, want);
+    else
+        for (int l = KERNELS_NLEVELS - 1; l >= 0; l--)
+            if (kernels_supported((kernels_level)l)) {
+                CHECK(strcmp(kernels()->name, kernels_level_name((kernels_level)l)) == 0,
+                      "auto runs %s, the best supported is %s", kernels()->name,
+                      kernels_level_name((kernels_level)l));
+                break;
+            }
+    TEST_END();
+
+    TEST_BEGIN("kernels_refuse_what_the_cpu_lacks");
+    char err[200];
+    for (int best = 0; best < KERNELS_NLEVELS; best++)
+        for (int l = 0; l < KERNELS_NLEVELS; l++) {
+            err[0] = '\0';
+            int got = kernels_pick(kernels_level_name((kernels_level)l), (kernels_level)best, err,
+                                   sizeof err);
+            if (l <= best)
+                CHECK(got == l, "%s on a CPU running %s: %d", kernels_level_name((kernels_level)l),
+                      kernels_level_name((kernels_level)best), got);
+            else
+                CHECK(got == -1 && strstr(err, "lacks"), "%s on a CPU running %s: %d '%s'",
+                      kernels_level_name((kernels_level)l), kernels_level_name((kernels_level)best),
+                      got, err);
+        }
+    CHECK(kernels_pick("auto", KERNELS_AVX2, err, sizeof err) == KERNELS_AVX2, "auto");
+    CHECK(kernels_pick(NULL, KERNELS_PORTABLE, err, sizeof err) == KERNELS_PORTABLE, "unset");
+    CHECK(kernels_pick("avx", KERNELS_AVX512, err, sizeof err) == -1 && strstr(err, "unknown"),
+          "an unknown name: '%s'", err);
+    TEST_END();
+}
+
 int main(void)
 {
+    kernels_checks();
     conv1_fused_checks();
     rng_seed(&R, 42);
     conv_agree("conv1_fast_vs_ref", 3, 28, 28, 1, 32);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "model/checkpoint.h"
+#include "model/kernels.h"
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/rng.h"
@@ -365,6 +366,8 @@ static void test_training(void)
 
 int main(void)
 {
+    /* MNISTD_KERNELS picks the level (tests/run.sh runs each one). */
+    printf("  kernels: %s\n", kernels()->name);
     rng_seed(&R, 5);
     test_init();
     test_adam();

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernels.h"
 #include "model/net.h"
 #include "tests/unit/test.h"
 
@@ -472,6 +473,8 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* MNISTD_KERNELS picks the level (tests/run.sh runs each one). */
+    printf("  kernels: %s\n", kernels()->name);
     const char *path = argc > 1 ? argv[1] : FIXTURE_DEFAULT;
     char err[256];
     fixture *fx = calloc(1, sizeof *fx);

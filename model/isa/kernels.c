@@ -1,0 +1,433 @@
+/* model/isa/kernels.c -- the kernels of model/kernels.h, compiled once per
+ * level by the Makefile: KERNELS_ISA names the level (portable, avx2,
+ * avx512) and -march gives the compiler its instruction set (the build's
+ * baseline, x86-64-v3 and x86-64-v4). The plain C loops are vectorised by
+ * the compiler for each; the fused first layer has intrinsics for AVX-512
+ * and AVX2+FMA. Everything is static but the one table at the end. */
+#include <string.h>
+
+#include "model/kernels.h"
+
+#ifndef KERNELS_ISA
+#error "KERNELS_ISA must name the level (the Makefile sets it)"
+#endif
+#define KT_CAT2(a, b) a##b
+#define KT_CAT(a, b) KT_CAT2(a, b)
+#define KT_STR2(a) #a
+#define KT_STR(a) KT_STR2(a)
+
+#define MAX_OC 64
+
+/* im2col for a valid 3x3 convolution in NHWC: one row per output pixel, the
+ * row being (kh, kw, c). Since (kw, c) is contiguous in NHWC, each row is
+ * three contiguous copies of 3*C floats. */
+static void im2col3x3(float *col, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H - 2, OW = W - 2, seg = 3 * C;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float *row = col + ((size_t)(b * OH + oh) * OW + ow) * 9 * C;
+                for (int kh = 0; kh < 3; kh++)
+                    memcpy(row + kh * seg, inp + ((size_t)(b * H + oh + kh) * W + ow) * C,
+                           (size_t)seg * sizeof(float));
+            }
+}
+
+/* The adjoint of im2col3x3: dinp is overwritten with the sum of the rows'
+ * contributions. */
+static void col2im3x3(float *dinp, const float *dcol, int B, int H, int W, int C)
+{
+    const int OH = H - 2, OW = W - 2, seg = 3 * C;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *row = dcol + ((size_t)(b * OH + oh) * OW + ow) * 9 * C;
+                for (int kh = 0; kh < 3; kh++) {
+                    float *d = dinp + ((size_t)(b * H + oh + kh) * W + ow) * C;
+                    const float *s = row + kh * seg;
+                    for (int i = 0; i < seg; i++)
+                        d[i] += s[i];
+                }
+            }
+}
+
+static void bias_act(float *out, const float *bias, int M, int N, int relu)
+{
+    for (int i = 0; i < M; i++) {
+        float *o = out + (size_t)i * N;
+        if (relu)
+            for (int j = 0; j < N; j++) {
+                float v = o[j] + bias[j];
+                o[j] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int j = 0; j < N; j++)
+                o[j] += bias[j];
+    }
+}
+
+static void colsum_acc(float *dbias, const float *d, int M, int N)
+{
+    for (int i = 0; i < M; i++) {
+        const float *r = d + (size_t)i * N;
+        for (int j = 0; j < N; j++)
+            dbias[j] += r[j];
+    }
+}
+
+/* conv1: C == 1, direct, vectorised over OC. */
+static void conv3x3_c1_forward(float *out, const float *inp, const float *weight,
+                               const float *bias, int B, int H, int W, int OC, int relu)
+{
+    const int OH = H - 2, OW = W - 2;
+    float wt[9 * MAX_OC];
+    for (int oc = 0; oc < OC; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k * OC + oc] = weight[oc * 9 + k];
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float acc[MAX_OC];
+                float *o = out + ((size_t)(b * OH + oh) * OW + ow) * OC;
+                for (int oc = 0; oc < OC; oc++)
+                    acc[oc] = bias[oc];
+                for (int kh = 0; kh < 3; kh++)
+                    for (int kw = 0; kw < 3; kw++) {
+                        const float v = x[(oh + kh) * W + ow + kw];
+                        const float *w = wt + (kh * 3 + kw) * OC;
+                        for (int oc = 0; oc < OC; oc++)
+                            acc[oc] += v * w[oc];
+                    }
+                if (relu)
+                    for (int oc = 0; oc < OC; oc++)
+                        o[oc] = acc[oc] > 0.0f ? acc[oc] : 0.0f;
+                else
+                    memcpy(o, acc, (size_t)OC * sizeof(float));
+            }
+    }
+}
+
+static void conv3x3_c1_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int B, int H, int W,
+                                int OC)
+{
+    const int OH = H - 2, OW = W - 2;
+    float dwt[9 * MAX_OC];
+    memset(dwt, 0, sizeof(dwt));
+    if (dinp)
+        memset(dinp, 0, (size_t)B * H * W * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *d = dout + ((size_t)(b * OH + oh) * OW + ow) * OC;
+                for (int oc = 0; oc < OC; oc++)
+                    dbias[oc] += d[oc];
+                for (int kh = 0; kh < 3; kh++)
+                    for (int kw = 0; kw < 3; kw++) {
+                        const float v = x[(oh + kh) * W + ow + kw];
+                        float *dw = dwt + (kh * 3 + kw) * OC;
+                        for (int oc = 0; oc < OC; oc++)
+                            dw[oc] += v * d[oc];
+                        if (dinp) {
+                            float s = 0.0f;
+                            for (int oc = 0; oc < OC; oc++)
+                                s += d[oc] * weight[oc * 9 + kh * 3 + kw];
+                            dinp[(size_t)b * H * W + (oh + kh) * W + ow + kw] += s;
+                        }
+                    }
+            }
+    }
+    for (int oc = 0; oc < OC; oc++)
+        for (int k = 0; k < 9; k++)
+            dweight[oc * 9 + k] += dwt[k * OC + oc];
+}
+
+static void maxpool2_forward(float *out, uint8_t *idx, const float *inp, int B, int H, int W,
+                             int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *r0 = inp + ((size_t)(b * H + 2 * oh) * W + 2 * ow) * C;
+                const float *r1 = r0 + (size_t)W * C;
+                float *o = out + ((size_t)(b * OH + oh) * OW + ow) * C;
+                uint8_t *ix = idx ? idx + ((size_t)(b * OH + oh) * OW + ow) * C : NULL;
+                for (int c = 0; c < C; c++) {
+                    float m = r0[c];
+                    int k = 0;
+                    if (r0[C + c] > m) { m = r0[C + c]; k = 1; }
+                    if (r1[c] > m) { m = r1[c]; k = 2; }
+                    if (r1[C + c] > m) { m = r1[C + c]; k = 3; }
+                    o[c] = m;
+                    if (ix)
+                        ix[c] = (uint8_t)k;
+                }
+            }
+}
+
+static void maxpool2_backward(float *dinp, const float *dout, const uint8_t *idx, const float *mask,
+                              int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                size_t o = ((size_t)(b * OH + oh) * OW + ow) * C;
+                size_t base = ((size_t)(b * H + 2 * oh) * W + 2 * ow) * C;
+                for (int c = 0; c < C; c++) {
+                    int k = idx[o + c];
+                    size_t pos = base + (size_t)((k >> 1) * W + (k & 1)) * C + c;
+                    float g = dout[o + c];
+                    if (mask && !(mask[pos] > 0.0f))
+                        g = 0.0f;
+                    dinp[pos] = g;
+                }
+            }
+}
+
+static void relu_backward_inplace(float *d, const float *y, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+}
+
+/* ---- fused first layer ---------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* Per output pixel: 9 broadcasts and 18 FMAs into two 16-lane accumulators;
+ * the 9x32 weights stay in 18 registers for the whole call. The four pixels
+ * of a pooling window are computed together and reduced at once. */
+static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                               const float *bias, int B)
+{
+    __m512 w0[9], w1[9];
+    float wt[9][32];
+    for (int oc = 0; oc < 32; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k][oc] = weight[oc * 9 + k];
+    for (int k = 0; k < 9; k++) {
+        w0[k] = _mm512_loadu_ps(wt[k]);
+        w1[k] = _mm512_loadu_ps(wt[k] + 16);
+    }
+    const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                __m512 m0 = zero, m1 = zero;
+                __m512i i0 = _mm512_setzero_si512(), i1 = _mm512_setzero_si512();
+                for (int q = 0; q < 4; q++) {
+                    const int oh = 2 * ph + (q >> 1), ow = 2 * pw + (q & 1);
+                    const float *xp = x + oh * 28 + ow;
+                    __m512 a0 = b0, a1 = b1;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            __m512 v = _mm512_set1_ps(xp[kh * 28 + kw]);
+                            a0 = _mm512_fmadd_ps(v, w0[kh * 3 + kw], a0);
+                            a1 = _mm512_fmadd_ps(v, w1[kh * 3 + kw], a1);
+                        }
+                    a0 = _mm512_max_ps(a0, zero);
+                    a1 = _mm512_max_ps(a1, zero);
+                    if (q == 0) {
+                        m0 = a0;
+                        m1 = a1;
+                    } else {
+                        /* strictly greater: the first maximum wins */
+                        __mmask16 g0 = _mm512_cmp_ps_mask(a0, m0, _CMP_GT_OQ);
+                        __mmask16 g1 = _mm512_cmp_ps_mask(a1, m1, _CMP_GT_OQ);
+                        m0 = _mm512_mask_mov_ps(m0, g0, a0);
+                        m1 = _mm512_mask_mov_ps(m1, g1, a1);
+                        i0 = _mm512_mask_mov_epi32(i0, g0, _mm512_set1_epi32(q));
+                        i1 = _mm512_mask_mov_epi32(i1, g1, _mm512_set1_epi32(q));
+                    }
+                }
+                size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                _mm512_storeu_ps(out + o, m0);
+                _mm512_storeu_ps(out + o + 16, m1);
+                if (idx) {
+                    _mm_storeu_si128((__m128i *)(idx + o), _mm512_cvtepi32_epi8(i0));
+                    _mm_storeu_si128((__m128i *)(idx + o + 16), _mm512_cvtepi32_epi8(i1));
+                }
+            }
+    }
+}
+
+/* For each pooling window, the gradient goes to the argmax pixel of each
+ * channel (where the pooled value is > 0, the relu's derivative); the
+ * weight gradient of that pixel is its 3x3 input patch times the gradient.
+ * Done as four masked passes (one per window position), accumulating in
+ * registers across the whole call. */
+static void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
+                                const float *out, const float *inp, int B)
+{
+    __m512 d0[9], d1[9];
+    for (int k = 0; k < 9; k++)
+        d0[k] = d1[k] = _mm512_setzero_ps();
+    __m512 db0 = _mm512_setzero_ps(), db1 = _mm512_setzero_ps();
+    const __m512 zero = _mm512_setzero_ps();
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                __m512 g0 = _mm512_loadu_ps(dout + o), g1 = _mm512_loadu_ps(dout + o + 16);
+                __mmask16 p0 = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o), zero, _CMP_GT_OQ);
+                __mmask16 p1 = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o + 16), zero, _CMP_GT_OQ);
+                g0 = _mm512_maskz_mov_ps(p0, g0);
+                g1 = _mm512_maskz_mov_ps(p1, g1);
+                db0 = _mm512_add_ps(db0, g0);
+                db1 = _mm512_add_ps(db1, g1);
+                __m512i ix0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + o)));
+                __m512i ix1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + o + 16)));
+                for (int q = 0; q < 4; q++) {
+                    __m512i qq = _mm512_set1_epi32(q);
+                    __mmask16 s0 = _mm512_cmpeq_epi32_mask(ix0, qq) & p0;
+                    __mmask16 s1 = _mm512_cmpeq_epi32_mask(ix1, qq) & p1;
+                    if (!(s0 | s1))
+                        continue;
+                    __m512 h0 = _mm512_maskz_mov_ps(s0, g0), h1 = _mm512_maskz_mov_ps(s1, g1);
+                    const float *xp = x + (2 * ph + (q >> 1)) * 28 + 2 * pw + (q & 1);
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            __m512 v = _mm512_set1_ps(xp[kh * 28 + kw]);
+                            d0[kh * 3 + kw] = _mm512_fmadd_ps(v, h0, d0[kh * 3 + kw]);
+                            d1[kh * 3 + kw] = _mm512_fmadd_ps(v, h1, d1[kh * 3 + kw]);
+                        }
+                }
+            }
+    }
+    float t[32];
+    for (int k = 0; k < 9; k++) {
+        _mm512_storeu_ps(t, d0[k]);
+        _mm512_storeu_ps(t + 16, d1[k]);
+        for (int oc = 0; oc < 32; oc++)
+            dweight[oc * 9 + k] += t[oc];
+    }
+    _mm512_storeu_ps(t, db0);
+    _mm512_storeu_ps(t + 16, db1);
+    for (int oc = 0; oc < 32; oc++)
+        dbias[oc] += t[oc];
+}
+
+#else /* below AVX-512 */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* As the AVX-512 kernel with four 8-lane accumulators per pixel; the 9x32
+ * weights (36 vectors) do not fit the 16 registers and are read from L1 by
+ * the FMAs. The argmax travels as a float lane (0..3) and is packed to
+ * bytes at the end. */
+static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                               const float *bias, int B)
+{
+    float wt[9][32] __attribute__((aligned(32)));
+    for (int oc = 0; oc < 32; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k][oc] = weight[oc * 9 + k];
+    __m256 bs[4];
+    for (int j = 0; j < 4; j++)
+        bs[j] = _mm256_loadu_ps(bias + 8 * j);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                __m256 m[4], ix[4];
+                for (int q = 0; q < 4; q++) {
+                    const int oh = 2 * ph + (q >> 1), ow = 2 * pw + (q & 1);
+                    const float *xp = x + oh * 28 + ow;
+                    __m256 a[4] = {bs[0], bs[1], bs[2], bs[3]};
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            const __m256 v = _mm256_set1_ps(xp[kh * 28 + kw]);
+                            const float *w = wt[kh * 3 + kw];
+                            for (int j = 0; j < 4; j++)
+                                a[j] = _mm256_fmadd_ps(v, _mm256_load_ps(w + 8 * j), a[j]);
+                        }
+                    for (int j = 0; j < 4; j++) {
+                        a[j] = _mm256_max_ps(a[j], zero);
+                        if (q == 0) {
+                            m[j] = a[j];
+                            ix[j] = zero;
+                        } else {
+                            /* strictly greater: the first maximum wins */
+                            const __m256 g = _mm256_cmp_ps(a[j], m[j], _CMP_GT_OQ);
+                            m[j] = _mm256_blendv_ps(m[j], a[j], g);
+                            ix[j] = _mm256_blendv_ps(ix[j], _mm256_set1_ps((float)q), g);
+                        }
+                    }
+                }
+                size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                for (int j = 0; j < 4; j++)
+                    _mm256_storeu_ps(out + o + 8 * j, m[j]);
+                if (idx) {
+                    __m256i p01 = _mm256_packs_epi32(_mm256_cvtps_epi32(ix[0]), _mm256_cvtps_epi32(ix[1]));
+                    __m256i p23 = _mm256_packs_epi32(_mm256_cvtps_epi32(ix[2]), _mm256_cvtps_epi32(ix[3]));
+                    __m256i bytes = _mm256_packs_epi16(p01, p23);
+                    _mm256_storeu_si256((__m256i *)(idx + o), _mm256_permutevar8x32_epi32(bytes, order));
+                }
+            }
+    }
+}
+
+#else /* the unfused kernels through a scratch activation */
+
+static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
+                               const float *bias, int B)
+{
+    float a[26 * 26 * 32];
+    for (int b = 0; b < B; b++) {
+        conv3x3_c1_forward(a, inp + (size_t)b * 784, weight, bias, 1, 28, 28, 32, 1);
+        maxpool2_forward(out + (size_t)b * 13 * 13 * 32, idx ? idx + (size_t)b * 13 * 13 * 32 : NULL,
+                         a, 1, 26, 26, 32);
+    }
+}
+
+#endif
+
+/* The unfused backward: the pooled gradient routed to the argmax pixels,
+ * then the direct convolution's backward. */
+static void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
+                                const float *out, const float *inp, int B)
+{
+    float da[26 * 26 * 32], a[26 * 26 * 32];
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * 13 * 13 * 32;
+        /* the pooled value stands for its argmax pixel: a mask of out > 0 */
+        memset(a, 0, sizeof(a));
+        for (int i = 0; i < 13 * 13 * 32; i++) {
+            int ph = i / (13 * 32), pw = (i / 32) % 13, c = i % 32, k = idx[o + i];
+            a[((2 * ph + (k >> 1)) * 26 + 2 * pw + (k & 1)) * 32 + c] = out[o + i];
+        }
+        maxpool2_backward(da, dout + o, idx + o, a, 1, 26, 26, 32);
+        conv3x3_c1_backward(NULL, dweight, dbias, da, inp + (size_t)b * 784, NULL, 1, 28,
+                            28, 32);
+    }
+}
+#endif
+
+const kernel_ops KT_CAT(kernels_, KERNELS_ISA) = {
+    .name = KT_STR(KERNELS_ISA),
+    .conv1_pool_forward = conv1_pool_forward,
+    .conv1_pool_backward = conv1_pool_backward,
+    .conv3x3_c1_forward = conv3x3_c1_forward,
+    .conv3x3_c1_backward = conv3x3_c1_backward,
+    .im2col3x3 = im2col3x3,
+    .col2im3x3 = col2im3x3,
+    .bias_act = bias_act,
+    .colsum_acc = colsum_acc,
+    .maxpool2_forward = maxpool2_forward,
+    .maxpool2_backward = maxpool2_backward,
+    .relu_backward_inplace = relu_backward_inplace,
+};
