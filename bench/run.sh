@@ -26,6 +26,8 @@
 #                       minutes per repetition); by default it times 1 epoch
 #   BENCH_HTTP=1        also run bench/http.sh when it exists
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
+#   BENCH_CONTAINER=0   skip bench/container.sh (the image against the native
+#                       build, with a private Docker engine; needs root)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
 #   BENCH_PEERS         peers to run (default "torch113 torch2 onnx keras serving")
 #   OMP_WAIT_POLICY     for the PyTorch runs, default PASSIVE: on a shared
@@ -193,6 +195,13 @@ if [[ "$PEERS" =~ (torch2|onnx|keras|serving) ]]; then
   echo "== peers (medians of this run; ratios of this run) =="
   "$VPY" bench/report.py "$log" "$BUILD/bench" | tee "$BUILD/bench/peers.md" || status=1
   echo "(tables in $BUILD/bench/peers.md; plots $BUILD/bench/bench-throughput.png, bench-latency.png)"
+fi
+
+# The container image against the native build, where a Docker engine can
+# run (root, Debian's docker.io): bench/container.sh says why when it cannot.
+if [ "${BENCH_CONTAINER:-1}" = 1 ]; then
+  echo; echo "bench: bench/container.sh (/predict requests/s, container vs native)"
+  BUILD=$BUILD bash bench/container.sh || status=1
 fi
 
 if [ "${BENCH_HTTP:-0}" = 1 ]; then

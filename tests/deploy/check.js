@@ -192,7 +192,7 @@ function checkDockerfileContract(df, settings) {
     const makeRun = buildRuns.find((r) => /\bmake\b/.test(r));
     if (!makeRun) problems.push('the build stage runs no make');
     else if (!/ARCH="?-march=\$\{?MARCH\}?/.test(makeRun) && !/ARCH="?-march=x86-64-v[234]/.test(makeRun))
-        problems.push('make is not given a portable ARCH (the Makefile default is -march=native)');
+        problems.push('make is not given a portable ARCH (the image must not depend on the build machine)');
     const march = build.instructions.find((i) => i.keyword === 'ARG' && /^MARCH=/.test(i.args[0]));
     if (march && !/^MARCH=x86-64-v[234]$/.test(march.args[0])) problems.push(`${march.args[0]} is not portable`);
 
@@ -273,7 +273,14 @@ function checkCompose(file, dockerfile, settings) {
     ajv.addFormat('expose', /^[0-9]+(-[0-9]+)?(\/(tcp|udp|sctp))?$/);
     ajv.addFormat('subnet_ip_address', /^[0-9a-f.:]+\/[0-9]+$/i);
     const validate = ajv.compile(schema);
-    report('compose_schema', validate(doc) ? []
+    // Compose validates after interpolation: ${NAME:-default} as its default
+    // (the value a user who sets nothing gets).
+    const interpolate = (o) => typeof o === 'string'
+        ? o.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (m, n, def) => def === undefined ? '' : def)
+        : Array.isArray(o) ? o.map(interpolate)
+        : o && typeof o === 'object' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [k, interpolate(v)]))
+        : o;
+    report('compose_schema', validate(interpolate(doc)) ? []
         : validate.errors.map((e) => `${e.instancePath || '/'} ${e.message}` +
                                      (e.params && e.params.additionalProperty ? ` (${e.params.additionalProperty})` : '')));
 

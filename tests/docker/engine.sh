@@ -66,8 +66,8 @@ engine_start() {
 # engine_unmount DIR: every mount point under DIR, deepest first.
 engine_unmount() {
   local m
-  findmnt -rn -o TARGET 2>/dev/null | grep -F "$1/" | sort -r | while read -r m; do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  { findmnt -rn -o TARGET 2>/dev/null | grep -F "$1/" || true; } | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
 }
 
@@ -136,4 +136,14 @@ engine_base_images() {
   # without documentation, which minbase leaves out already.
   "$DOCKER" import "$tarball" debian:bookworm >/dev/null &&
     "$DOCKER" tag debian:bookworm debian:bookworm-slim
+}
+
+# engine_build_image IMAGE LOG: docker/Dockerfile built as the README says,
+# with the classic builder and the host's network for apt. The build stage
+# is tagged too, so that pruning the untagged leftovers keeps its cache.
+engine_build_image() {
+  DOCKER_BUILDKIT=0 "$DOCKER" build --network host --target build -t mnistd-build-stage:cache \
+    -f docker/Dockerfile . >"$2" 2>&1 &&
+    DOCKER_BUILDKIT=0 "$DOCKER" build --network host -f docker/Dockerfile -t "$1" . >>"$2" 2>&1 &&
+    { "$DOCKER" image prune -f >/dev/null 2>&1; true; }
 }

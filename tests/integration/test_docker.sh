@@ -90,13 +90,8 @@ pass docker_base_images
 echo "  debian:bookworm and debian:bookworm-slim from debootstrap ($((SECONDS - t0)) s)"
 
 # ------------------------------------------------------------------- build
-# As the README says, with the classic builder and the host's network for
-# apt. The build stage is tagged so that pruning keeps its cache.
 t0=$SECONDS
-if DOCKER_BUILDKIT=0 "$DOCKER" build --network host --target build -t mnistd-build-stage:test \
-     -f docker/Dockerfile . >"$tmp/build.log" 2>&1 &&
-   DOCKER_BUILDKIT=0 "$DOCKER" build --network host -f docker/Dockerfile -t "$IMAGE" . \
-     >>"$tmp/build.log" 2>&1; then
+if engine_build_image "$IMAGE" "$tmp/build.log"; then
   if grep -q '^kernels: ' "$tmp/build.log"; then
     pass docker_build
     echo "  built in $((SECONDS - t0)) s; $(grep -m1 '^kernels: ' "$tmp/build.log")"
@@ -107,7 +102,6 @@ else
   fail docker_build "$(tail -n 8 "$tmp/build.log" | tr '\n' ' ')"
   exit 1
 fi
-"$DOCKER" image prune -f >/dev/null 2>&1
 
 # ------------------------------------------------------------------ image size
 base_size=$("$DOCKER" image inspect -f '{{.Size}}' debian:bookworm-slim)
