@@ -9,7 +9,8 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
             libjemalloc-dev libopenblas-dev)
-test_pkgs=(curl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk)
+test_pkgs=(curl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk
+           docker.io docker-compose debootstrap)
 bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
 
 case "${1:-build}" in
