@@ -42,6 +42,10 @@ typedef struct {
     void (*maxpool2_backward)(float *dinp, const float *dout, const uint8_t *idx,
                               const float *mask, int B, int H, int W, int C);
     void (*relu_backward_inplace)(float *d, const float *y, int n);
+    /* Adam's update of n parameters with the bias-corrected rate lrt
+     * (model/net.h, net_adam_step) */
+    void (*adam_update)(float *params, const float *grads, float *m, float *v, size_t n,
+                        float lrt, float b1, float b2, float eps);
 } kernel_ops;
 
 /* The table in use (selected on first call when kernels_use was not called). */

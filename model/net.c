@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernels.h"
 #include "model/layers.h"
 #include "model/mem.h"
 #include "model/pool.h"
@@ -369,13 +370,5 @@ void net_adam_step(float *params, const float *grads, float *m, float *v, size_t
                    float b1, float b2, float eps, long t)
 {
     const double lr_t = (double)lr * sqrt(1.0 - pow(b2, (double)t)) / (1.0 - pow(b1, (double)t));
-    const float lrt = (float)lr_t, c1 = 1.0f - b1, c2 = 1.0f - b2;
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
-        float mi = b1 * m[i] + c1 * g;
-        float vi = b2 * v[i] + c2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] -= lrt * mi / (sqrtf(vi) + eps);
-    }
+    kernels()->adam_update(params, grads, m, v, n, (float)lr_t, b1, b2, eps);
 }

@@ -4,6 +4,7 @@
  * baseline, x86-64-v3 and x86-64-v4). The plain C loops are vectorised by
  * the compiler for each; the fused first layer has intrinsics for AVX-512
  * and AVX2+FMA. Everything is static but the one table at the end. */
+#include <math.h>
 #include <string.h>
 
 #include "model/kernels.h"
@@ -195,6 +196,20 @@ static void relu_backward_inplace(float *d, const float *y, int n)
 {
     for (int i = 0; i < n; i++)
         d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+}
+
+static void adam_update(float *params, const float *grads, float *m, float *v, size_t n,
+                        float lrt, float b1, float b2, float eps)
+{
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float mi = b1 * m[i] + c1 * g;
+        float vi = b2 * v[i] + c2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= lrt * mi / (sqrtf(vi) + eps);
+    }
 }
 
 /* ---- fused first layer ---------------------------------------------------- */
@@ -430,4 +445,5 @@ const kernel_ops KT_CAT(kernels_, KERNELS_ISA) = {
     .maxpool2_forward = maxpool2_forward,
     .maxpool2_backward = maxpool2_backward,
     .relu_backward_inplace = relu_backward_inplace,
+    .adam_update = adam_update,
 };
