@@ -55,7 +55,11 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS     := -DMNISTD_VERSION=\"$(VERSION)\" -DMNISTD_GITREV=\"$(GITREV)\"
 ALLCFLAGS = $(STD) $(WARN) $(WERROR) $(OPT) $(ARCH) $(DEBUG) $(SANFLAGS) $(DEFS) -I. -pthread -MMD -MP $(CFLAGS)
-MODEL_LIBS  := -lopenblas -lpng -lz -lcjson -lm
+# BLAS=path/to/libopenblas.a links OpenBLAS statically: only the routines
+# used (sgemm, for every CPU) instead of the whole shared library
+# (docker/Dockerfile does it to keep the image small).
+BLAS     ?= -lopenblas
+MODEL_LIBS  := $(BLAS) -lpng -lz -lcjson -lm
 SERVER_LIBS := -lmicrohttpd
 LIBS     = $(SERVER_LIBS) $(MODEL_LIBS) $(MALLOC) -pthread
 

@@ -6,7 +6,6 @@
  * with the daemon's real settings.
  *
  *   node check.js dockerfile DOCKERFILE CONTEXT HELP     lint + contract + COPY sources
- *   node check.js runtime-packages DOCKERFILE            print the final stage's apt packages
  *   node check.js compose COMPOSE DOCKERFILE HELP        compose-spec schema + references
  *   node check.js k8s DIR DOCKERFILE HELP                Kubernetes schema (strict) + references
  *   node check.js yaml-block MARKDOWN NAME               print the ```yaml block that follows
@@ -540,6 +539,7 @@ function emulateStage(dockerfile, stageSel, root, context, mode, fromDirs, skipR
     const out = { env: {}, user: '0', workdir: '/', entrypoint: null, cmd: null, healthcheck: null,
                   stopsignal: null, expose: [], volumes: [] };
     const args = {};
+    let shell = ['/bin/sh', '-c'];
     const host = (p) => path.join(root, p);
     // The build context as the engine sends it: without what .dockerignore drops.
     const ig = require('@balena/dockerignore')();
@@ -552,11 +552,13 @@ function emulateStage(dockerfile, stageSel, root, context, mode, fromDirs, skipR
     const sh = (cmd) => {
         const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root',
                       ...args, ...out.env };
+        // RUN's shell: SHELL's exec form, else /bin/sh -c.
+        const [prog, ...flags] = shell;
         if (mode === 'host') {
-            execFileSync('/bin/sh', ['-c', cmd], { cwd: host(out.workdir), env: { ...process.env, ...env },
-                                                   stdio: ['ignore', 2, 2] });
+            execFileSync(prog, [...flags, cmd], { cwd: host(out.workdir), env: { ...process.env, ...env },
+                                                  stdio: ['ignore', 2, 2] });
         } else {
-            execFileSync('chroot', [root, '/bin/sh', '-c', `cd ${out.workdir} && ${cmd}`],
+            execFileSync('chroot', [root, prog, ...flags, `cd ${out.workdir} && ${cmd}`],
                          { env, stdio: ['ignore', 2, 2] });
         }
     };
@@ -608,6 +610,7 @@ function emulateStage(dockerfile, stageSel, root, context, mode, fromDirs, skipR
             console.error(`emulate: RUN ${raw.replace(/\s+/g, ' ').slice(0, 120)}`);
             sh(raw);
             break;
+        case 'SHELL': shell = execForm(it); break;
         case 'USER': out.user = it.args[0]; break;
         case 'EXPOSE': out.expose.push(...it.args); break;
         case 'VOLUME': out.volumes.push(...(execForm(it) || it.args)); break;
@@ -634,11 +637,6 @@ function main(argv) {
         checkDockerfileCopies(file, context, df);
         checkDockerfileContract(df, settingNames(help));
         break;
-    }
-    case 'runtime-packages': {
-        const df = parseDockerfile(args[0]);
-        console.log(aptPackages(df.stages[df.stages.length - 1]).join('\n'));
-        return 0;
     }
     case 'compose':
         checkCompose(args[0], args[1], settingNames(args[2]));
@@ -671,7 +669,7 @@ function main(argv) {
         return 0;
     }
     default:
-        console.error('usage: check.js dockerfile|runtime-packages|compose|k8s|yaml-block|emulate ...');
+        console.error('usage: check.js dockerfile|compose|k8s|yaml-block|emulate ...');
         return 2;
     }
     return failed ? 1 : 0;

@@ -9,7 +9,8 @@
 #                        any) is never contacted.
 #   engine_base_images   create debian:bookworm and debian:bookworm-slim (the
 #                        Dockerfile's FROM images) from a debootstrap of
-#                        bookworm (minbase), cached as a tarball
+#                        bookworm (minbase; slim without documentation and
+#                        translations, as the registry's), cached as tarballs
 #   engine_stop          remove the containers, stop dockerd and the
 #                        containerd it started, unmount what they left
 #
@@ -108,16 +109,48 @@ engine_mirror() {
   echo "$uri"
 }
 
+# engine_slimify ROOT: what makes debian:bookworm-slim slimmer than
+# debian:bookworm (debuerreotype's slimify): dpkg leaves out documentation
+# (copyright files aside), manual pages, info pages and translations, now and
+# for every later install; apt keeps no package cache or translations.
+engine_slimify() {
+  mkdir -p "$1/etc/dpkg/dpkg.cfg.d" "$1/etc/apt/apt.conf.d"
+  cat >"$1/etc/dpkg/dpkg.cfg.d/docker-slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+CFG
+  cat >"$1/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+  echo 'Acquire::Languages "none";' >"$1/etc/apt/apt.conf.d/docker-no-languages"
+  find "$1/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null
+  find "$1/usr/share/locale" -mindepth 1 ! -type d ! -name locale.alias -delete 2>/dev/null
+  rm -rf "$1"/usr/share/man/* "$1"/usr/share/groff/* "$1"/usr/share/info/* \
+         "$1"/usr/share/lintian/* "$1"/usr/share/linda/* "$1"/var/cache/apt/*.bin
+}
+
+# The label that marks base images made by this script, and their recipe.
+ENGINE_BASE_LABEL=org.mnistd.test-base=bookworm-minbase-2
+
 engine_base_images() {
-  if "$DOCKER" image inspect debian:bookworm >/dev/null 2>&1 &&
-     "$DOCKER" image inspect debian:bookworm-slim >/dev/null 2>&1; then
-    return 0
-  fi
+  local label=${ENGINE_BASE_LABEL#*=} have
+  have=$("$DOCKER" image inspect -f '{{index .Config.Labels "org.mnistd.test-base"}}' debian:bookworm-slim 2>/dev/null)
+  [ "$have" = "$label" ] && "$DOCKER" image inspect debian:bookworm >/dev/null 2>&1 && return 0
   local cache=$ENGINE_BASE_CACHE
   mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=$ENGINE_DIR
-  local tarball=$cache/debian-bookworm-minbase.tar
-  if [ ! -s "$tarball" ]; then
-    local mirror root
+  local full=$cache/debian-bookworm-minbase.tar slim=$cache/debian-bookworm-slim.tar root
+  if [ ! -s "$full" ]; then
+    local mirror
     mirror=$(engine_mirror)
     [ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt/sources.list*" >&2; return 1; }
     root=$(mktemp -d "$cache/rootfs.XXXXXX")
@@ -129,13 +162,18 @@ engine_base_images() {
     fi
     # As the registry's images: no package lists or downloaded packages.
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
-    tar -C "$root" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    tar -C "$root" --numeric-owner -cf "$full.tmp" . && mv "$full.tmp" "$full"
     rm -rf "$root"
   fi
-  # One minimal root file system stands for both: bookworm-slim is bookworm
-  # without documentation, which minbase leaves out already.
-  "$DOCKER" import "$tarball" debian:bookworm >/dev/null &&
-    "$DOCKER" tag debian:bookworm debian:bookworm-slim
+  if [ ! -s "$slim" ]; then
+    root=$(mktemp -d "$cache/rootfs.XXXXXX")
+    tar -C "$root" --numeric-owner -xf "$full" && engine_slimify "$root" &&
+      tar -C "$root" --numeric-owner -cf "$slim.tmp" . && mv "$slim.tmp" "$slim"
+    rm -rf "$root"
+    [ -s "$slim" ] || { echo "could not make the slim root file system" >&2; return 1; }
+  fi
+  "$DOCKER" import -c "LABEL $ENGINE_BASE_LABEL" "$full" debian:bookworm >/dev/null &&
+    "$DOCKER" import -c "LABEL $ENGINE_BASE_LABEL" "$slim" debian:bookworm-slim >/dev/null
 }
 
 # engine_build_image IMAGE LOG: docker/Dockerfile built as the README says,

@@ -7,9 +7,9 @@
 #     and passes .dockerignore, and its runtime contract holds (portable -march,
 #     non-root numeric USER, EXPOSE = MNISTD_PORT, VOLUMEs, HEALTHCHECK,
 #     STOPSIGNAL, only real MNISTD_* settings);
-#   - the runtime stage installs exactly the Debian packages owning the
-#     libraries the binary links (readelf NEEDED, ldd, dpkg -S), and their
-#     dependencies cover every library ldd resolves;
+#   - the runtime stage copies exactly the shared libraries ldd resolves for
+#     the binary (glibc aside), as the build stage left them, with their
+#     packages' copyright files;
 #   - the HEALTHCHECK script probes a real daemon started with the image's ENV:
 #     healthy, ready, not ready without a model, down, and a hung peer;
 #   - compose.yaml validates against the compose-spec schema and its references
@@ -206,109 +206,65 @@ if [ "$npm_ok" = 1 ]; then
   else pass dockerfile_build_emulation_catches_missing_sources; fi
 fi
 
-# ------------------------------------------ runtime packages against the binary
-# Every package reachable from the arguments through Depends/Pre-Depends of the
-# installed packages (the first installed alternative of an "a | b").
-dep_closure() {
-  local -A seen=()
-  local queue=("$@") p alt name
-  while [ ${#queue[@]} -gt 0 ]; do
-    p=${queue[0]}; queue=("${queue[@]:1}")
-    [ -n "${seen[$p]:-}" ] && continue
-    seen[$p]=1
-    while IFS= read -r alt; do
-      [ -z "$alt" ] && continue
-      for name in $(echo "$alt" | tr '|' '\n' | sed 's/(.*)//; s/:any//; s/ //g'); do
-        if dpkg-query -W -f='${db:Status-Status}' "$name" 2>/dev/null | grep -q '^installed$'; then
-          queue+=("$name"); break
-        fi
-      done
-    done < <(dpkg-query -W -f='${Depends},${Pre-Depends}\n' "$p" 2>/dev/null | tr ',' '\n')
-  done
-  printf '%s\n' "${!seen[@]}"
-}
-# The packages owning the binary's libraries, resolved once: DIRECT for the
-# libraries it names (readelf NEEDED), ALL for everything ldd loads.
-declare -A DIRECT=() ALL=()
-RESOLVE_PROBLEMS=()
-resolve_binary_packages() {
-  local lib path pkg cand line
-  local -A owner=() path_pkg=() lib_path=()
-  while read -r lib path; do lib_path[$lib]=$path; done < <(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
-  # The Debian package owning each path: merged /usr means ldd's /lib path
-  # may be registered under /usr/lib, and an alternative under its target.
-  # One dpkg -S for all candidates (each call reads every file list).
-  local cands=()
-  for path in "${lib_path[@]}"; do cands+=("$path" "/usr$path" "$(readlink -f "$path")"); done
-  while IFS= read -r line; do
-    case $line in diversion*) continue ;; esac
-    pkg=${line%%:*}; path=${line#*: }
-    path_pkg[$path]=$pkg
-  done < <(dpkg -S "${cands[@]}" 2>/dev/null)
-  for lib in "${!lib_path[@]}"; do
-    path=${lib_path[$lib]}; pkg=
-    for cand in "$path" "/usr$path" "$(readlink -f "$path")"; do
-      [ -n "${path_pkg[$cand]:-}" ] && { pkg=${path_pkg[$cand]}; break; }
+# ----------------------------------------- runtime libraries against the binary
+# The build stage leaves in build/runtime/ what the runtime stage copies over
+# its base: every shared library ldd resolves for the binary except glibc's,
+# at its /usr/lib path, byte for byte, nothing else, and the copyright file
+# of each library's Debian package.
+# check_runtime_libs NAME DIR: DIR is that build/runtime/ of binary $IMAGE_BIN.
+check_runtime_libs() {
+  local name=$1 dir=$2 lib path want problems=() n=0 pkg real
+  local -A expected=()
+  while read -r lib path; do
+    case $lib in libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*) continue ;; esac
+    want=usr${path#/usr}
+    expected[$want]=1
+    n=$((n + 1))
+    if [ ! -f "$dir/$want" ]; then problems+=("$lib missing (/$want)")
+    elif ! cmp -s "$path" "$dir/$want"; then problems+=("/$want differs from $path")
+    fi
+    real=$(readlink -f "$path")
+    for pkg in $(dpkg -S "${real##*/}" 2>/dev/null | cut -d: -f1 | sort -u); do
+      [ -f "$dir/usr/share/doc/$pkg/copyright" ] || problems+=("no copyright file of $pkg")
     done
-    if [ -z "$pkg" ]; then RESOLVE_PROBLEMS+=("no Debian package owns $lib ($path)"); continue; fi
-    owner[$lib]=$pkg
-    ALL[$pkg]=1
-  done
-  while read -r lib; do
-    if [ -n "${owner[$lib]:-}" ]; then DIRECT[${owner[$lib]}]=1
-    else RESOLVE_PROBLEMS+=("ldd does not resolve $lib to a packaged file"); fi
-  done < <(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-  # glibc (libc, libm) is the base image's own C library, in every image.
-  unset 'DIRECT[libc6]'
-}
-# check_runtime_packages NAME FILE: FILE lists the runtime stage's packages.
-check_runtime_packages() {
-  local name=$1 listfile=$2
-  local problems=("${RESOLVE_PROBLEMS[@]}")
-  local want have
-  want=$(printf '%s\n' "${!DIRECT[@]}" | sort)
-  have=$(sort -u "$listfile")
-  local missing extra
-  missing=$(comm -23 <(echo "$want") <(echo "$have") | tr '\n' ' ')
-  extra=$(comm -13 <(echo "$want") <(echo "$have") | tr '\n' ' ')
-  [ -n "${missing// }" ] && problems+=("the binary links libraries of ${missing% } but the image does not install them")
-  [ -n "${extra// }" ] && problems+=("the image installs ${extra% } whose libraries the binary does not link")
-  local closure uncovered
-  closure=$(dep_closure libc6 $have | sort -u)
-  uncovered=$(comm -23 <(printf '%s\n' "${!ALL[@]}" | sort) <(echo "$closure") | tr '\n' ' ')
-  [ -n "${uncovered// }" ] && problems+=("ldd resolves libraries of ${uncovered% } that the image's packages do not pull in")
+  done < <(ldd "$IMAGE_BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
+  while IFS= read -r f; do
+    f=${f#"$dir"/}
+    case $f in usr/share/doc/*/copyright) continue ;; esac
+    [ -n "${expected[$f]:-}" ] || problems+=("/$f is not a library the binary loads")
+  done < <(find "$dir" -type f)
+  if [ "$n" -lt 5 ]; then problems+=("ldd resolved only $n libraries")
+  fi
   if [ ${#problems[@]} -eq 0 ]; then
     pass "$name"
-    echo "  runtime packages: $(echo $have) (+ through their dependencies: $(comm -13 <(echo "$have") <(echo "$closure") | tr '\n' ' ' | sed 's/ $//'))"
+    echo "  $n libraries: $(cd "$dir" && find usr/lib -type f -printf '%f ' | sed 's/ $//')"
+    echo "  $(du -sk "$dir" | cut -f1) kB in all"
   else
     local msg
     msg=$(printf '%s; ' "${problems[@]}")
     fail "$name" "${msg%; }"
   fi
 }
-debver=$(cut -d. -f1 /etc/debian_version 2>/dev/null)
-# The binary the image would hold when the build stage ran, else this build's.
-[ -n "$IMAGE_BIN" ] && BIN=$IMAGE_BIN
-[ "$debver" = 12 ] && resolve_binary_packages
-if [ "$debver" != 12 ]; then
-  skip runtime_packages_match_ldd "this is not Debian 12 (the image's release): package names may differ"
-elif [ "$npm_ok" != 1 ]; then
-  # Without the Dockerfile parser, read the list with sed.
-  sed -n '/^FROM debian:bookworm-slim/,$p' docker/Dockerfile |
-    sed -n '/apt-get install/,/&&.*rm/p' | tr ' \\' '\n\n' | grep -E '^lib|^zlib' >"$tmp/pkgs"
-  check_runtime_packages runtime_packages_match_ldd "$tmp/pkgs"
+if ! grep -qE '^COPY --from=build /src/build/runtime/ /runtime/$' docker/Dockerfile ||
+   [ "$(sed -n '/^FROM debian:bookworm-slim$/,$p' docker/Dockerfile | grep -c '^COPY --from=libs /runtime/ /$')" != 1 ]; then
+  fail runtime_stage_copies_libraries "the runtime stage does not copy build/runtime/ of the build stage (through the libs stage)"
+elif [ -z "$IMAGE_BIN" ]; then
+  skip runtime_libraries_match_ldd "needs the emulated build stage (npm packages)"
 else
-  "${CHECK[@]}" runtime-packages docker/Dockerfile >"$tmp/pkgs"
-  check_runtime_packages runtime_packages_match_ldd "$tmp/pkgs"
-  grep -v '^libpng16-16$' "$tmp/pkgs" >"$tmp/pkgs.missing"
-  # In subshells: the broken lists' FAIL must not fail this test.
-  (check_runtime_packages runtime_packages_mut_missing "$tmp/pkgs.missing") >"$tmp/mut.out"
-  if grep -q '^FAIL .*libpng16-16' "$tmp/mut.out"; then pass runtime_packages_check_catches_missing
-  else fail runtime_packages_check_catches_missing "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
-  { cat "$tmp/pkgs"; echo curl; } >"$tmp/pkgs.extra"
-  (check_runtime_packages runtime_packages_mut_extra "$tmp/pkgs.extra") >"$tmp/mut.out"
-  if grep -q '^FAIL .*curl' "$tmp/mut.out"; then pass runtime_packages_check_catches_extra
-  else fail runtime_packages_check_catches_extra "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
+  pass runtime_stage_copies_libraries
+  rt=$(dirname "$IMAGE_BIN")/runtime
+  check_runtime_libs runtime_libraries_match_ldd "$rt"
+  # The check fails on a copy that lacks a library or holds an extra one.
+  cp -a "$rt" "$tmp/rt-missing"
+  rm -f "$tmp"/rt-missing/usr/lib/*/libpng16.so.16
+  (check_runtime_libs runtime_libraries_mut_missing "$tmp/rt-missing") >"$tmp/mut.out"
+  if grep -q '^FAIL .*libpng16' "$tmp/mut.out"; then pass runtime_libraries_check_catches_missing
+  else fail runtime_libraries_check_catches_missing "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
+  cp -a "$rt" "$tmp/rt-extra"
+  cp "$(readlink -f "$(command -v bash)")" "$tmp/rt-extra/usr/lib/libextra.so.1"
+  (check_runtime_libs runtime_libraries_mut_extra "$tmp/rt-extra") >"$tmp/mut.out"
+  if grep -q '^FAIL .*libextra' "$tmp/mut.out"; then pass runtime_libraries_check_catches_extra
+  else fail runtime_libraries_check_catches_extra "$(tr '\n' ' ' <"$tmp/mut.out")"; fi
 fi
 
 # ------------------------------------------------ HEALTHCHECK against a daemon
