@@ -10,6 +10,8 @@
  *   POST /train, GET /train, GET|DELETE /train/{id}   training jobs
  *   POST /evaluate       the served model on the test set
  *   GET  /samples.png    5x5 grid of test images with predictions
+ *   GET /models, GET|DELETE /models/{version}, POST /models/{version}/activate
+ *                        the model repository
  * Every error is JSON: {"error": "...", "status": N[, "detail": "..."]}.
  * Every request is logged as one line on stderr when it completes. */
 #ifndef MNISTD_API_H
@@ -21,15 +23,16 @@
 #include "server/config.h"
 #include "server/jobs.h"
 #include "server/metrics.h"
+#include "server/lifecycle.h"
 #include "server/modelstore.h"
 
 typedef struct api_server api_server;
 
 /* Starts the HTTP daemon on cfg->bind:cfg->port with its own threads.
- * cfg, ms and b must outlive the server. Returns NULL with err set (e.g. the
+ * cfg, ms, b, jb and lc (the model lifecycle) must outlive the server. Returns NULL with err set (e.g. the
  * port is taken). */
 api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b,
-                      jobs *jb, char *err, size_t errlen);
+                      jobs *jb, lifecycle *lc, char *err, size_t errlen);
 
 /* The port actually bound (differs from cfg->port when that was 0). */
 int api_port(const api_server *s);

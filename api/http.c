@@ -243,8 +243,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     log_event(LOG_ERROR, msg, LOG_STR("source", "libmicrohttpd"));
 }
 
-api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs *jb, char *err,
-                      size_t errlen)
+api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs *jb, lifecycle *lc,
+                      char *err, size_t errlen)
 {
     api_server *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -255,6 +255,7 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
     s->ms = ms;
     s->b = b;
     s->jobs = jb;
+    s->lc = lc;
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->bg_cv, NULL);
     atomic_init(&s->quiescing, 0);

@@ -87,6 +87,7 @@ enum MHD_Result api_get_metrics(api_request *r)
         .model_params = NET_NUM_PARAMS,
         .model_accuracy = m ? m->accuracy : -1,
         .model_loaded_time = m ? m->loaded_at : 0,
+        .model_versions = lifecycle_repo(r->srv->lc) ? lifecycle_version_count(r->srv->lc) : -1,
     };
     if (r->srv->jobs) {
         jobs_stats st;

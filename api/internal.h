@@ -18,6 +18,7 @@ struct api_server {
     modelstore *ms;
     batcher *b;
     jobs *jobs;          /* training jobs and the data sets */
+    lifecycle *lc;       /* the model repository (or the single model file) */
     struct MHD_Daemon *mhd;
     int port;
     _Atomic int quiescing;

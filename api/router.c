@@ -8,7 +8,8 @@
 #include "api/router.h"
 #include "api/web.h"
 
-/* The handlers (api/predict.c, info.c, embed.c, train.c, evaluate.c, v2.c). */
+/* The handlers (api/predict.c, info.c, embed.c, train.c, evaluate.c,
+ * models.c, v2.c). */
 enum MHD_Result api_predict(api_request *r);
 enum MHD_Result api_get_model(api_request *r);
 enum MHD_Result api_get_healthz(api_request *r);
@@ -21,6 +22,10 @@ enum MHD_Result api_get_train_job(api_request *r);
 enum MHD_Result api_delete_train_job(api_request *r);
 enum MHD_Result api_post_evaluate(api_request *r);
 enum MHD_Result api_get_samples(api_request *r);
+enum MHD_Result api_get_models(api_request *r);
+enum MHD_Result api_get_model_version(api_request *r);
+enum MHD_Result api_delete_model_version(api_request *r);
+enum MHD_Result api_activate_model_version(api_request *r);
 enum MHD_Result api_v2_server(api_request *r);
 enum MHD_Result api_v2_live(api_request *r);
 enum MHD_Result api_v2_ready(api_request *r);
@@ -53,6 +58,15 @@ static const api_route routes[] = {
     {"/train/{id}",   "DELETE", "/train/{id}",   0,                API_TOKEN, 0, api_delete_train_job},
     {"/evaluate",     "POST",   "/evaluate",     0,                API_OPEN,  0, api_post_evaluate},
     {"/samples.png",  "GET",    "/samples.png",  0,                API_OPEN,  0, api_get_samples},
+    /* the model repository: {version} is a version's 16 hex digits */
+    {"/models", "GET", "/models",
+     0, API_OPEN, 0, api_get_models},
+    {"/models/{version}", "GET", "/models/{version}",
+     0, API_OPEN, 0, api_get_model_version},
+    {"/models/{version}", "DELETE", "/models/{version}",
+     0, API_TOKEN, 0, api_delete_model_version},
+    {"/models/{version}/activate", "POST", "/models/{version}/activate",
+     0, API_TOKEN, 0, api_activate_model_version},
     /* the Open Inference Protocol (v2): {model} is --model-name, {version} the served model's */
     {"/v2", "GET", "/v2",
      0, API_OPEN, 0, api_v2_server},

@@ -112,6 +112,15 @@ static cJSON *job_json(const job_info *in)
         cJSON_AddStringToObject(o, "error", in->error);
     else
         cJSON_AddNullToObject(o, "error");
+    cJSON_AddStringToObject(o, "promote", promote_policy_name(in->promote));
+    if (in->promoted >= 0)
+        cJSON_AddBoolToObject(o, "promoted", in->promoted);
+    else
+        cJSON_AddNullToObject(o, "promoted");
+    if (in->promotion[0])
+        cJSON_AddStringToObject(o, "promotion", in->promotion);
+    else
+        cJSON_AddNullToObject(o, "promotion");
     return o;
 }
 
@@ -165,6 +174,7 @@ enum MHD_Result api_post_train(api_request *r)
                          NULL);
     train_config cfg;
     train_config_default(&cfg);
+    promote_policy promote = PROMOTE_IF_BETTER;
     if (r->len > 0) {
         cJSON *body = cJSON_ParseWithLength((const char *)r->body, r->len);
         if (!body)
@@ -176,7 +186,7 @@ enum MHD_Result api_post_train(api_request *r)
                              NULL);
         }
         static const char *const known[] = {"epochs", "batch_size", "learning_rate", "validation_split",
-                                            "seed", "limit", NULL};
+                                            "seed", "limit", "promote", NULL};
         for (const cJSON *it = body->child; it; it = it->next) {
             for (const cJSON *prev = body->child; prev != it; prev = prev->next)
                 if (it->string && prev->string && strcmp(it->string, prev->string) == 0) {
@@ -192,7 +202,7 @@ enum MHD_Result api_post_train(api_request *r)
             if (!ok) {
                 char d[200];
                 snprintf(d, sizeof(d), "unknown field '%.60s'; known: epochs, batch_size, learning_rate, "
-                                       "validation_split, seed, limit", it->string ? it->string : "");
+                                       "validation_split, seed, limit, promote", it->string ? it->string : "");
                 ret = field_error(r, it->string ? it->string : "", d);
                 cJSON_Delete(body);
                 return ret;
@@ -222,6 +232,11 @@ enum MHD_Result api_post_train(api_request *r)
         if (read_field(r, body, TRAIN_FIELD_LIMIT, &d, &ret) < 0)
             goto bad;
         cfg.limit = (int)d;
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(body, "promote");
+        if (pv && (!cJSON_IsString(pv) || promote_policy_parse(pv->valuestring, &promote) != 0)) {
+            ret = field_error(r, "promote", "promote must be one of \"if_better\", \"always\", \"never\"");
+            goto bad;
+        }
         cJSON_Delete(body);
         goto submit;
     bad:
@@ -231,7 +246,12 @@ enum MHD_Result api_post_train(api_request *r)
 submit:;
     char err[512];
     int id = 0;
-    int rc = jobs_submit(r->srv->jobs, &cfg, "api", &id, err, sizeof(err));
+    if (!lifecycle_writable(r->srv->lc)) {
+        /* Another process owns the repository: only it trains into it. */
+        return api_error(r, 409, "model repository is read-only here", lifecycle_readonly_reason(r->srv->lc),
+                         NULL);
+    }
+    int rc = jobs_submit_promote(r->srv->jobs, &cfg, "api", promote, &id, err, sizeof(err));
     char loc[48];
     snprintf(loc, sizeof(loc), "/train/%d", id);
     if (rc == JOBS_BUSY) {

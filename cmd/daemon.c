@@ -24,37 +24,33 @@
 #include "server/config.h"
 #include "server/jobs.h"
 #include "server/log.h"
+#include "server/lifecycle.h"
 #include "server/metrics.h"
 #include "server/modelstore.h"
 
-/* Loads the model file if there is one. Returns 0 (loaded), 1 (no file: the
- * daemon starts not ready, and trains one if it has data), -1 when the file
- * exists but cannot be used (never overwritten: the daemon refuses to start). */
-static int load_model(const mnistd_config *cfg, modelstore *ms)
+/* Serves the active version (or the model file). Returns lifecycle_startup's
+ * code; 1 (nothing to serve) is explained in the log. */
+static int load_model(const mnistd_config *cfg, lifecycle *lc)
 {
-    char err[512];
-    struct stat st;
-    if (stat(cfg->model, &st) != 0 && errno == ENOENT) {
-        log_event(LOG_WARN,
-                  cfg->data[0]
-                      ? "no model file: training one with the recipe as job 1 (GET /train/1); "
-                        "/readyz answers 503 until it is ready"
-                      : "no model file and no training data: nothing to serve (/readyz 503). "
-                        "Give --model a trained model file, or --data a folder with the MNIST "
-                        "files (scripts/get-mnist.sh DIR fetches them) to train one at startup",
-                  LOG_STR("model", cfg->model), LOG_STR("data", cfg->data));
-        return 1;
-    }
-    served_model *m = model_load_file(cfg->model, err, sizeof(err));
-    if (!m) {
-        char msg[700];
-        snprintf(msg, sizeof(msg), "cannot load the model file: %s", err);
-        log_event(LOG_ERROR, msg, LOG_STR("model", cfg->model));
-        return -1;
-    }
-    log_event(LOG_INFO, "model loaded", LOG_STR("model", cfg->model), LOG_STR("version", m->version));
-    modelstore_publish(ms, m);
-    return 0;
+    int loaded = lifecycle_startup(lc, cfg->model_given ? cfg->model : NULL);
+    if (loaded != 1)
+        return loaded;
+    const char *msg;
+    if (!lifecycle_writable(lc))
+        msg = "no active model version yet: nothing to serve (/readyz 503) until the repository's owner "
+              "activates one (with --watch-s this daemon then serves it)";
+    else if (cfg->data[0])
+        msg = "no model: training one with the recipe as the startup job (GET /train); "
+              "/readyz answers 503 until it is ready";
+    else
+        msg = "no model and no training data: nothing to serve (/readyz 503). "
+              "Give --model a trained model file, or --data a folder with the MNIST "
+              "files (scripts/get-mnist.sh DIR fetches them) to train one at startup";
+    if (lifecycle_repo(lc))
+        log_event(LOG_WARN, msg, LOG_STR("model_dir", cfg->model_dir), LOG_STR("data", cfg->data));
+    else
+        log_event(LOG_WARN, msg, LOG_STR("model", cfg->model), LOG_STR("data", cfg->data));
+    return 1;
 }
 
 /* Removes what saves of the model interrupted by a crash left behind (see
@@ -147,6 +143,7 @@ int daemon_main(int argc, char **argv)
     batcher *b = NULL;
     api_server *srv = NULL;
     jobs *jb = NULL;
+    lifecycle *lc = NULL;
     metrics_labels labels;
     api_metric_labels(&labels);
     metrics_init(&labels);
@@ -155,8 +152,23 @@ int daemon_main(int argc, char **argv)
         return 1;
     }
     log_access(&cfg);
-    remove_stale_temps(&cfg);
-    int loaded = load_model(&cfg, &ms);
+    repo *rp = NULL;
+    if (cfg.model_dir[0]) {
+        rp = repo_open(cfg.model_dir, 1, err, sizeof(err));
+        if (!rp) {
+            log_event(LOG_ERROR, err);
+            goto done;
+        }
+    } else {
+        remove_stale_temps(&cfg);
+    }
+    lc = lifecycle_create(&ms, rp, cfg.model, cfg.keep_models);
+    if (!lc) {
+        repo_close(rp);
+        log_event(LOG_ERROR, "out of memory creating the model lifecycle");
+        goto done;
+    }
+    int loaded = load_model(&cfg, lc);
     if (loaded < 0)
         goto done;
     jb = jobs_create(&ms, cfg.model, cfg.data, 0, cfg.job_history);
@@ -164,19 +176,25 @@ int daemon_main(int argc, char **argv)
         log_event(LOG_ERROR, "out of memory creating the job manager");
         goto done;
     }
+    /* Job records are kept by the repository's owner only. */
+    jobs_use_lifecycle(jb, lc, rp && repo_owner(rp) ? repo_jobs_dir(rp) : NULL);
+    if (lifecycle_watch_start(lc, cfg.watch_s) != 0) {
+        log_event(LOG_ERROR, "cannot start the repository watcher thread");
+        goto done;
+    }
     b = batcher_create(&ms, cfg.threads, cfg.max_batch, cfg.batch_timeout_us, cfg.max_queue, err, sizeof(err));
     if (!b) {
         log_event(LOG_ERROR, err);
         goto done;
     }
-    srv = api_start(&cfg, &ms, b, jb, err, sizeof(err));
+    srv = api_start(&cfg, &ms, b, jb, lc, err, sizeof(err));
     if (!srv) {
         log_event(LOG_ERROR, err);
         goto done;
     }
     /* No model but data: the recipe trains one while the server already
      * answers (/healthz 200, /readyz 503, progress at GET /train/1). */
-    if (loaded == 1 && cfg.data[0]) {
+    if (loaded == 1 && cfg.data[0] && lifecycle_writable(lc)) {
         train_config tc;
         train_config_default(&tc);
         int id = 0;
@@ -218,6 +236,7 @@ done:
     /* cancels a running training job (it stops within one batch; nothing is
      * saved: a model file is only ever replaced by a finished job, atomically) */
     jobs_destroy(jb);
+    lifecycle_destroy(lc);
     batcher_free(b);
     modelstore_destroy(&ms);
     if (rc == 0)

@@ -8,18 +8,16 @@
  * length) and adds what this network needs: exactly the expected tensors,
  * every value finite. */
 #include "model/checkpoint.h"
+#include "model/atomicfile.h"
 #include "model/err.h"
 #include "model/net.h"
 #include "model/version.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +33,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 _Static_assert(sizeof(float) == 4, "F32 tensors need a 4-byte float");
 
 #define DATA_BYTES ((size_t)NET_NUM_PARAMS * sizeof(float))
-/* Temporary files of ckpt_save are named PATH.tmp.PID.N (N a counter);
- * ckpt_remove_stale_temps relies on that, and nothing outside this file. */
-#define TMP_INFIX ".tmp."
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the
  * reference reader rejects a header that is not valid UTF-8, so the writer
@@ -211,52 +206,13 @@ cleanup:
     return out;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsyncs the directory holding path, so that a rename into it survives a
- * crash. */
-static int fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char *err,
               size_t errlen)
 {
-    /* Distinct temporary names for concurrent saves within one process. */
-    static atomic_uint counter;
     ckpt_meta *m = NULL;
     char *header = NULL;
-    char tmp[PATH_MAX];
     size_t hlen = 0;
-    int fd = -1, ret = -1, have_tmp = 0;
+    int ret = -1;
 
     if (!path || !*path || !params) {
         err_set(err, errlen, "checkpoint: no path or parameters given");
@@ -290,65 +246,18 @@ int ckpt_save(const char *path, const float *params, const ckpt_meta *meta, char
                 (unsigned)CKPT_MAX_HEADER);
         goto cleanup;
     }
-    /* A name of our own: pid and a counter. A file left under that name by
-     * a killed process with the same pid (a container's pid 1 after a
-     * restart) only makes us try the next number. */
-    for (int attempt = 0; attempt < 1000; attempt++) {
-        int k = snprintf(tmp, sizeof tmp, "%s" TMP_INFIX "%ld.%u", path, (long)getpid(),
-                         atomic_fetch_add(&counter, 1u));
-        if (k < 0 || (size_t)k >= sizeof tmp) {
-            err_set(err, errlen, "%s: path too long", path);
-            goto cleanup;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        err_set(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    have_tmp = 1;
     unsigned char lenbuf[8];
     for (int i = 0; i < 8; i++)
         lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int wfail = write_all(fd, lenbuf, sizeof lenbuf) != 0 || write_all(fd, header, hlen) != 0;
-    /* Tensor by tensor, in the order and at the offsets the header states. */
-    for (int t = 0; t < NET_NUM_TENSORS && !wfail; t++)
-        wfail = write_all(fd, params + net_tensors[t].offset,
-                          net_tensors[t].count * sizeof(float)) != 0;
-    if (wfail) {
-        err_set(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+    /* Tensor by tensor, in the order and at the offsets the header states;
+     * written beside path and renamed over it (model/atomicfile.h). */
+    atomic_part parts[2 + NET_NUM_TENSORS] = {{lenbuf, sizeof lenbuf}, {header, hlen}};
+    for (int t = 0; t < NET_NUM_TENSORS; t++)
+        parts[2 + t] = (atomic_part){params + net_tensors[t].offset, net_tensors[t].count * sizeof(float)};
+    if (atomic_write(path, parts, 2 + NET_NUM_TENSORS, err, errlen) != 0)
         goto cleanup;
-    }
-    if (fsync(fd) != 0) {
-        err_set(err, errlen, "%s: fsync failed: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    int c = close(fd);
-    fd = -1;
-    if (c != 0) {
-        err_set(err, errlen, "%s: close failed: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (rename(tmp, path) != 0) {
-        err_set(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        goto cleanup;
-    }
-    have_tmp = 0;
-    if (fsync_parent(path) != 0) {
-        /* The file is complete and in place; only its durability across a
-         * power loss is in doubt, which the caller should hear about. */
-        err_set(err, errlen, "%s: saved, but fsync of its directory failed: %s", path,
-                strerror(errno));
-        goto cleanup;
-    }
     ret = 0;
 cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (have_tmp)
-        unlink(tmp);
     free(header);
     free(m);
     return ret;
@@ -356,47 +265,15 @@ cleanup:
 
 int ckpt_remove_stale_temps(const char *path)
 {
-    char dir[PATH_MAX], prefix[PATH_MAX];
+    char dir[PATH_MAX];
     if (!path || !*path)
         return 0;
     const char *slash = strrchr(path, '/');
-    if (slash) {
+    if (slash)
         snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-        snprintf(prefix, sizeof prefix, "%s" TMP_INFIX, slash + 1);
-    } else {
+    else
         snprintf(dir, sizeof dir, ".");
-        snprintf(prefix, sizeof prefix, "%s" TMP_INFIX, path);
-    }
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int removed = 0;
-    size_t plen = strlen(prefix);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, plen) != 0)
-            continue;
-        /* The rest must be PID.N, both decimal. */
-        const char *p = e->d_name + plen;
-        char *end = NULL;
-        errno = 0;
-        long pid = strtol(p, &end, 10);
-        if (errno || end == p || *end != '.' || pid <= 0)
-            continue;
-        const char *q = end + 1;
-        if (!*q || strspn(q, "0123456789") != strlen(q))
-            continue;
-        /* kill(pid, 0) sees this PID namespace only: a process of another
-         * container that shares the directory looks gone. */
-        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
-            continue;  /* its process may still be writing it */
-        char full[2 * PATH_MAX + 2];
-        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
-        if (unlink(full) == 0)
-            removed++;
-    }
-    closedir(d);
-    return removed;
+    return atomic_remove_stale_temps(dir, slash ? slash + 1 : path);
 }
 
 /* ---- Reading ----------------------------------------------------------- */

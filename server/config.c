@@ -39,7 +39,19 @@ static const opt_def opts[] = {
     {"bind", "MNISTD_BIND", OPT_ADDR, OFF(bind), SZ(bind), 0, 0,
      "numeric IPv4 or IPv6 address to listen on (0.0.0.0: every interface)"},
     {"model", "MNISTD_MODEL", OPT_STR, OFF(model), SZ(model), 0, 0,
-     "model file (safetensors) to serve"},
+     "model file (safetensors) to serve; with --model-dir, the file that seeds an empty "
+     "repository as its first version (the file itself is then never written)"},
+    {"model-dir", "MNISTD_MODEL_DIR", OPT_STR, OFF(model_dir), SZ(model_dir), 0, 0,
+     "model repository: every trained model is kept as an immutable version there, one is "
+     "active (served); training jobs are promoted per their policy and their records kept "
+     "(DIR/jobs). Only one process owns (trains into) it; others serve it read-only. "
+     "Empty = none (a single --model file)"},
+    {"keep-models", "MNISTD_KEEP_MODELS", OPT_INT, OFF(keep_models), 0, 0, 100000,
+     "versions kept in the repository: the oldest beyond N are deleted after each new one, "
+     "never the active or the previously active one; 0 = keep all"},
+    {"watch-s", "MNISTD_WATCH_S", OPT_INT, OFF(watch_s), 0, 0, 86400,
+     "every S seconds, serve the repository's active version if another process changed it "
+     "(replicas sharing a repository follow its activations); 0 = do not watch"},
     {"data", "MNISTD_DATA", OPT_STR, OFF(data), SZ(data), 0, 0,
      "directory of the MNIST files (training and evaluation); empty = none"},
     {"threads", "MNISTD_THREADS", OPT_INT, OFF(threads), 0, 1, 64,
@@ -118,6 +130,9 @@ void config_defaults(mnistd_config *c)
     c->max_header_bytes = 8192;
     c->shutdown_timeout_s = 0;
     c->job_history = 32;
+    c->model_dir[0] = '\0';
+    c->keep_models = 0;
+    c->watch_s = 0;
     c->token_file[0] = '\0';
     snprintf(c->model_name, sizeof(c->model_name), "mnist");
     c->log_format = LOG_FORMAT_JSON;
@@ -362,6 +377,8 @@ int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
             continue;
         if (set_opt(c, &opts[i], v, opts[i].env, err, errlen) < 0)
             return -1;
+        if (opts[i].offset == OFF(model))
+            c->model_given = 1;
     }
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
@@ -397,6 +414,8 @@ int config_parse(mnistd_config *c, int argc, char **argv, FILE *out,
         snprintf(src, sizeof(src), "--%s", o->flag);
         if (set_opt(c, o, val, src, err, errlen) < 0)
             return -1;
+        if (o->offset == OFF(model))
+            c->model_given = 1;
     }
     if (check_cross(c, err, errlen) < 0)
         return -1;

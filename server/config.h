@@ -23,7 +23,10 @@
 typedef struct {
     int port;                   /* 0..65535; 0 = pick a free port */
     char bind[64];              /* numeric IPv4 or IPv6 address */
-    char model[CONFIG_PATH_MAX];/* model file to serve */
+    char model[CONFIG_PATH_MAX];/* model file to serve (or to seed model_dir with) */
+    char model_dir[CONFIG_PATH_MAX]; /* model repository, "" = none */
+    int keep_models;            /* versions kept, 0 = all */
+    int watch_s;                /* seconds between looks at the active record, 0 = off */
     char data[CONFIG_PATH_MAX]; /* MNIST directory, "" = none */
     int threads;                /* inference workers */
     int http_threads;           /* libmicrohttpd thread pool size */
@@ -50,6 +53,7 @@ typedef struct {
      * config_usage leave them out). token_len 0 = no token: every endpoint
      * is open. token_source says where it came from ("MNISTD_TOKEN" or the
      * file's path), token_warning is "" or why the file's mode is risky. */
+    int model_given;            /* --model or MNISTD_MODEL was set */
     char token[CONFIG_TOKEN_MAX + 1];
     size_t token_len;
     char token_source[CONFIG_PATH_MAX];

@@ -18,6 +18,7 @@
 #include "model/net.h"
 #include "server/clock.h"
 #include "server/log.h"
+#include "server/jobstore.h"
 
 typedef struct job {
     job_info info;
@@ -28,6 +29,10 @@ struct jobs {
     pthread_mutex_t mu;
     pthread_cond_t done_cv;
     modelstore *store;
+    lifecycle *lc;          /* where a finished job's model goes */
+    lifecycle *own_lc;      /* the single-file lifecycle made by jobs_create */
+    char state_dir[1024];   /* job records, "" = none */
+    pthread_mutex_t persist_mu;
     char model_path[1024];
     char data_dir[1024];
     int threads, max_history;
@@ -71,6 +76,7 @@ jobs *jobs_create(modelstore *store, const char *model_path, const char *data_di
     }
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->data_mu, NULL);
+    pthread_mutex_init(&j->persist_mu, NULL);
     pthread_cond_init(&j->done_cv, NULL);
     j->store = store;
     snprintf(j->model_path, sizeof j->model_path, "%s", model_path ? model_path : "");
@@ -78,7 +84,78 @@ jobs *jobs_create(modelstore *store, const char *model_path, const char *data_di
     j->threads = threads;
     j->max_history = max_history;
     j->next_id = 1;
+    j->own_lc = lifecycle_create(store, NULL, j->model_path, 0);
+    j->lc = j->own_lc;
+    if (!j->own_lc) {
+        jobs_destroy(j);
+        return NULL;
+    }
     return j;
+}
+
+static job *find(jobs *j, int id);
+
+/* Writes a snapshot of job id's record to the state directory (best
+ * effort: the job itself does not depend on it). Snapshots are written in
+ * the order they are taken (persist_mu), so an older one never replaces a
+ * newer one. Called without j->mu. */
+static void persist(jobs *j, int id)
+{
+    if (!j->state_dir[0])
+        return;
+    job_info *snap = malloc(sizeof *snap);
+    if (!snap)
+        return;
+    pthread_mutex_lock(&j->persist_mu);
+    pthread_mutex_lock(&j->mu);
+    job *jb = find(j, id);
+    if (jb)
+        *snap = jb->info;
+    pthread_mutex_unlock(&j->mu);
+    char err[256];
+    if (jb)
+        jobstore_save(j->state_dir, snap, err, sizeof err);
+    pthread_mutex_unlock(&j->persist_mu);
+    free(snap);
+}
+
+void jobs_use_lifecycle(jobs *j, lifecycle *lc, const char *state_dir)
+{
+    j->lc = lc ? lc : j->own_lc;
+    snprintf(j->state_dir, sizeof j->state_dir, "%s", state_dir ? state_dir : "");
+    if (!j->state_dir[0])
+        return;
+    job_info *all = NULL;
+    int n = 0;
+    if (jobstore_load(j->state_dir, &all, &n) != 0)
+        return;
+    /* The newest max_history records (sorted by id) are kept, the older
+     * records removed; ids continue after the highest. */
+    int first = n > j->max_history ? n - j->max_history : 0;
+    for (int i = 0; i < n; i++) {
+        if (all[i].id >= j->next_id)
+            j->next_id = all[i].id + 1;
+        if (i < first) {
+            jobstore_remove(j->state_dir, all[i].id);
+            continue;
+        }
+        job *jb = calloc(1, sizeof *jb);
+        if (!jb)
+            break;
+        jb->info = all[i];
+        if (jb->info.status <= JOB_RUNNING) {
+            jb->info.status = JOB_FAILED;
+            jb->info.finished_at = clock_wall();
+            jb->info.eta = -1;
+            snprintf(jb->info.error, sizeof jb->info.error,
+                     "interrupted: the daemon stopped while this job was %s; it did not finish and its "
+                     "model was not saved", all[i].status == JOB_RUNNING ? "running" : "queued");
+            char err[256];
+            jobstore_save(j->state_dir, &jb->info, err, sizeof err);
+        }
+        j->list[j->n++] = jb;
+    }
+    free(all);
 }
 
 void jobs_destroy(jobs *j)
@@ -96,10 +173,12 @@ void jobs_destroy(jobs *j)
     for (int i = 0; i < j->n; i++)
         free(j->list[i]);
     free(j->list);
+    lifecycle_destroy(j->own_lc);
     mnist_free(&j->train);
     mnist_free(&j->test);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->data_mu);
+    pthread_mutex_destroy(&j->persist_mu);
     pthread_cond_destroy(&j->done_cv);
     free(j);
 }
@@ -152,9 +231,12 @@ static int job_cb(const train_progress *p, void *user)
     long done = (long)(p->epoch - 1) * p->batches + p->batch;
     long total = (long)p->epochs * p->batches;
     in->eta = done > 0 ? p->elapsed * (double)(total - done) / (double)done : -1.0;
-    if (p->event == TRAIN_EV_EPOCH && p->last && in->n_history < TRAIN_MAX_EPOCHS)
+    int epoch_end = p->event == TRAIN_EV_EPOCH && p->last && in->n_history < TRAIN_MAX_EPOCHS;
+    if (epoch_end)
         in->history[in->n_history++] = *p->last;
     pthread_mutex_unlock(&j->mu);
+    if (epoch_end)
+        persist(j, a->jb->info.id);
     return atomic_load(&a->jb->cancel);
 }
 
@@ -173,6 +255,10 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
     } else {
         j->cancelled++;
     }
+    pthread_mutex_unlock(&j->mu);
+    /* The record is on disk before anyone can see the job ended. */
+    persist(j, jb->info.id);
+    pthread_mutex_lock(&j->mu);
     j->active = NULL;
     /* copied under the lock: once it is released the job may leave the history */
     job_info in = jb->info;
@@ -232,6 +318,7 @@ static void *job_run(void *arg)
     pthread_mutex_unlock(&j->mu);
     log_event(LOG_INFO, "training job started", LOG_INT("job_id", jb->info.id), LOG_STR("reason", jb->info.reason),
               LOG_INT("epochs", cfg.epochs), LOG_INT("batch_size", cfg.batch_size), LOG_INT("limit", cfg.limit));
+    persist(j, jb->info.id);
 
     const mnist_set *train = get_set(j, 0, err, sizeof err);
     if (!train) {
@@ -285,37 +372,40 @@ static void *job_run(void *arg)
     pthread_mutex_lock(&j->mu);
     train_epoch last = jb->info.n_history > 0 ? jb->info.history[jb->info.n_history - 1] : (train_epoch){0};
     int have_last = jb->info.n_history > 0;
-    pthread_mutex_unlock(&j->mu);
-    train_fill_meta(&meta, &cfg, buf, train_secs, have_last ? &last : NULL, &ev);
-
-    /* Saved first, then served: the served model is always the one on disk. */
-    if (j->model_path[0] && ckpt_save(j->model_path, params, &meta, err, sizeof err) != 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "trained, but the model could not be saved: %s", err);
-        free(params);
-        finish(j, jb, JOB_FAILED, msg);
-        return NULL;
-    }
-    snprintf(buf, sizeof buf, "training job %d", jb->info.id);
-    served_model *m = model_from_params(params, &meta, j->model_path[0] ? j->model_path : buf);
-    free(params);
-    if (!m) {
-        finish(j, jb, JOB_FAILED, "out of memory publishing the model");
-        return NULL;
-    }
-    pthread_mutex_lock(&j->mu);
+    promote_policy policy = jb->info.promote;
     jb->info.has_test = 1;
     jb->info.test_loss = ev.loss;
     jb->info.test_accuracy = ev.accuracy;
-    snprintf(jb->info.model_version, sizeof jb->info.model_version, "%s", m->version);
     pthread_mutex_unlock(&j->mu);
-    modelstore_publish(j->store, m);
-    finish(j, jb, JOB_SUCCEEDED, NULL);
+    train_fill_meta(&meta, &cfg, buf, train_secs, have_last ? &last : NULL, &ev);
+    snprintf(buf, sizeof buf, "%d", jb->info.id);
+    ckpt_meta_set(&meta, "job_id", buf);
+    snprintf(buf, sizeof buf, "training job %d", jb->info.id);
+
+    /* Saved, then promoted or not as the job's policy says (lifecycle.h). */
+    lifecycle_outcome out;
+    rc = lifecycle_job_model(j->lc, params, &meta, buf, policy, ev.accuracy, test, cfg.threads, &out, err,
+                             sizeof err);
+    free(params);
+    pthread_mutex_lock(&j->mu);
+    snprintf(jb->info.model_version, sizeof jb->info.model_version, "%s", out.version);
+    if (rc == 0) {
+        jb->info.promoted = out.promoted;
+        snprintf(jb->info.promotion, sizeof jb->info.promotion, "%s", out.promotion);
+    }
+    pthread_mutex_unlock(&j->mu);
+    finish(j, jb, rc == 0 ? JOB_SUCCEEDED : JOB_FAILED, rc == 0 ? NULL : err);
     return NULL;
 }
 
 int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, char *err,
                 size_t errlen)
+{
+    return jobs_submit_promote(j, cfg, reason, PROMOTE_IF_BETTER, id, err, errlen);
+}
+
+int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, promote_policy promote,
+                        int *id, char *err, size_t errlen)
 {
     if (train_config_check(cfg, NULL, err, errlen) != 0)
         return JOBS_INVALID;
@@ -352,6 +442,8 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
     jb->info.created_at = clock_wall();
     jb->info.epochs = cfg->epochs;
     jb->info.eta = -1;
+    jb->info.promote = promote;
+    jb->info.promoted = -1;
     a->j = j;
     a->jb = jb;
     int e = pthread_create(&j->thread, NULL, job_main, a);
@@ -372,6 +464,8 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
             if (j->list[i] != jb && j->list[i]->info.status >= JOB_SUCCEEDED)
                 drop = i;
         if (drop >= 0) {
+            if (j->state_dir[0])
+                jobstore_remove(j->state_dir, j->list[drop]->info.id);
             free(j->list[drop]);
             memmove(j->list + drop, j->list + drop + 1, sizeof(job *) * (size_t)(j->n - drop - 1));
             j->n--;
@@ -380,6 +474,7 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
     j->list[j->n++] = jb;
     *id = jb->info.id;
     pthread_mutex_unlock(&j->mu);
+    persist(j, *id);
     return JOBS_OK;
 }
 

@@ -2,9 +2,10 @@
  * in the way of predictions.
  *
  * A job trains with model/train.h on the data directory's training set,
- * evaluates the result on its test set, saves it atomically to the model path
- * and publishes it to the model store (in that order: what is served is
- * always on disk too). The training thread runs at a lower CPU priority
+ * evaluates the result on its test set, and hands the model to the
+ * lifecycle (server/lifecycle.h): saved as a new version, promoted to serve
+ * as the job's policy says (saved before served: what is served is always on
+ * disk too). The training thread runs at a lower CPU priority
  * (nice +JOBS_NICE) so that inference, which shares the cores, keeps its
  * latency. Jobs are cancellable between batches. A bounded history of
  * finished jobs is kept (oldest dropped first). All functions are
@@ -15,6 +16,7 @@
 #include <stddef.h>
 
 #include "model/train.h"
+#include "server/lifecycle.h"
 #include "server/modelstore.h"
 
 #define JOBS_NICE 10
@@ -49,6 +51,9 @@ typedef struct {
     double test_loss, test_accuracy;
     char model_version[32];     /* of the model it produced, "" if none */
     char error[640];            /* why it failed or was cancelled */
+    promote_policy promote;     /* what happens to its model */
+    int promoted;               /* 1 / 0, -1 until known */
+    char promotion[512];        /* why (or not), with both accuracies */
 } job_info;
 
 /* Counters and the current job, for /metrics. */
@@ -69,6 +74,15 @@ typedef struct jobs jobs;
 jobs *jobs_create(modelstore *store, const char *model_path, const char *data_dir,
                   int threads, int max_history);
 
+/* From here on, a finished job's model goes through lc (a model repository,
+ * promotion per the job's policy) instead of the plain model file, and
+ * when state_dir is set ("" or NULL: no persistence) every job's record is
+ * kept there (server/jobstore.h): the records found there now are loaded
+ * (the newest max_history finished ones; a job that was running when its
+ * process died becomes failed, "interrupted") and new ids continue after
+ * them. Call before the first submit. lc must outlive the manager. */
+void jobs_use_lifecycle(jobs *j, lifecycle *lc, const char *state_dir);
+
 /* Cancels a running job, waits for its thread, frees everything. */
 void jobs_destroy(jobs *j);
 
@@ -87,6 +101,9 @@ enum {
  * set when resources ran out (memory, threads: worth retrying later). */
 int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id,
                 char *err, size_t errlen);
+/* The same, with the job's promotion policy (jobs_submit: if_better). */
+int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, promote_policy promote,
+                        int *id, char *err, size_t errlen);
 
 /* Snapshot of job id into *out: JOBS_OK or JOBS_NOT_FOUND. */
 int jobs_get(jobs *j, int id, job_info *out);

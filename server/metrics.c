@@ -49,6 +49,8 @@ static struct {
     histogram batch_size;
     _Atomic uint64_t images;
     _Atomic uint64_t rejected[METRICS_MAX_REASONS];
+    _Atomic uint64_t activations[MACT_COUNT];
+    _Atomic uint64_t promotions[2];     /* not promoted, promoted */
     double start_time;
 } M;
 
@@ -100,6 +102,10 @@ void metrics_init(const metrics_labels *labels)
     atomic_store_explicit(&M.images, 0, memory_order_relaxed);
     for (int i = 0; i < METRICS_MAX_REASONS; i++)
         atomic_store_explicit(&M.rejected[i], 0, memory_order_relaxed);
+    for (int i = 0; i < MACT_COUNT; i++)
+        atomic_store_explicit(&M.activations[i], 0, memory_order_relaxed);
+    for (int i = 0; i < 2; i++)
+        atomic_store_explicit(&M.promotions[i], 0, memory_order_relaxed);
     M.start_time = clock_wall();
 }
 
@@ -125,6 +131,17 @@ void metrics_batch(int size, double seconds)
     hist_observe(&M.batch_size, (double)size);
     hist_observe(&M.compute, seconds);
     atomic_fetch_add_explicit(&M.images, (uint64_t)(size > 0 ? size : 0), memory_order_relaxed);
+}
+
+void metrics_activation(metrics_activation_reason reason)
+{
+    if (reason >= 0 && reason < MACT_COUNT)
+        atomic_fetch_add_explicit(&M.activations[reason], 1, memory_order_relaxed);
+}
+
+void metrics_promotion(int promoted)
+{
+    atomic_fetch_add_explicit(&M.promotions[promoted ? 1 : 0], 1, memory_order_relaxed);
 }
 
 void metrics_rejected(int reason)
@@ -306,6 +323,22 @@ void metrics_render(strbuf *sb, const metrics_live *live)
                 sb_printf(sb, "mnistd_model_test_accuracy_ratio %.6f\n", live->model_accuracy);
             }
         }
+    }
+    static const char *const act_names[MACT_COUNT] = {"startup", "job", "api", "watch"};
+    family(sb, "mnistd_model_activations_total", "counter",
+           "Changes of the served model, by reason (startup, job, api, watch).");
+    for (int i = 0; i < MACT_COUNT; i++)
+        sb_printf(sb, "mnistd_model_activations_total{reason=\"%s\"} %llu\n", act_names[i],
+                  (unsigned long long)atomic_load_explicit(&M.activations[i], memory_order_relaxed));
+    family(sb, "mnistd_training_promotions_total", "counter",
+           "Successful training jobs whose model was promoted to serve, or not (per its policy).");
+    sb_printf(sb, "mnistd_training_promotions_total{outcome=\"promoted\"} %llu\n",
+              (unsigned long long)atomic_load_explicit(&M.promotions[1], memory_order_relaxed));
+    sb_printf(sb, "mnistd_training_promotions_total{outcome=\"not_promoted\"} %llu\n",
+              (unsigned long long)atomic_load_explicit(&M.promotions[0], memory_order_relaxed));
+    if (live && live->model_versions >= 0) {
+        family(sb, "mnistd_model_versions", "gauge", "Valid model versions in the model repository.");
+        sb_printf(sb, "mnistd_model_versions %d\n", live->model_versions);
     }
 
     /* Training */

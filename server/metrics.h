@@ -33,6 +33,15 @@ typedef struct {
     int nreasons;
 } metrics_labels;
 
+/* Why the served model changed (mnistd_model_activations_total{reason}). */
+typedef enum {
+    MACT_STARTUP = 0,    /* loaded when the daemon started */
+    MACT_JOB,            /* a training job's model was promoted */
+    MACT_API,            /* POST /models/{version}/activate */
+    MACT_WATCH,          /* the watched repository named a new active version */
+    MACT_COUNT
+} metrics_activation_reason;
+
 /* Live values the caller gathers at render time. */
 typedef struct {
     int queue_depth;          /* images waiting now */
@@ -46,6 +55,7 @@ typedef struct {
     long model_params;
     double model_accuracy;    /* test accuracy, < 0 if unknown */
     double model_loaded_time; /* unix seconds, 0 if no model */
+    int model_versions;       /* versions in the model repository, -1 without one */
     /* training (set have_training to render them) */
     int have_training;
     long jobs_succeeded, jobs_failed, jobs_cancelled;
@@ -69,6 +79,10 @@ void metrics_batch(int size, double seconds);
 /* One refused prediction request: reason is an index into labels->reasons
  * (others are ignored). */
 void metrics_rejected(int reason);
+/* The served model changed. */
+void metrics_activation(metrics_activation_reason reason);
+/* A successful training job's model was promoted (1) or not (0). */
+void metrics_promotion(int promoted);
 
 /* Renders every metric into sb. live may be NULL (no live values). */
 void metrics_render(strbuf *sb, const metrics_live *live);

@@ -12,15 +12,20 @@
 
 /* The version is a hash of the parameter bytes (FNV-1a 64): the same weights
  * always give the same version, different weights (almost surely) not. */
-static void make_version(served_model *m)
+void model_version_of(const float *params, char out[32])
 {
     uint64_t h = 1469598103934665603ULL;
-    const unsigned char *p = (const unsigned char *)m->params;
+    const unsigned char *p = (const unsigned char *)params;
     for (size_t i = 0; i < (size_t)NET_NUM_PARAMS * sizeof(float); i++) {
         h ^= p[i];
         h *= 1099511628211ULL;
     }
-    snprintf(m->version, sizeof(m->version), "%016llx", (unsigned long long)h);
+    snprintf(out, 32, "%016llx", (unsigned long long)h);
+}
+
+static void make_version(served_model *m)
+{
+    model_version_of(m->params, m->version);
 }
 
 static void read_accuracy(served_model *m)

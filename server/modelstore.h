@@ -38,6 +38,11 @@ served_model *model_load_file(const char *path, char *err, size_t errlen);
 served_model *model_from_params(const float *params, const ckpt_meta *meta,
                                 const char *source);
 
+/* The version of a parameter set (NET_NUM_PARAMS floats): a 64-bit hash of
+ * their bytes as 16 lowercase hex digits. The same weights always give the
+ * same version. */
+void model_version_of(const float *params, char out[32]);
+
 /* Drops one reference; the last one frees the model. NULL is ignored. */
 void model_release(served_model *m);
 

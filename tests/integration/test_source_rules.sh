@@ -6,8 +6,9 @@
 #     know nothing of the protocol that serves them);
 #   - the training settings' ranges are defined once, in model/train.h, and
 #     their messages written once, in model/train.c;
-#   - the temporary-file naming of checkpoint saves (".tmp.") is known to
-#     model/checkpoint.c alone;
+#   - the temporary-file naming of atomic writes (".tmp.": model files,
+#     the repository's active record, job records) is known to
+#     model/atomicfile.c alone;
 #   - the library exports no function or variable that nothing uses
 #     (scripts/unused-symbols.sh).
 . "$(dirname "$0")/../contract/lib.sh"
@@ -34,7 +35,7 @@ check source_training_ranges_once "ranges in: $defs; messages in: $msgs" \
   test "$defs" = "model/train.h " -a "$msgs" = "model/train.c "
 
 tmp=$(grep -rlF '.tmp.' $dirs --include='*.c' --include='*.h' | tr '\n' ' ')
-check source_checkpoint_temp_names_in_one_file "named in: $tmp" test "$tmp" = "model/checkpoint.c "
+check source_temp_names_in_one_file "named in: $tmp" test "$tmp" = "model/atomicfile.c "
 
 if [ -f "$ROOT/$BUILD/libmnistd.a" ]; then
   unused=$(BUILD=$BUILD bash scripts/unused-symbols.sh)
