@@ -8,5 +8,6 @@
 int cli_train(int argc, char **argv);
 int cli_evaluate(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_models(int argc, char **argv);    /* cmd/models.c: the model repository */
 
 #endif

@@ -40,10 +40,12 @@ static int load_model(const mnistd_config *cfg, lifecycle *lc)
         msg = "no active model version yet: nothing to serve (/readyz 503) until the repository's owner "
               "activates one (with --watch-s this daemon then serves it)";
     else if (cfg->data[0])
-        msg = "no model: training one with the recipe as the startup job (GET /train); "
-              "/readyz answers 503 until it is ready";
+        msg = lifecycle_repo(lc) ? "empty model repository: training a model with the recipe as the startup "
+                                   "job (GET /train); /readyz answers 503 until it is ready"
+                                 : "no model file: training one with the recipe as job 1 (GET /train/1); "
+                                   "/readyz answers 503 until it is ready";
     else
-        msg = "no model and no training data: nothing to serve (/readyz 503). "
+        msg = "no model file and no training data: nothing to serve (/readyz 503). "
               "Give --model a trained model file, or --data a folder with the MNIST "
               "files (scripts/get-mnist.sh DIR fetches them) to train one at startup";
     if (lifecycle_repo(lc))

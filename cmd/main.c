@@ -5,6 +5,7 @@
  *   mnistd train [flags]       train a model with the recipe, no server
  *   mnistd evaluate [flags]    evaluate a model file on the test set
  *   mnistd predict [flags]     classify PNG files with a model file
+ *   mnistd models ...          list, activate, delete versions of a model repository
  *   mnistd --help | --version */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ static void usage(FILE *f)
         "       mnistd train [flags]       train a model with the recipe, without the server\n"
         "       mnistd evaluate [flags]    evaluate a model file on the test set\n"
         "       mnistd predict [flags] FILE.png...  classify PNG files with a model file\n"
+        "       mnistd models list|activate|delete [VERSION] --model-dir DIR\n"
+        "                                  the versions of a model repository\n"
         "       mnistd COMMAND --help      the flags of a command\n"
         "       mnistd --version\n", MNISTD_VERSION);
 }
@@ -54,6 +57,8 @@ int main(int argc, char **argv)
             return cli_evaluate(argc - 1, argv + 1);
         if (strcmp(cmd, "predict") == 0)
             return cli_predict(argc - 1, argv + 1);
+        if (strcmp(cmd, "models") == 0)
+            return cli_models(argc - 1, argv + 1);
         if (strcmp(cmd, "help") == 0) {
             usage(stdout);
             return 0;

@@ -104,7 +104,8 @@ for run in range(int(runs)):
     subprocess.run([cs, "init", model], check=True)  # the old model: set 1
     d = H.Daemon("kill%d" % run, ["--model", model, "--data", data], work,
                  env={"LD_PRELOAD": os.environ["SLOWFSYNC"]})
-    st, _, b = d.request("POST", "/train", json.dumps({"epochs": 1, "limit": 256, "validation_split": 0}),
+    st, _, b = d.request("POST", "/train", json.dumps({"epochs": 1, "limit": 256, "validation_split": 0,
+                                                      "promote": "always"}),
                          {"Content-Type": "application/json"})
     if st != 202:
         bad.append("run %d: POST /train %d %s" % (run, st, b[:200]))

@@ -165,7 +165,7 @@ def test_inflight(work, model):
 
 def start_job(d, epochs, limit):
     st, _, b = d.request("POST", "/train", json.dumps({"epochs": epochs, "limit": limit,
-                                                        "validation_split": 0}),
+                                                        "validation_split": 0, "promote": "always"}),
                          {"Content-Type": "application/json"})
     if st != 202:
         raise RuntimeError("POST /train: %d %s" % (st, b[:200]))

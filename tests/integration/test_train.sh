@@ -89,7 +89,7 @@ predict_loop() { # writes one status code per line until the stop file appears
 predict_loop & LOOP=$!
 wait_until 10 test -s "$WORK/loop.codes"
 
-req POST /train -d '{"epochs":1,"limit":3000,"seed":3}'   # curl -d: form-urlencoded, read as JSON
+req POST /train -d '{"epochs":1,"limit":3000,"seed":3,"promote":"always"}'   # curl -d: form-urlencoded, read as JSON
 id=$(jget "$body" 'd["id"]')
 check test_train_202 "status $status body $(head -c 300 "$body")" \
   test "$status" = 202 -a -n "$id" -a "$(resp_header Location)" = "/train/$id"
