@@ -53,6 +53,12 @@ if bash "$ROOT/tests/integration/test_v2_http.sh" >"$WORK/v2.log" 2>&1; then
 else
   fail test_contract_v2_run "test_v2_http.sh failed: $(grep '^FAIL' "$WORK/v2.log" | head -5)"
 fi
+# and the model repository's
+if bash "$ROOT/tests/integration/test_models.sh" >"$WORK/models.log" 2>&1; then
+  pass test_contract_models_run
+else
+  fail test_contract_models_run "test_models.sh failed: $(grep '^FAIL' "$WORK/models.log" | head -5)"
+fi
 node "$C/validate.js" "$ROOT/openapi.yaml" "$MNISTD_CAPTURE" | tee "$WORK/validate.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || FAILS=$((FAILS + 1))
 [ "$FAILS" -eq 0 ]
