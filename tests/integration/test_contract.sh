@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Contract test: openapi.yaml lints clean (@redocly/cli), and every response
 # the HTTP integration tests receive (tests/integration/test_http.sh,
-# test_train.sh and test_v2_http.sh, run here with their exchanges recorded) matches openapi.yaml: declared status,
+# Contract test: openapi.yaml lints clean (@redocly/cli), and every response
+# the HTTP integration tests receive (tests/integration/test_http.sh,
+# test_train.sh, test_v2_http.sh and test_models.sh, run here with their
+# exchanges recorded) matches openapi.yaml: declared status,
 # media type, headers and JSON schema (tests/contract/validate.js with Ajv).
 # The npm packages are pinned in tests/contract/package-lock.json and
 # installed with `npm ci`; the test SKIPs only when npm or its registry is
