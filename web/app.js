@@ -1,5 +1,6 @@
 /* mnistd web page: draw a digit and classify it, train with live progress,
- * evaluate on the test set, browse the sample grid. Plain browser
+ * list, activate and roll back model versions, evaluate on the test set,
+ * browse the sample grid. Plain browser
  * JavaScript, no dependencies; every request goes to the daemon that served
  * this page, by paths relative to it. */
 'use strict';
@@ -367,6 +368,7 @@
       }
       body[name] = Number(v);
     }
+    body.promote = $('promote').value;
     $('train-start').disabled = true;
     const r = await api('POST', 'train', {
       body: JSON.stringify(body),
@@ -435,6 +437,7 @@
   }
 
   function jobFinished(j) {
+    loadModels();
     if (j.status === 'succeeded') {
       loadModel();
       loadSamples();
@@ -492,10 +495,17 @@
     const t = $('train-test');
     if (j.test && typeof j.test.accuracy === 'number') {
       t.textContent = 'Test accuracy ' + pct(j.test.accuracy, 2) + ', test loss ' + num(j.test.loss, 4) +
-                      (j.model_version ? '. Now serving model ' + j.model_version + '.' : '.');
+                      (j.model_version ? ', model ' + j.model_version + '.' : '.');
     } else {
       t.textContent = '';
     }
+    const pr2 = $('train-promotion');
+    pr2.dataset.promoted = String(j.promoted);
+    if (typeof j.promoted === 'boolean')
+      pr2.textContent = (j.promoted ? 'Promoted: now serving this model. ' : 'Not promoted: the served model stays. ') +
+                        (j.promotion || '');
+    else
+      pr2.textContent = j.promote ? 'Promotion policy: ' + j.promote + '.' : '';
   }
 
   function renderHistory(j) {
@@ -674,6 +684,88 @@
     }
   }
 
+  /* ---- model versions ------------------------------------------------------------ */
+
+  let previousVersion = null;
+
+  async function loadModels() {
+    const r = await api('GET', 'models');
+    const errEl = $('models-error');
+    const tbody = $('models-table').querySelector('tbody');
+    if (!r.ok) {
+      tbody.textContent = '';
+      $('models-rollback').disabled = true;
+      if (r.status === 404) {
+        clearError(errEl);
+        $('models-status').textContent = 'This daemon serves a single model file (no --model-dir): there are no versions to list.';
+      } else {
+        showError(errEl, r.message);
+      }
+      return;
+    }
+    clearError(errEl);
+    const d = r.data;
+    previousVersion = d.previous;
+    tbody.textContent = '';
+    for (const m of d.models) {
+      const tr = document.createElement('tr');
+      tr.dataset.version = m.version;
+      if (m.active)
+        tr.className = 'active';
+      const cells = [m.version, m.active ? 'active' : (m.previous ? 'previous' : ''), m.created_at,
+                     m.job_id === null ? '–' : String(m.job_id),
+                     typeof m.test_accuracy === 'number' ? pct(m.test_accuracy, 2) : 'unknown'];
+      cells.forEach(function (text, i) {
+        const td = document.createElement(i === 0 ? 'th' : 'td');
+        if (i === 0)
+          td.scope = 'row';
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      const td = document.createElement('td');
+      if (!m.active && d.writable) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'activate';
+        b.textContent = 'Activate';
+        b.setAttribute('aria-label', 'Activate version ' + m.version);
+        b.addEventListener('click', function () { activate(m.version); });
+        td.appendChild(b);
+      }
+      tr.appendChild(td);
+      tbody.appendChild(tr);
+    }
+    $('models-rollback').disabled = !(d.writable && d.previous);
+    $('models-status').textContent = d.models.length + ' version' + (d.models.length === 1 ? '' : 's') +
+      (d.active ? '; serving ' + d.active : '; none active') +
+      (d.previous ? '; rolling back activates ' + d.previous : '') +
+      (d.writable ? '.' : '. This daemon serves a repository another process owns: change it there.');
+  }
+
+  async function activate(version) {
+    const errEl = $('models-error');
+    clearError(errEl);
+    const r = await api('POST', 'models/' + version + '/activate', { headers: authHeaders() });
+    if (!r.ok) {
+      showError(errEl, r.message + authHint(r));
+      if (r.status === 401)
+        tokenInput.focus();
+      return;
+    }
+    $('models-status').textContent = 'Activated ' + version + '.';
+    await Promise.all([loadModel(), loadModels()]);
+    loadSamples();
+  }
+
+  $('models-rollback').addEventListener('click', function () {
+    if (previousVersion)
+      activate(previousVersion);
+  });
+  $('models-refresh').addEventListener('click', function () {
+    loadModel();
+    loadModels();
+  });
+
   /* ---- evaluation ------------------------------------------------------------ */
 
   $('evaluate').addEventListener('click', async function () {
@@ -840,6 +932,7 @@
   pad.dataset.strokes = '0';
   drawChart();
   loadModel();
+  loadModels();
   loadJobs();
   loadSamples();
   document.documentElement.dataset.ready = '1';

@@ -2,8 +2,9 @@
 # tests/integration/test_web.sh -- the web page served at / in a real browser.
 #
 # Starts the daemon (port 0, the port read back from its startup line) on a
-# copy of the shipped model (the training step replaces the served model and
-# saves it to the model path), installs what the browser test needs (Debian's
+# model repository of its own, seeded with the shipped model (the training
+# step adds a version and activates it; the models panel switches back and
+# forth), installs what the browser test needs (Debian's
 # chromium through scripts/deps.sh, playwright-core from tests/web's
 # package-lock.json with npm ci), and runs tests/web/web.test.js: it draws
 # MNIST test digits on the canvas with the mouse, uploads PNGs, trains and
@@ -93,7 +94,8 @@ else
   fi
 fi
 
-"$BIN" serve --port 0 --bind 127.0.0.1 --model "$MODEL" --data "$MNISTD_DATA" 2>"$WORK/daemon.log" &
+"$BIN" serve --port 0 --bind 127.0.0.1 --model-dir "$WORK/repo" --model "$MODEL" --data "$MNISTD_DATA" \
+  2>"$WORK/daemon.log" &
 PID=$!
 BASE=
 end=$((SECONDS + 30))

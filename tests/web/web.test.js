@@ -5,8 +5,8 @@
 //
 // Prints PASS/FAIL lines; exits 1 on any failure. The daemon must serve the
 // page at / and have test data (MNISTD_DATA) for /evaluate and /samples.png.
-// Training replaces the served model: give the daemon a model file it may
-// overwrite.
+// Training adds versions to the daemon's model repository and activates
+// them: give it a repository of its own (--model-dir).
 'use strict';
 
 const fs = require('fs');
@@ -346,6 +346,7 @@ async function main() {
     {
       await page.fill('#epochs', '1');
       await page.fill('#limit', '2000');
+      await page.selectOption('#promote', 'always');
       await page.locator('#train-start').click();
       let ok = true;
       let why = '';
@@ -390,6 +391,55 @@ async function main() {
             shownVersion === newest.model_version && (await text(page, '#train-test')).includes('Test accuracy'),
             `newest job ${newest && newest.status} ${newest && newest.model_version}, shown ${shownVersion}`);
       await page.screenshot({ path: path.join(OUT, 'train.png'), fullPage: true });
+    }
+
+    // Models: the job's model is the active version, the one served before is
+    // listed as previous; activating it from the panel changes the served-model
+    // card, and Roll back brings the job's model back.
+    {
+      const jobs = (await apiJson('GET', 'train')).json;
+      const newest = jobs && jobs.jobs && jobs.jobs[0];
+      const promotion = await text(page, '#train-promotion');
+      check('web_train_promotion', newest && newest.promoted === true && promotion.startsWith('Promoted') &&
+            promotion.includes(newest.promotion), `promoted ${newest && newest.promoted}, shown "${promotion}"`);
+      const jobVersion = newest && newest.model_version;
+      let ok = true;
+      let why = '';
+      try {
+        await page.waitForFunction((v) => {
+          const a = document.querySelector('#models-table tbody tr.active');
+          return a && a.dataset.version === v && document.querySelectorAll('#models-table tbody tr').length >= 2;
+        }, jobVersion, { timeout: 10000 });
+        const row = page.locator(`#models-table tbody tr[data-version="${model.version}"]`);
+        const state = (await row.locator('td').first().textContent()) || '';
+        await row.locator('button.activate').click();
+        await page.waitForFunction((v) => document.getElementById('model-version').textContent === v,
+                                   model.version, { timeout: 10000 });
+        const nowActive = await page.locator('#models-table tbody tr.active').getAttribute('data-version');
+        const served = (await apiJson('GET', 'model')).json;
+        ok = state === 'previous' && nowActive === model.version && served.version === model.version &&
+             (await text(page, '#model-accuracy')) === (served.accuracy * 100).toFixed(2) + '%';
+        why = `older row state "${state}", active row ${nowActive}, served ${served.version}, card ` +
+              `${await text(page, '#model-version')} ${await text(page, '#model-accuracy')}`;
+      } catch (e) {
+        ok = false;
+        why = e.message.split('\n')[0] + '; card ' + (await text(page, '#model-version')) + '; ' +
+              (await text(page, '#models-status')) + ' ' + (await text(page, '#models-error'));
+      }
+      check('web_models_activate', ok, why);
+      await page.screenshot({ path: path.join(OUT, 'models.png'), fullPage: true });
+      ok = true;
+      try {
+        await page.locator('#models-rollback').click();
+        await page.waitForFunction((v) => document.getElementById('model-version').textContent === v,
+                                   jobVersion, { timeout: 10000 });
+        ok = (await apiJson('GET', 'model')).json.version === jobVersion;
+        why = 'the daemon serves another version';
+      } catch (e) {
+        ok = false;
+        why = e.message.split('\n')[0] + '; card ' + (await text(page, '#model-version'));
+      }
+      check('web_models_rollback', ok, why);
     }
 
     // Evaluate: accuracy and a 10x10 confusion matrix adding up to the test set.
