@@ -8,7 +8,8 @@
 #                        a sanitizer pass (TESTS="test_pool test_http" picks)
 #   make unit            the same for the C test programs alone
 #   make bench           speed figures against PyTorch measured in the same run
-#   make run             build and start the daemon on the shipped model
+#   make run             build and start the daemon on a model repository
+#                        (build/state/models) seeded with the shipped model
 #   make test-fresh      the README's two commands in a new Debian 12 root (slow)
 #   make model           retrain the shipped model with the recipe
 #
@@ -170,13 +171,13 @@ bench: deps-bench
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TOOL_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
 
-# The daemon serves (and a training job replaces) a copy of the shipped
-# model in build/state/, so the repository's file stays as shipped.
+# The daemon serves a model repository in build/state/models: the shipped
+# model seeds it as its first version (the file itself is never written),
+# training jobs add versions, activation and rollback switch between them.
 run: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
 	@mkdir -p build/state
-	@[ -f build/state/mnist-cnn.safetensors ] || cp models/mnist-cnn.safetensors build/state/
-	./$(BUILD)/mnistd serve --model build/state/mnist-cnn.safetensors $(if $(MNISTD_DATA),--data $(MNISTD_DATA),)
+	./$(BUILD)/mnistd serve --model-dir build/state/models --model models/mnist-cnn.safetensors $(if $(MNISTD_DATA),--data $(MNISTD_DATA),)
 
 model: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
