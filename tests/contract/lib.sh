@@ -10,6 +10,7 @@
 #   pass NAME / fail NAME WHY / skip NAME WHY / check NAME COND-COMMAND...
 #   metric NAME{labels}           the value of one series from GET /metrics
 #   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
+#   wait_job ID                   waits until training job ID has ended; $body is its record
 #
 # A ThreadSanitizer build runs 5-20 times slower: wait_until's timeouts and
 # req's are $SLOW (10) times longer there. They bound a failure; a passing
@@ -60,6 +61,11 @@ wait_until() {
     [ "$SECONDS" -ge "$end" ] && return 1
     sleep 0.05
   done
+}
+
+wait_job() {
+  wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$1 | grep -qE '\"status\":\"(succeeded|failed|cancelled)\"'"
+  req GET "/train/$1"
 }
 
 need_data() {

@@ -21,12 +21,6 @@ ensure_model || { fail test_models_model "could not get a model"; exit 1; }
 R=$WORK/repo
 "$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
 
-# wait_job ID: until the job has ended; sets $body to its record
-wait_job() {
-  wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$1 | grep -qE '\"status\":\"(succeeded|failed|cancelled)\"'"
-  req GET "/train/$1"
-}
-
 start_daemon a --model-dir "$R" --model "$MODEL" --data "$D" || { fail test_models_start "daemon did not start"; exit 1; }
 req GET /models
 v0=$(jget "$body" 'd["models"][0]["version"]')

@@ -42,9 +42,7 @@ start_daemon disk --model-dir "$R" --model "$MODEL" --data "$D" || { fail test_m
 req GET /model
 v0=$(jget "$body" 'd["version"]')
 req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000,"promote":"never"}'
-id=$(jget "$body" 'd["id"]')
-wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$id | grep -q '\"status\":\"succeeded\"'"
-req GET "/train/$id"
+wait_job "$(jget "$body" 'd["id"]')"
 v1=$(jget "$body" 'd["model_version"]')
 cp "$R/active" "$WORK/active.before"
 ls "$R/versions" >"$WORK/versions.before"
@@ -52,9 +50,7 @@ ls "$R/versions" >"$WORK/versions.before"
 # nearly full: a new version (370 KB) does not fit
 fill 100
 req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000,"seed":7,"promote":"always"}'
-id2=$(jget "$body" 'd["id"]')
-wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$id2 | grep -qE '\"status\":\"(succeeded|failed)\"'"
-req GET "/train/$id2"
+wait_job "$(jget "$body" 'd["id"]')"
 echo "  job on a full disk: $(jget "$body" 'd["error"]')"
 check test_models_disk_job_fails_clearly "$(jget "$body" '{k: d[k] for k in ("status","error")}')" \
   test "$(jget "$body" 'd["status"]')" = failed -a -n "$(jget "$body" 'd["error"]' | grep 'No space left on device' | grep 'could not be saved')"

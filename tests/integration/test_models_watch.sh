@@ -18,9 +18,7 @@ PA=$PORT; PIDA=$PID
 req GET /model
 v0=$(jget "$body" 'd["version"]')
 req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000,"promote":"never"}'
-id=$(jget "$body" 'd["id"]')
-wait_until 120 bash -c "curl -s http://127.0.0.1:$PA/train/$id | grep -q '\"status\":\"succeeded\"'"
-req GET "/train/$id"
+wait_job "$(jget "$body" 'd["id"]')"
 v1=$(jget "$body" 'd["model_version"]')
 check test_models_watch_second_version "job $(head -c 200 "$body")" test -n "$v1" -a "$v1" != "$v0"
 

@@ -20,21 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/tools/paramsets.h"
+
 #include "model/checkpoint.h"
 #include "model/net.h"
 #include "server/modelstore.h"
 #include "server/repo.h"
-
-static void fill(float *p, uint64_t set)
-{
-    uint64_t x = set * 2654435761ULL + 1;
-    for (int i = 0; i < NET_NUM_PARAMS; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-}
 
 /* The version's file loads and holds that version. */
 static int check_version(repo *r, const char *v, float *buf, char *why, size_t len)
@@ -70,7 +61,7 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     if (strcmp(cmd, "init") == 0) {
-        fill(p, 0);
+        paramset_fill(p, 0);
         if (repo_add(r, p, NULL, v, err, sizeof err) != REPO_OK ||
             repo_activate(r, v, "cli", err, sizeof err) != REPO_OK) {
             fprintf(stderr, "crash_repo: %s\n", err);
@@ -80,7 +71,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "loop") == 0) {
         repo_version list[16];
         for (uint64_t n = 1;; n++) {
-            fill(p, n % 6);
+            paramset_fill(p, n % 6);
             if (repo_add(r, p, NULL, v, err, sizeof err) != REPO_OK ||
                 repo_activate(r, v, "cli", err, sizeof err) != REPO_OK) {
                 fprintf(stderr, "crash_repo: %s\n", err);

@@ -17,17 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parameter set 1 or 2: distinct, finite, reproducible values. */
-static void fill(float *p, uint64_t set)
-{
-    uint64_t x = set * 2654435761ULL + 1;
-    for (int i = 0; i < NET_NUM_PARAMS; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-}
+#include "tests/tools/paramsets.h"
 
 static int save(const char *path, const float *p, int set)
 {
@@ -58,8 +48,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "crash_save: out of memory\n");
         goto cleanup;
     }
-    fill(a, 1);
-    fill(b, 2);
+    paramset_fill(a, 1);
+    paramset_fill(b, 2);
     if (strcmp(cmd, "init") == 0) {
         rc = save(path, a, 1) == 0 ? 0 : 1;
     } else if (strcmp(cmd, "loop") == 0) {
