@@ -293,7 +293,7 @@ start_daemon() {
 HC=docker/healthcheck.sh
 if [ ${#image_env[@]} -lt 3 ]; then
   fail healthcheck_image_env "could not read the ENV of the runtime stage"
-elif ! start_daemon "$tmp/d1.log" MNISTD_MODEL="$ROOT/models/mnist-cnn.safetensors" MNISTD_DATA=; then
+elif ! start_daemon "$tmp/d1.log" MNISTD_MODEL="$ROOT/models/mnist-cnn.safetensors" MNISTD_MODEL_DIR="$tmp/repo1" MNISTD_DATA=; then
   fail healthcheck_daemon_start "mnistd did not start with the image's ENV: $(tail -n 3 "$tmp/d1.log")"
 else
   pid1=$last_pid
@@ -317,7 +317,7 @@ else
 fi
 # No model and no data: alive (/healthz) but not ready (/readyz), the state in
 # which Kubernetes keeps a pod out of the Service without restarting it.
-if start_daemon "$tmp/d2.log" MNISTD_MODEL="$tmp/no-model.safetensors" MNISTD_DATA=; then
+if start_daemon "$tmp/d2.log" MNISTD_MODEL="$tmp/no-model.safetensors" MNISTD_MODEL_DIR="$tmp/repo2" MNISTD_DATA=; then
   if MNISTD_PORT=$port bash $HC /healthz 2>/dev/null && ! MNISTD_PORT=$port bash $HC /readyz 2>/dev/null; then
     pass healthcheck_alive_not_ready_without_model
   else
