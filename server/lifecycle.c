@@ -33,7 +33,7 @@ struct lifecycle {
     pthread_cond_t watch_cv;
     pthread_t watch_thread;
     int watch_live, watch_stop, watch_seconds;
-    char watch_failed[32];  /* a version that failed to load: logged once */
+    char watch_failed[32];  /* the version that last failed to load (its error is logged once) */
 };
 
 const char *promote_policy_name(promote_policy p)
@@ -429,17 +429,20 @@ int lifecycle_watch_once(lifecycle *lc)
     served_model *m = modelstore_acquire(lc->ms);
     int same = m && strcmp(m->version, a.active) == 0;
     model_release(m);
-    if (same || strcmp(lc->watch_failed, a.active) == 0)
+    if (same)
         return 0;
     pthread_mutex_lock(&lc->change_mu);
     int rc = activate_locked(lc, a.active, "watch", 0, NULL, err, sizeof err);
     pthread_mutex_unlock(&lc->change_mu);
     if (rc != REPO_OK) {
-        snprintf(lc->watch_failed, sizeof lc->watch_failed, "%s", a.active);
-        char msg[800];
-        snprintf(msg, sizeof msg, "the repository's new active version cannot be served; still serving "
-                 "the previous one: %s", err);
-        log_event(LOG_ERROR, msg, LOG_STR("version", a.active));
+        /* Tried again at every look (the trouble may pass), logged once. */
+        if (strcmp(lc->watch_failed, a.active) != 0) {
+            snprintf(lc->watch_failed, sizeof lc->watch_failed, "%s", a.active);
+            char msg[800];
+            snprintf(msg, sizeof msg, "the repository's new active version cannot be served; still "
+                     "serving the previous one: %s", err);
+            log_event(LOG_ERROR, msg, LOG_STR("version", a.active));
+        }
         return -1;
     }
     lc->watch_failed[0] = '\0';

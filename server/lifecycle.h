@@ -82,8 +82,9 @@ int lifecycle_delete(lifecycle *lc, const char *version, char *err, size_t errle
 int lifecycle_watch_start(lifecycle *lc, int seconds);
 
 /* One look at the record (what the watcher does each period). 1 when it
- * swapped in a new version, 0 when nothing changed, -1 on a failure
- * (logged once per record change). */
+ * swapped in a new version, 0 when nothing changed, -1 when the new version
+ * cannot be served (the current one stays; tried again at the next look,
+ * the error logged once per version). */
 int lifecycle_watch_once(lifecycle *lc);
 
 /* The number of valid versions (0 in single-file mode). */
