@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Contract test: openapi.yaml lints clean (@redocly/cli), and every response
 # the HTTP integration tests receive (tests/integration/test_http.sh,
-# Contract test: openapi.yaml lints clean (@redocly/cli), and every response
-# the HTTP integration tests receive (tests/integration/test_http.sh,
 # test_train.sh, test_v2_http.sh and test_models.sh, run here with their
 # exchanges recorded) matches openapi.yaml: declared status,
 # media type, headers and JSON schema (tests/contract/validate.js with Ajv).
