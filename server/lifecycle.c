@@ -137,8 +137,9 @@ static void refuse_active(lifecycle *lc, const char *what, const char *err)
 {
     char msg[2400];
     snprintf(msg, sizeof msg,
-             "%.900s: %.600s. Nothing was changed or deleted. List the versions with `mnistd models list "
-             "--model-dir %.300s` and activate a good one with `mnistd models activate VERSION --model-dir %.300s`",
+             "%.900s: %.600s. Nothing was changed or deleted. List the versions with `mnistd models "
+             "list --model-dir %.300s` and activate a good one with `mnistd models activate VERSION "
+             "--model-dir %.300s`",
              what, err, repo_dir(lc->rp), repo_dir(lc->rp));
     log_event(LOG_ERROR, msg, LOG_STR("model_dir", repo_dir(lc->rp)));
 }
@@ -193,8 +194,10 @@ int lifecycle_startup(lifecycle *lc, const char *seed)
                 return seed_repo(lc, seed);
         }
         if (nversions > 0) {
-            log_event(LOG_WARN, "the model repository has versions but none is active: nothing to serve "
-                    "until one is activated (POST /models/VERSION/activate, or mnistd models activate)", LOG_STR("model_dir", repo_dir(lc->rp)));
+            log_event(LOG_WARN,
+                      "the model repository has versions but none is active: nothing to serve until one is "
+                      "activated (POST /models/VERSION/activate, or mnistd models activate)",
+                      LOG_STR("model_dir", repo_dir(lc->rp)));
             return 2;
         }
         return 1;
@@ -216,7 +219,8 @@ int lifecycle_startup(lifecycle *lc, const char *seed)
         return -1;
     }
     log_event(LOG_INFO, "model loaded: the active version of the model repository",
-              LOG_STR("model_dir", repo_dir(lc->rp)), LOG_STR("version", m->version), LOG_STR("previous", a.previous));
+              LOG_STR("model_dir", repo_dir(lc->rp)), LOG_STR("version", m->version),
+              LOG_STR("previous", a.previous));
     modelstore_publish(lc->ms, m);
     metrics_activation(MACT_STARTUP);
     return 0;
