@@ -1,6 +1,7 @@
 /* model/atomicfile.h -- files replaced whole or not at all.
  *
- * atomic_write writes a temporary file beside the target (TARGET.tmp.PID.N),
+ * atomic_write writes a temporary file beside the target (its name: the
+ * target's, a temporary infix, the writer's PID and a counter),
  * fsyncs it, renames it over the target and fsyncs the directory: a reader
  * (or a process starting after a crash at any moment) sees the old file or
  * the new one, complete, never a mix or a truncation. A process killed in
@@ -27,7 +28,7 @@ int atomic_write(const char *path, const atomic_part *parts, int nparts,
  * survives a crash. 0 or -1 (errno set). */
 int atomic_sync_parent(const char *path);
 
-/* Removes, in directory dir, the temporary files NAME.tmp.PID.N that
+/* Removes, in directory dir, the temporary files that
  * atomic_write calls of processes that are gone left behind: a PID that no
  * longer exists, or our own (call it before this process writes there: in a
  * container the daemon is PID 1 after every restart). A write running in
@@ -37,7 +38,7 @@ int atomic_sync_parent(const char *path);
 int atomic_remove_stale_temps(const char *dir, const char *name);
 
 /* 1 if file (a name in a directory) has the form of an atomic_write
- * temporary file, NAME.tmp.PID.N. */
+ * temporary file. */
 int atomic_is_temp_name(const char *file);
 
 #endif
