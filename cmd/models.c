@@ -108,8 +108,10 @@ int cli_models(int argc, char **argv)
     int is_act = sub && strcmp(sub, "activate") == 0;
     int is_del = sub && strcmp(sub, "delete") == 0;
     if (!is_list && !is_act && !is_del) {
-        fprintf(stderr, sub ? "mnistd models: unknown subcommand '%s'\n\n" : "mnistd models: no subcommand%s\n\n",
-                sub ? sub : "");
+        if (sub)
+            fprintf(stderr, "mnistd models: unknown subcommand '%s'\n\n", sub);
+        else
+            fprintf(stderr, "mnistd models: no subcommand\n\n");
         models_usage(stderr);
         return 2;
     }
@@ -118,8 +120,10 @@ int cli_models(int argc, char **argv)
         return 2;
     }
     if (is_list != !version) {
-        fprintf(stderr, is_list ? "mnistd models list takes no VERSION\n" : "mnistd models %s needs a VERSION\n",
-                sub);
+        if (is_list)
+            fprintf(stderr, "mnistd models list takes no VERSION\n");
+        else
+            fprintf(stderr, "mnistd models %s needs a VERSION\n", sub);
         return 2;
     }
     char err[1200];
@@ -136,7 +140,8 @@ int cli_models(int argc, char **argv)
                 repo_lock_error(rp), is_act ? "POST" : "DELETE", version, is_act ? "/activate" : "");
         rc = 1;
     } else {
-        int r = is_act ? repo_activate(rp, version, "cli", err, sizeof err) : repo_delete(rp, version, err, sizeof err);
+        int r = is_act ? repo_activate(rp, version, "cli", err, sizeof err)
+                       : repo_delete(rp, version, err, sizeof err);
         if (r != REPO_OK) {
             fprintf(stderr, "mnistd models: %s\n", err);
             rc = 1;

@@ -162,8 +162,8 @@ static int seed_repo(lifecycle *lc, const char *seed)
         return -1;
     }
     repo_version_path(lc->rp, version, m->source, sizeof m->source);
-    log_event(LOG_INFO, "model repository seeded with the model file as its first version", LOG_STR("model", seed),
-              LOG_STR("version", version), LOG_STR("model_dir", repo_dir(lc->rp)));
+    log_event(LOG_INFO, "model repository seeded with the model file as its first version",
+              LOG_STR("model", seed), LOG_STR("version", version), LOG_STR("model_dir", repo_dir(lc->rp)));
     modelstore_publish(lc->ms, m);
     metrics_activation(MACT_STARTUP);
     return 0;
