@@ -237,7 +237,7 @@ mkdir -p "$WORK/gone"
 cp "$M" "$WORK/gone/m.safetensors"
 start_daemon nosave --model "$WORK/gone/m.safetensors" --data "$D" || fail test_train_nosave_start "did not start"
 rm -rf "$WORK/gone"
-req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000}'
+req POST /train -H 'Content-Type: application/json' -d '{"epochs":1,"limit":1000,"promote":"always"}'
 id=$(jget "$body" 'd["id"]')
 wait_until 60 bash -c "curl -s http://127.0.0.1:$PORT/train/$id | grep -q '\"status\":\"failed\"'"
 check test_train_log_job_save_error "no 'training job failed' line with the save error for job $id" \
