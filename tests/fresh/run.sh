@@ -27,7 +27,8 @@
 #     works in the root as it does here.
 # Everything runs in private mount and PID namespaces: the mounts (proc, sys,
 # dev, a fresh /dev/shm for Chromium, the caches, ../shared) are unmounted on
-# the way out, failure included, and no process of the root outlives the run.
+# the way out, failure and Ctrl-C included, and no process of the root
+# outlives the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=$ROOT/build/fresh
@@ -66,8 +67,15 @@ mnt() {  # mnt TARGET MOUNT-ARGS...
   mounted+=("$target")
 }
 
+# interruptible COMMAND...: runs COMMAND and waits for it in a way a signal interrupts.
+# This bash is the first process of its PID namespace: it gets INT and TERM
+# only because it traps them, and leaving ends every process of the namespace.
+interruptible() { "$@" & wait $!; }
+
 inside() {
   trap unmount_all EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   mnt /proc -t proc proc
   mnt /sys --rbind /sys
   mount --make-rslave "$FRESH_ROOT/sys"
@@ -80,7 +88,7 @@ inside() {
   mount -o remount,bind,ro "$FRESH_ROOT/src/shared"
 
   say "adding git and make (apt-get)"
-  in_root bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git make' \
+  interruptible in_root bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git make' \
     >"$LOGS/0-git-make.log" 2>&1 || die "apt-get install git make: $(tail -n 3 "$LOGS/0-git-make.log")"
 
   # 1. bash scripts/deps.sh build && make run, in a session of its own so that
@@ -124,7 +132,8 @@ inside() {
 
   # 2. bash scripts/deps.sh test && make test
   say "bash scripts/deps.sh test && make test   (log: $LOGS/2-test.log)"
-  in_root bash -c 'cd /src/mnistd && bash scripts/deps.sh test && make test' 2>&1 | tee "$LOGS/2-test.log" || true
+  interruptible bash -c 'in_root bash -c "cd /src/mnistd && bash scripts/deps.sh test && make test" 2>&1 | tee "$0"' \
+    "$LOGS/2-test.log" || true
   local last
   last=$(tail -n 1 "$LOGS/2-test.log")
   say "node in the root: $(in_root node --version 2>&1), npm $(in_root npm --version 2>&1)"
