@@ -19,6 +19,7 @@ int main(void)
     static const char *const want_routes[] = {
         "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
         "/train", "/train/{id}", "/evaluate", "/samples.png",
+        "/models", "/models/{version}", "/models/{version}/activate",
         "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{model}", "/v2/models/{model}/ready",
         "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}",
         "/v2/models/{model}/versions/{version}/ready", "/v2/models/{model}/versions/{version}/infer",
@@ -71,6 +72,14 @@ int main(void)
     CHECK(!row && strcmp(l.routes[k], "other") == 0, "an empty {model} segment");
     k = label_of("/v2/models/a/b/ready", "GET", &row);
     CHECK(!row && strcmp(l.routes[k], "other") == 0, "{model} is one segment");
+    k = label_of("/models/0123456789abcdef/activate", "POST", &row);
+    CHECK(row && row->access == API_TOKEN && strcmp(l.routes[k], "/models/{version}/activate") == 0,
+          "POST /models/{version}/activate");
+    k = label_of("/models/0123456789abcdef", "DELETE", &row);
+    CHECK(row && row->access == API_TOKEN && strcmp(l.routes[k], "/models/{version}") == 0,
+          "DELETE /models/{version}");
+    k = label_of("/models/0123456789abcdef", "GET", &row);
+    CHECK(row && row->access == API_OPEN && strcmp(l.routes[k], "/models/{version}") == 0, "GET /models/{version}");
     k = label_of("/healthz", "GET", &row);
     CHECK(row && row->access == API_OPEN && row->body_max == 0 && strcmp(l.routes[k], "/healthz") == 0, "healthz");
     TEST_END();
