@@ -38,9 +38,9 @@ declare -A SRC=(
   [png]="model/png.c model/preprocess.c model/err.c"
   [multipart]="api/multipart.c"
   [idx]="model/mnist.c model/err.c"
-  [ckpt]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
-  [ckpt_header]="model/checkpoint.c model/net.c model/layers.c model/pool.c model/err.c"
-  [json_train]="api/train.c api/auth.c model/train.c model/net.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/err.c"
+  [ckpt]="model/checkpoint.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/err.c"
+  [ckpt_header]="model/checkpoint.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/err.c"
+  [json_train]="api/train.c api/auth.c model/train.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/err.c"
   [v2]="api/oip.c server/strbuf.c"
 )
 declare -A LIBS=(
@@ -69,7 +69,7 @@ find_clang() {
 CFLAGS_FUZZ=(-std=c11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer
              -Wall -Wextra -Wstrict-prototypes -Wshadow
              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-             -DMNISTD_SANITIZER=1
+             -DMNISTD_SANITIZER=1 -DKERNELS_ISA=portable
              -DMNISTD_VERSION="\"$(cat VERSION 2>/dev/null || echo 0.0.0)\"" -DMNISTD_GITREV="\"fuzz\"")
 
 # Builds build/fuzz/fuzz_NAME unless it is newer than everything it is made of.
