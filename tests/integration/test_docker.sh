@@ -191,7 +191,7 @@ fi
 if [ "$DATA_OK" = 1 ]; then
   v0=$(curl -sf "127.0.0.1:$port/model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
   job=$(curl -sf -H 'Content-Type: application/json' \
-          -d '{"epochs":1,"limit":3000,"validation_split":0}' "127.0.0.1:$port/train" |
+          -d '{"epochs":1,"limit":3000,"validation_split":0,"promote":"always"}' "127.0.0.1:$port/train" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
   job_done() {
     curl -sf "127.0.0.1:$port/train/$job" >"$tmp/job.json" &&
