@@ -242,6 +242,9 @@ static int job_cb(const train_progress *p, void *user)
 
 static void finish(jobs *j, job *jb, job_status st, const char *error)
 {
+    /* persist_mu first (its order before mu): the record written below is
+     * the last of this job, and a later removal of it waits for it. */
+    pthread_mutex_lock(&j->persist_mu);
     pthread_mutex_lock(&j->mu);
     jb->info.status = st;
     jb->info.finished_at = clock_wall();
@@ -255,15 +258,15 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
     } else {
         j->cancelled++;
     }
-    pthread_mutex_unlock(&j->mu);
-    /* The record is on disk before anyone can see the job ended. */
-    persist(j, jb->info.id);
-    pthread_mutex_lock(&j->mu);
     j->active = NULL;
     /* copied under the lock: once it is released the job may leave the history */
     job_info in = jb->info;
     pthread_cond_broadcast(&j->done_cv);
     pthread_mutex_unlock(&j->mu);
+    char err[256];
+    if (j->state_dir[0])
+        jobstore_save(j->state_dir, &in, err, sizeof err);
+    pthread_mutex_unlock(&j->persist_mu);
     if (st == JOB_SUCCEEDED)
         log_event(LOG_INFO, "training job succeeded", LOG_INT("job_id", in.id), LOG_STR("reason", in.reason),
                   LOG_STR("model_version", in.model_version), LOG_DBL("test_accuracy", in.test_accuracy),
@@ -409,6 +412,7 @@ int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, pr
 {
     if (train_config_check(cfg, NULL, err, errlen) != 0)
         return JOBS_INVALID;
+    int dropped = 0;  /* a finished job dropped from the history: its record goes too */
     pthread_mutex_lock(&j->mu);
     if (j->active) {
         /* Copied under the lock: once it is released the job may end and
@@ -464,8 +468,7 @@ int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, pr
             if (j->list[i] != jb && j->list[i]->info.status >= JOB_SUCCEEDED)
                 drop = i;
         if (drop >= 0) {
-            if (j->state_dir[0])
-                jobstore_remove(j->state_dir, j->list[drop]->info.id);
+            dropped = j->list[drop]->info.id;
             free(j->list[drop]);
             memmove(j->list + drop, j->list + drop + 1, sizeof(job *) * (size_t)(j->n - drop - 1));
             j->n--;
@@ -474,6 +477,11 @@ int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, pr
     j->list[j->n++] = jb;
     *id = jb->info.id;
     pthread_mutex_unlock(&j->mu);
+    if (dropped > 0 && j->state_dir[0]) {
+        pthread_mutex_lock(&j->persist_mu);
+        jobstore_remove(j->state_dir, dropped);
+        pthread_mutex_unlock(&j->persist_mu);
+    }
     persist(j, *id);
     return JOBS_OK;
 }

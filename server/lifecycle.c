@@ -36,27 +36,6 @@ struct lifecycle {
     char watch_failed[32];  /* the version that last failed to load (its error is logged once) */
 };
 
-const char *promote_policy_name(promote_policy p)
-{
-    switch (p) {
-    case PROMOTE_ALWAYS: return "always";
-    case PROMOTE_NEVER: return "never";
-    case PROMOTE_IF_BETTER: break;
-    }
-    return "if_better";
-}
-
-int promote_policy_parse(const char *s, promote_policy *out)
-{
-    static const promote_policy all[] = {PROMOTE_IF_BETTER, PROMOTE_ALWAYS, PROMOTE_NEVER};
-    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(s, promote_policy_name(all[i])) == 0) {
-            *out = all[i];
-            return 0;
-        }
-    return -1;
-}
-
 static void report_cb(void *user, const char *level, const char *msg, const char *path)
 {
     (void)user;

@@ -17,13 +17,9 @@
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "server/modelstore.h"
+#include "server/promote.h"
 #include "server/repo.h"
 
-/* A training job's promotion policy. */
-typedef enum { PROMOTE_IF_BETTER = 0, PROMOTE_ALWAYS, PROMOTE_NEVER } promote_policy;
-const char *promote_policy_name(promote_policy p);
-/* "if_better", "always", "never"; 0 or -1. */
-int promote_policy_parse(const char *s, promote_policy *out);
 
 typedef struct lifecycle lifecycle;
 

@@ -144,11 +144,12 @@ const char *job_status_name(job_status s)
     return "unknown";
 }
 
-int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, char *err,
-                size_t errlen)
+int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, promote_policy promote,
+                        int *id, char *err, size_t errlen)
 {
     (void)j;
     FUZZ_ASSERT(reason != NULL);
+    FUZZ_ASSERT(promote == PROMOTE_IF_BETTER || promote == PROMOTE_ALWAYS || promote == PROMOTE_NEVER);
     /* What the handler validated: the documented ranges of POST /train,
      * learning_rate and validation_split also as the floats they became. */
     FUZZ_ASSERT(train_config_check(cfg, NULL, err, errlen) == 0);
@@ -166,6 +167,20 @@ int jobs_submit(jobs *j, const train_config *cfg, const char *reason, int *id, c
     st.submitted = 1;
     *id = 8;
     return JOBS_OK;
+}
+
+/* ---- server/lifecycle.h: this daemon owns its models ---------------- */
+
+int lifecycle_writable(lifecycle *lc)
+{
+    (void)lc;
+    return 1;
+}
+
+const char *lifecycle_readonly_reason(lifecycle *lc)
+{
+    (void)lc;
+    return "";
 }
 
 int jobs_get(jobs *j, int id, job_info *out)
