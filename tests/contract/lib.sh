@@ -11,6 +11,8 @@
 #   metric NAME{labels}           the value of one series from GET /metrics
 #   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
 #   wait_job ID                   waits until training job ID has ended; $body is its record
+#   crash_kill TOOL PATH MS       runs `TOOL loop PATH` (a crash tool), waits for its first
+#                                 line, kills it with SIGKILL at a random moment of the next MS ms
 #
 # A ThreadSanitizer build runs 5-20 times slower: wait_until's timeouts and
 # req's are $SLOW (10) times longer there. They bound a failure; a passing
@@ -66,6 +68,24 @@ wait_until() {
 wait_job() {
   wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$1 | grep -qE '\"status\":\"(succeeded|failed|cancelled)\"'"
   req GET "/train/$1"
+}
+
+# crash_kill TOOL PATH MS: a crash tool (tests/tools/crash_*) changes PATH in
+# a loop and prints one line once its first round is complete; from then on
+# every moment is inside a round, so the random kill lands where the test
+# wants it however slowly the (sanitized) tool starts. The tool's stderr is
+# left in $WORK/loop.err; status 1 if the line never came.
+crash_kill() {
+  local tool=$1 path=$2 ms=$3 fifo=$WORK/loop.fifo line rc=0 pid
+  [ -p "$fifo" ] || mkfifo "$fifo"
+  "$tool" loop "$path" >"$fifo" 2>"$WORK/loop.err" &
+  pid=$!
+  read -r -t $((60 * ${SLOW:-1})) line <"$fifo" || rc=1
+  # The random moment is the point of the test, not a wait for something.
+  sleep "$(printf '0.%03d' $((RANDOM % ms)))"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return $rc
 }
 
 need_data() {

@@ -16,12 +16,7 @@ R=$WORK/repo
 "$CR" init "$R" || { fail test_models_crash_init "crash_repo init failed"; exit 1; }
 bad=""; actives=""
 for i in $(seq "$KILLS"); do
-  "$CR" loop "$R" >/dev/null 2>"$WORK/loop.err" &
-  pid=$!
-  # The random moment is the point of the test, not a wait for something.
-  sleep "$(printf '0.%03d' $((RANDOM % 80)))"
-  kill -KILL "$pid"
-  wait "$pid" 2>/dev/null
+  crash_kill "$CR" "$R" 80 || bad+=" kill $i: the loop completed no round within $((60 * SLOW)) s"
   [ -s "$WORK/loop.err" ] && bad+=" kill $i: the loop failed: $(head -c 200 "$WORK/loop.err")"
   if got=$("$CR" check "$R" 2>&1); then
     actives+=" $(echo "$got" | awk '{print $2}')"

@@ -20,6 +20,9 @@ BUILD = os.environ.get("BUILD", "build")
 BIN = os.environ.get("MNISTD_BIN", os.path.join(ROOT, BUILD, "mnistd"))
 DATA = os.environ.get("MNISTD_DATA", "")
 SHIPPED_MODEL = os.path.join(ROOT, "models", "mnist-cnn.safetensors")
+# A ThreadSanitizer build runs 5-20 times slower: deadlines that bound a
+# failure are SLOW times longer there (as in tests/contract/lib.sh).
+SLOW = 10 if os.environ.get("SANITIZER") == "thread" else 1
 
 FAILS = 0
 
@@ -86,7 +89,7 @@ class Daemon:
                                      stdout=subprocess.DEVNULL, stderr=self.log, env=e)
         self.pid = self.proc.pid
         self.port = None
-        started = wait_until(30, lambda: self._port() or self.proc.poll() is not None)
+        started = wait_until(30 * SLOW, lambda: self._port() or self.proc.poll() is not None)
         if not self.port:
             raise RuntimeError("daemon %s did not start: %s" % (name, self.text()[-2000:]))
         del started
