@@ -25,6 +25,9 @@ typedef struct {
                                const float *bias, int B);
     void (*conv1_pool_backward)(float *dweight, float *dbias, const float *dout,
                                 const uint8_t *idx, const float *out, const float *inp, int B);
+    /* its input gradient (explanations; training never needs it) */
+    void (*conv1_pool_backward_input)(float *dinp, const float *dout, const uint8_t *idx,
+                                      const float *out, const float *weight, int B);
     /* the direct 3x3 convolution of a one-channel input */
     void (*conv3x3_c1_forward)(float *out, const float *inp, const float *weight,
                                const float *bias, int B, int H, int W, int OC, int relu);

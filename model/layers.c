@@ -42,9 +42,11 @@ void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
         return;
     }
     const int M = B * (H - 2) * (W - 2), K = 9 * C;
-    kernels()->colsum_acc(dbias, dout, M, OC);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, K, M, 1.0f, dout, OC, col, K,
-                1.0f, dweight, K);
+    if (dweight) {
+        kernels()->colsum_acc(dbias, dout, M, OC);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, K, M, 1.0f, dout, OC, col, K,
+                    1.0f, dweight, K);
+    }
     if (dinp) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, OC, 1.0f, dout, OC,
                     weight, K, 0.0f, dcol, K);
@@ -64,9 +66,11 @@ void dense_forward(float *out, const float *inp, const float *weight, const floa
 void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                     const float *inp, const float *weight, int B, int IN, int OUT)
 {
-    kernels()->colsum_acc(dbias, dout, B, OUT);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN,
-                1.0f, dweight, IN);
+    if (dweight) {
+        kernels()->colsum_acc(dbias, dout, B, OUT);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp,
+                    IN, 1.0f, dweight, IN);
+    }
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT,
                     weight, IN, 0.0f, dinp, IN);
@@ -230,4 +234,10 @@ void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const 
                          const float *out, const float *inp, int B)
 {
     kernels()->conv1_pool_backward(dweight, dbias, dout, idx, out, inp, B);
+}
+
+void conv1_pool_backward_input(float *dinp, const float *dout, const uint8_t *idx,
+                               const float *out, const float *weight, int B)
+{
+    kernels()->conv1_pool_backward_input(dinp, dout, idx, out, weight, B);
 }

@@ -22,7 +22,8 @@ void conv3x3_forward(float *out, float *col, const float *inp, const float *weig
 /* Backward of conv3x3_forward. dout (B,OH,OW,OC) is the gradient w.r.t. the
  * convolution's output (relu already applied by the caller). col must hold
  * im2col(inp) as left by conv3x3_forward (unused when C == 1, where inp is
- * read directly). dweight (OC,3,3,C) and dbias (OC) are accumulated; dinp
+ * read directly). dweight (OC,3,3,C) and dbias (OC) are accumulated (for
+ * C > 1 both may be NULL: the input gradient alone); dinp
  * (B,H,W,C) is overwritten unless NULL; dcol is scratch of the size of col
  * (may be NULL when dinp is NULL). */
 void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
@@ -44,7 +45,8 @@ void maxpool2_backward(float *dinp, const float *dout, const uint8_t *idx, const
 void dense_forward(float *out, const float *inp, const float *weight, const float *bias,
                    int B, int IN, int OUT, int relu);
 /* dout (B,OUT) with the relu (if any) already applied by the caller.
- * dinp (B,IN) overwritten unless NULL; dweight, dbias accumulated. */
+ * dinp (B,IN) overwritten unless NULL; dweight, dbias accumulated unless
+ * both are NULL (the input gradient alone). */
 void dense_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                     const float *inp, const float *weight, int B, int IN, int OUT);
 
@@ -87,5 +89,15 @@ void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float 
  * dweight (32,3,3,1) and dbias (32). (No input gradient: the input is data.) */
 void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,
                          const float *out, const float *inp, int B);
+
+/* The input gradient of conv1_pool_forward, which training never needs (the
+ * input is data) but explanations do: dinp (B,28,28,1) is OVERWRITTEN with
+ * the gradient w.r.t. the input, given dout (B,13,13,32), the gradient
+ * w.r.t. the pooled output; out and idx are what the forward wrote, weight
+ * is (32,3,3,1). The gradient reaches each window's argmax pixel where the
+ * pooled value is > 0 (the relu's derivative), then goes back through the
+ * convolution. */
+void conv1_pool_backward_input(float *dinp, const float *dout, const uint8_t *idx,
+                               const float *out, const float *weight, int B);
 
 #endif

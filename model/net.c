@@ -167,6 +167,23 @@ static void backward_mb(workspace *w, const net_params *p, net_params *g, const 
     conv1_pool_backward(g->conv1_w, g->conv1_b, w->dp1, w->idx1, w->p1, x, m);
 }
 
+/* Backward of the m samples forward_mb left in w to the input alone (no
+ * parameter gradient); dlog holds d(output)/d(logits). dx (m,784) is
+ * overwritten. */
+static void backward_input_mb(workspace *w, const net_params *p, float *dx, int m)
+{
+    dense_backward(w->dh1, NULL, NULL, w->dlog, w->h1, p->fc2_w, m, 64, 10);
+    relu_backward_inplace(w->dh1, w->h1, m * H1);
+    dense_backward(w->da3, NULL, NULL, w->dh1, w->a3, p->fc1_w, m, 576, 64);
+    relu_backward_inplace(w->da3, w->a3, m * A3);
+    conv3x3_backward(w->dp2, NULL, NULL, w->dcol3, w->da3, w->p2, w->col3, p->conv3_w, m, 5, 5,
+                     64, 64);
+    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 11, 11, 64);
+    conv3x3_backward(w->dp1, NULL, NULL, w->dcol2, w->da2, w->p1, w->col2, p->conv2_w, m, 13,
+                     13, 32, 64);
+    conv1_pool_backward_input(dx, w->dp1, w->idx1, w->p1, p->conv1_w, m);
+}
+
 /* ---- inference ----------------------------------------------------------- */
 
 /* BLAS runs single-threaded inside our threads: see layers.c. */
@@ -276,8 +293,9 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
 struct net_train_ctx {
     ctx_base b;
     const float *params, *x;
-    const uint8_t *labels;
+    const uint8_t *labels;  /* the targets, for net_input_grads */
     float *grads, *logits;
+    float *dx;              /* net_input_grads' output */
     int B;
 };
 
@@ -364,6 +382,43 @@ float net_train_grads(net_train_ctx *c, const float *params, const float *x,
     if (correct)
         *correct = ok;
     return (float)(loss / B);
+}
+
+static void input_grad_task(void *arg, int tid, int n)
+{
+    net_train_ctx *c = arg;
+    workspace *w = &c->b.ws[tid];
+    net_params p;
+    net_params_map(&p, (float *)c->params);
+    int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
+    for (int s = lo; s < hi; s += MB_TRAIN) {
+        int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN;
+        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m, 1);
+        if (c->logits)
+            memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
+        memset(w->dlog, 0, sizeof(float) * 10 * m);
+        for (int i = 0; i < m; i++)
+            w->dlog[i * 10 + c->labels[s + i]] = 1.0f;
+        backward_input_mb(w, &p, c->dx + (size_t)s * NET_IN_PIXELS, m);
+    }
+}
+
+int net_input_grads(net_train_ctx *c, const float *params, const float *x, const uint8_t *target,
+                    int B, float *dx, float *logits)
+{
+    if (!c || B < 1 || B > c->b.max_batch)
+        return -1;
+    for (int i = 0; i < B; i++)
+        if (target[i] >= NET_CLASSES)
+            return -1;
+    c->params = params;
+    c->x = x;
+    c->labels = target;
+    c->dx = dx;
+    c->logits = logits;
+    c->B = B;
+    pool_run(c->b.pool, input_grad_task, c);
+    return 0;
 }
 
 void net_adam_step(float *params, const float *grads, float *m, float *v, size_t n, float lr,

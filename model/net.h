@@ -111,6 +111,15 @@ float net_train_grads(net_train_ctx *ctx, const float *params, const float *x,
                       const uint8_t *labels, int B, float *grads, float *logits,
                       int *correct);
 
+/* The gradient of one logit per sample with respect to the input, which
+ * training never computes: dx (B*784 floats, OVERWRITTEN) receives
+ * d logits[b][target[b]] / d x[b] for each of the B samples (x as for
+ * net_forward); logits (may be NULL) receives their B*10 logits. Uses the
+ * training context's buffers and threads and writes no parameter gradient.
+ * Returns 0, or -1 if B is out of 1..max_batch or a target is not a class. */
+int net_input_grads(net_train_ctx *ctx, const float *params, const float *x,
+                    const uint8_t *target, int B, float *dx, float *logits);
+
 /* One Adam step over n parameters (Keras semantics: t is the 1-based step
  * count; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t * m / (sqrt(v) +
  * eps), eps as given, Keras default 1e-7). */

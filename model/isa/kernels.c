@@ -432,10 +432,58 @@ static void conv1_pool_backward(float *dweight, float *dbias, const float *dout,
 }
 #endif
 
+/* The input gradient of the fused first layer (model/layers.h). Per pooling
+ * window, the gradient of each channel (kept where the pooled value is > 0,
+ * the relu's derivative) belongs to the window position its argmax names;
+ * for each of the four positions the 3x3 patch below it receives the sum
+ * over channels of gradient times weight. The loops over the channels are
+ * what the compiler vectorises for each level. */
+static void conv1_pool_backward_input(float *dinp, const float *dout, const uint8_t *idx,
+                                      const float *out, const float *weight, int B)
+{
+    // dinp (B,28,28,1), dout/idx/out (B,13,13,32), weight (32,3,3,1)
+    float wt[9][32];
+    for (int oc = 0; oc < 32; oc++)
+        for (int k = 0; k < 9; k++)
+            wt[k][oc] = weight[oc * 9 + k];
+    memset(dinp, 0, (size_t)B * 784 * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * 784;
+        for (int ph = 0; ph < 13; ph++)
+            for (int pw = 0; pw < 13; pw++) {
+                const size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
+                float g[32];
+                for (int c = 0; c < 32; c++)
+                    g[c] = out[o + c] > 0.0f ? dout[o + c] : 0.0f;
+                for (int q = 0; q < 4; q++) {
+                    float gq[32];
+                    for (int c = 0; c < 32; c++)
+                        gq[c] = idx[o + c] == q ? g[c] : 0.0f;
+                    float *d = dx + (2 * ph + (q >> 1)) * 28 + 2 * pw + (q & 1);
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            /* eight partial sums: a vector, without
+                             * reordering a float sum behind our back */
+                            const float *w = wt[kh * 3 + kw];
+                            float part[8] = {0};
+                            for (int c = 0; c < 32; c += 8)
+                                for (int l = 0; l < 8; l++)
+                                    part[l] += gq[c + l] * w[c + l];
+                            float s = 0.0f;
+                            for (int l = 0; l < 8; l++)
+                                s += part[l];
+                            d[kh * 28 + kw] += s;
+                        }
+                }
+            }
+    }
+}
+
 const kernel_ops KT_CAT(kernels_, KERNELS_ISA) = {
     .name = KT_STR(KERNELS_ISA),
     .conv1_pool_forward = conv1_pool_forward,
     .conv1_pool_backward = conv1_pool_backward,
+    .conv1_pool_backward_input = conv1_pool_backward_input,
     .conv3x3_c1_forward = conv3x3_c1_forward,
     .conv3x3_c1_backward = conv3x3_c1_backward,
     .im2col3x3 = im2col3x3,

@@ -268,6 +268,19 @@ static void conv1_fused_checks(void)
     printf("  fused backward max|diff| %.3g\n", dd);
     CHECK(dd < 1e-3f, "backward differs: %g", dd);
     TEST_END();
+
+    /* The input gradient (explanations) against the same references. */
+    TEST_BEGIN("conv1_fused_input_gradient_vs_unfused");
+    float *dx1 = malloc(4 * B * 784), *dx2 = malloc(4 * B * 784);
+    conv1_pool_backward_input(dx1, dp, i1, p1, w, B);
+    conv3x3_backward_ref(dx2, dw2, db2, da, x, w, B, 28, 28, 1, 32);
+    float dxd = maxdiff(dx1, dx2, B * 784), dxm = 0;
+    for (int i = 0; i < B * 784; i++)
+        dxm = fmaxf(dxm, fabsf(dx2[i]));
+    printf("  input gradient max|diff| %.3g (max |dx| %.3g)\n", dxd, dxm);
+    CHECK(dxm > 0.1f && dxd < 1e-5f * dxm + 1e-6f, "input gradient differs: %g of %g", dxd, dxm);
+    TEST_END();
+    free(dx1); free(dx2);
     free(x); free(a); free(p1); free(p2); free(dp); free(da); free(i1); free(i2);
 }
 

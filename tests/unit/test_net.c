@@ -69,40 +69,134 @@ static void pool_d(double *out, const double *in, int H, int W, int C)
                 out[(oh * (W / 2) + ow) * C + c] = m;
             }
 }
-static double loss_d(float *pf, const float *x, const uint8_t *y, int B)
+/* The 10 logits of one sample x (784 floats). */
+static void logits_d(float *pf, const float *x, double z[10])
 {
     static double in[784], a1[26 * 26 * 32], p1[13 * 13 * 32], a2[121 * 64], p2[25 * 64];
     static double a3[576], h1[64];
     net_params p;
     net_params_map(&p, pf);
+    for (int i = 0; i < 784; i++)
+        in[i] = x[i];
+    conv_d(a1, in, p.conv1_w, p.conv1_b, 28, 28, 1, 32);
+    pool_d(p1, a1, 26, 26, 32);
+    conv_d(a2, p1, p.conv2_w, p.conv2_b, 13, 13, 32, 64);
+    pool_d(p2, a2, 11, 11, 64);
+    conv_d(a3, p2, p.conv3_w, p.conv3_b, 5, 5, 64, 64);
+    for (int o = 0; o < 64; o++) {
+        double s = p.fc1_b[o];
+        for (int i = 0; i < 576; i++)
+            s += a3[i] * (double)p.fc1_w[o * 576 + i];
+        h1[o] = s > 0 ? s : 0;
+    }
+    for (int o = 0; o < 10; o++) {
+        double s = p.fc2_b[o];
+        for (int i = 0; i < 64; i++)
+            s += h1[i] * (double)p.fc2_w[o * 64 + i];
+        z[o] = s;
+    }
+}
+
+static double loss_d(float *pf, const float *x, const uint8_t *y, int B)
+{
     double total = 0;
     for (int b = 0; b < B; b++) {
-        for (int i = 0; i < 784; i++)
-            in[i] = x[b * 784 + i];
-        conv_d(a1, in, p.conv1_w, p.conv1_b, 28, 28, 1, 32);
-        pool_d(p1, a1, 26, 26, 32);
-        conv_d(a2, p1, p.conv2_w, p.conv2_b, 13, 13, 32, 64);
-        pool_d(p2, a2, 11, 11, 64);
-        conv_d(a3, p2, p.conv3_w, p.conv3_b, 5, 5, 64, 64);
-        for (int o = 0; o < 64; o++) {
-            double s = p.fc1_b[o];
-            for (int i = 0; i < 576; i++)
-                s += a3[i] * (double)p.fc1_w[o * 576 + i];
-            h1[o] = s > 0 ? s : 0;
-        }
         double z[10], m = -1e300, se = 0;
-        for (int o = 0; o < 10; o++) {
-            double s = p.fc2_b[o];
-            for (int i = 0; i < 64; i++)
-                s += h1[i] * (double)p.fc2_w[o * 64 + i];
-            z[o] = s;
-            m = s > m ? s : m;
-        }
+        logits_d(pf, x + b * 784, z);
+        for (int o = 0; o < 10; o++)
+            m = z[o] > m ? z[o] : m;
         for (int o = 0; o < 10; o++)
             se += exp(z[o] - m);
         total += log(se) - (z[y[b]] - m);
     }
     return total / B;
+}
+
+/* The NS entries of g (n floats) with the largest magnitudes, largest
+ * first, into pick; returns how many (min(n, NS)). Finite differences in
+ * float32 carry ~1e-4 absolute noise, which would swamp tiny gradients. */
+enum { NS = 8 };
+static int pick_largest(const float *g, size_t n, size_t pick[NS])
+{
+    int np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (np == NS && fabsf(g[i]) <= fabsf(g[pick[NS - 1]]))
+            continue;
+        int pos = np < NS ? np++ : NS - 1;
+        while (pos > 0 && fabsf(g[pick[pos - 1]]) < fabsf(g[i])) {
+            pick[pos] = pick[pos - 1];
+            pos--;
+        }
+        pick[pos] = i;
+    }
+    return np;
+}
+
+/* What a finite difference is taken of: the mean loss of a batch, or one
+ * logit of one sample (target >= 0), as a function of p and x. */
+typedef struct {
+    float *p, *x;
+    const uint8_t *y;
+    int B, target;
+} fd_fn;
+
+static double fd_eval(const fd_fn *f)
+{
+    if (f->target < 0)
+        return loss_d(f->p, f->x, f->y, f->B);
+    double z[10];
+    logits_d(f->p, f->x, z);
+    return z[f->target];
+}
+
+/* Compares the analytic gradients g[pick[s]] of the np variables v[pick[s]]
+ * (parameters or pixels) with central differences of f in double. A relu or
+ * max-pool kink inside the step makes a difference quotient meaningless:
+ * such entries are detected by comparing two step sizes, and skipped (at
+ * most half of them may be). Returns the relative error over the others. */
+static double fd_compare(const fd_fn *f, float *v, const float *g, const size_t *pick, int np,
+                         const char *name)
+{
+    double num = 0, den = 0;
+    int kinks = 0;
+    for (int s = 0; s < np; s++) {
+        size_t i = pick[s];
+        float keep = v[i];
+        double fdh[2];
+        const float hs[2] = {4e-6f, 1e-6f};
+        for (int k = 0; k < 2; k++) {
+            /* the step actually taken in float32, not the one asked */
+            v[i] = keep + hs[k];
+            double up = (double)v[i] - keep, lp = fd_eval(f);
+            v[i] = keep - hs[k];
+            double dn = keep - (double)v[i], lm = fd_eval(f);
+            v[i] = keep;
+            fdh[k] = (lp - lm) / (up + dn);
+        }
+        if (getenv("GC_DEBUG"))
+            printf("    %s[%zu] fd %.6g %.6g analytic %.6g\n", name, i, fdh[0], fdh[1], g[i]);
+        if (fabs(fdh[0] - fdh[1]) > 1e-3 * fmax(fabs(fdh[0]), fabs(fdh[1])) + 1e-6) {
+            kinks++;
+            continue;
+        }
+        num += (fdh[0] - g[i]) * (fdh[0] - g[i]);
+        den += (double)g[i] * g[i];
+    }
+    CHECK(kinks <= np / 2, "%s: %d of %d entries sit on a kink", name, kinks, np);
+    double rel = sqrt(num / (den + 1e-20));
+    printf("  %-13s relative error %.3g (|g| %.3g, %d of %d entries skipped at kinks)\n", name,
+           rel, sqrt(den), kinks, np);
+    return rel;
+}
+
+/* Random weights with nonzero biases, so that their paths matter. */
+static void init_biased(float *p)
+{
+    net_init(p, 7);
+    for (int t = 0; t < NET_NUM_TENSORS; t++)
+        if (net_tensors[t].fan_in == 0)
+            for (size_t i = 0; i < net_tensors[t].count; i++)
+                p[net_tensors[t].offset + i] = 0.05f * (2 * rng_float(&R) - 1);
 }
 
 static void test_gradcheck(void)
@@ -111,71 +205,82 @@ static void test_gradcheck(void)
     float *p = malloc(4 * NET_NUM_PARAMS), *g = malloc(4 * NET_NUM_PARAMS);
     float x[B * 784];
     uint8_t y[B];
-    net_init(p, 7);
-    /* nonzero biases so their paths matter */
-    for (int t = 0; t < NET_NUM_TENSORS; t++)
-        if (net_tensors[t].fan_in == 0)
-            for (size_t i = 0; i < net_tensors[t].count; i++)
-                p[net_tensors[t].offset + i] = 0.05f * (2 * rng_float(&R) - 1);
+    init_biased(p);
     make_batch(x, y, B);
     net_train_ctx *c = net_train_ctx_create(B, 1);
     net_train_grads(c, p, x, y, B, g, NULL, NULL);
     TEST_BEGIN("net_finite_difference_every_tensor");
+    fd_fn f = {p, x, y, B, -1};
     for (int t = 0; t < NET_NUM_TENSORS; t++) {
         const net_tensor *ti = &net_tensors[t];
-        double num = 0, den = 0;
-        /* The entries with the largest gradients: finite differences in
-         * float32 carry ~1e-4 absolute noise, which would swamp tiny ones. */
-        enum { NS = 8 };
         size_t pick[NS];
-        int np = 0;
-        for (size_t i = 0; i < ti->count; i++) {
-            size_t gi = ti->offset + i;
-            if (np == NS && fabsf(g[gi]) <= fabsf(g[pick[NS - 1]]))
-                continue;
-            int pos = np < NS ? np++ : NS - 1;
-            while (pos > 0 && fabsf(g[pick[pos - 1]]) < fabsf(g[gi])) {
-                pick[pos] = pick[pos - 1];
-                pos--;
-            }
-            pick[pos] = gi;
-        }
-        /* A relu or max-pool kink inside the step makes a difference
-         * quotient meaningless: such entries are detected by comparing two
-         * step sizes, and skipped (at most half of them may be). */
-        int kinks = 0;
-        for (int s = 0; s < np; s++) {
-            size_t i = pick[s];
-            float keep = p[i];
-            double fdh[2];
-            const float hs[2] = {4e-6f, 1e-6f};
-            for (int k = 0; k < 2; k++) {
-                /* the step actually taken in float32, not the one asked */
-                p[i] = keep + hs[k];
-                double up = (double)p[i] - keep, lp = loss_d(p, x, y, B);
-                p[i] = keep - hs[k];
-                double dn = keep - (double)p[i], lm = loss_d(p, x, y, B);
-                p[i] = keep;
-                fdh[k] = (lp - lm) / (up + dn);
-            }
-            if (getenv("GC_DEBUG"))
-                printf("    %s[%zu] fd %.6g %.6g analytic %.6g\n", ti->name, i - ti->offset,
-                       fdh[0], fdh[1], g[i]);
-            if (fabs(fdh[0] - fdh[1]) > 1e-3 * fmax(fabs(fdh[0]), fabs(fdh[1])) + 1e-6) {
-                kinks++;
-                continue;
-            }
-            num += (fdh[0] - g[i]) * (fdh[0] - g[i]);
-            den += (double)g[i] * g[i];
-        }
-        CHECK(kinks <= np / 2, "%s: %d of %d entries sit on a kink", ti->name, kinks, np);
-        double rel = sqrt(num / (den + 1e-20));
-        printf("  %-13s relative error %.3g (|g| %.3g, %d of %d entries skipped at kinks)\n", ti->name, rel, sqrt(den), kinks, np);
+        int np = pick_largest(g + ti->offset, ti->count, pick);
+        for (int s = 0; s < np; s++)
+            pick[s] += ti->offset;
+        double rel = fd_compare(&f, p, g, pick, np, ti->name);
         CHECK(rel < 1e-4, "%s: finite differences disagree, relative error %g", ti->name, rel);
     }
     TEST_END();
     net_train_ctx_free(c);
     free(p); free(g);
+}
+
+/* The gradient of a logit with respect to the input (explanations), at
+ * every pixel where it is largest and at a few of the others, against
+ * finite differences: for random weights, and for the shipped model on a
+ * synthetic digit, each for the sample's label and another class. Also: the
+ * logits that come with it are the forward pass's, and the threads agree. */
+static void test_input_gradcheck(void)
+{
+    enum { B = 3 };
+    float *p = malloc(4 * NET_NUM_PARAMS), *dx = malloc(4 * B * 784), *dx2 = malloc(4 * B * 784);
+    float x[B * 784], lg[B * 10], lg2[B * 10], pr[B * 10];
+    uint8_t y[B];
+    make_batch(x, y, B);
+    net_train_ctx *c = net_train_ctx_create(B, 1), *c2 = net_train_ctx_create(B, 2);
+    net_ctx *fc = net_ctx_create(B, 1);
+    TEST_BEGIN("net_input_gradient_finite_difference");
+    for (int model = 0; model < 2; model++) {
+        char err[256];
+        if (model == 0) {
+            init_biased(p);
+        } else if (ckpt_load("models/mnist-cnn.safetensors", p, NULL, err, sizeof err) != 0) {
+            CHECK(0, "the shipped model: %s", err);
+            break;
+        }
+        for (int other = 0; other < 2; other++) {
+            uint8_t t[B];
+            for (int b = 0; b < B; b++)
+                t[b] = (uint8_t)((y[b] + 3 * other) % 10);
+            CHECK(net_input_grads(c, p, x, t, B, dx, lg) == 0, "net_input_grads failed");
+            for (int b = 0; b < B; b++) {
+                fd_fn f = {p, x + b * 784, NULL, 1, t[b]};
+                size_t pick[NS + 4];
+                int np = pick_largest(dx + b * 784, 784, pick);
+                for (int k = 0; k < 4; k++)  /* and some pixels anywhere */
+                    pick[np++] = rng_below(&R, 784);
+                char name[32];
+                snprintf(name, sizeof name, "%s x%d[%d]", model ? "shipped" : "random", b, t[b]);
+                double rel = fd_compare(&f, x + b * 784, dx + b * 784, pick, np, name);
+                CHECK(rel < 1e-4, "%s: finite differences disagree, relative error %g", name, rel);
+            }
+            net_forward(fc, p, x, B, pr, lg2);
+            float md = 0;
+            for (int i = 0; i < B * 10; i++)
+                md = fmaxf(md, fabsf(lg[i] - lg2[i]));
+            CHECK(md < 1e-5f, "its logits differ from the forward pass by %g", md);
+            CHECK(net_input_grads(c2, p, x, t, B, dx2, NULL) == 0, "2 threads failed");
+            CHECK(memcmp(dx, dx2, 4 * B * 784) == 0, "1 and 2 threads give different gradients");
+        }
+    }
+    uint8_t bad[B] = {0, 10, 0};
+    CHECK(net_input_grads(c, p, x, bad, B, dx, NULL) == -1, "target 10 accepted");
+    CHECK(net_input_grads(c, p, x, y, B + 1, dx, NULL) == -1, "batch over max accepted");
+    TEST_END();
+    net_train_ctx_free(c);
+    net_train_ctx_free(c2);
+    net_ctx_free(fc);
+    free(p); free(dx); free(dx2);
 }
 
 static void test_batch_and_threads(void)
@@ -372,6 +477,7 @@ int main(void)
     test_init();
     test_adam();
     test_gradcheck();
+    test_input_gradcheck();
     test_batch_and_threads();
     test_training();
     TEST_EXIT();

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "model/explain.h"
 #include "model/mem.h"
 #include "model/net.h"
 
@@ -78,6 +79,17 @@ int main(void)
     printf("  allocations during 50 forward passes: %ld\n", d);
     CHECK(d == 0, "%ld allocations in the inference path", d);
     TEST_END();
+    TEST_BEGIN("explanation_allocates_nothing");
+    explain_ctx *ec = explain_ctx_create(32, 2);
+    static explain_result er;
+    before = atomic_load(&n_alloc);
+    for (int i = 0; i < 5; i++)
+        explain_ig(ec, p, x, i % 2 ? 3 : -1, 8 + i * 6, &er);
+    d = atomic_load(&n_alloc) - before;
+    printf("  allocations during 5 explanations: %ld\n", d);
+    CHECK(ec && d == 0, "%ld allocations in the explanation path", d);
+    explain_ctx_free(ec);
+    TEST_END();
     TEST_BEGIN("allocation_counter_works");
     before = atomic_load(&n_alloc);
     void *q = malloc(10);
@@ -94,6 +106,7 @@ int main(void)
 {
     TEST_SKIP("training_steps_allocate_nothing", "sanitizer build owns malloc");
     TEST_SKIP("inference_allocates_nothing", "sanitizer build owns malloc");
+    TEST_SKIP("explanation_allocates_nothing", "sanitizer build owns malloc");
     return 0;
 }
 #endif
