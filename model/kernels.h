@@ -20,9 +20,10 @@ typedef enum { KERNELS_PORTABLE, KERNELS_AVX2, KERNELS_AVX512, KERNELS_NLEVELS }
 
 typedef struct {
     const char *name; /* "portable", "avx2", "avx512" */
-    /* conv1 + bias + relu + 2x2 max-pool, fused (model/layers.h) */
+    /* conv1 + bias + relu + 2x2 max-pool, fused (model/layers.h), for the
+     * pooled rows r0..r1-1 of each image */
     void (*conv1_pool_forward)(float *out, uint8_t *idx, const float *inp, const float *weight,
-                               const float *bias, int B);
+                               const float *bias, int B, int r0, int r1);
     void (*conv1_pool_backward)(float *dweight, float *dbias, const float *dout,
                                 const uint8_t *idx, const float *out, const float *inp, int B);
     /* its input gradient (explanations; training never needs it) */

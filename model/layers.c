@@ -33,6 +33,17 @@ void conv3x3_forward(float *out, float *col, const float *inp, const float *weig
     kernels()->bias_act(out, bias, M, OC, relu);
 }
 
+void conv3x3_forward_slice(float *out, int ldo, float *col, const float *inp, const float *weight,
+                           const float *bias, int B, int H, int W, int C, int OC, int relu)
+{
+    const int M = B * (H - 2) * (W - 2), K = 9 * C;
+    kernels()->im2col3x3(col, inp, B, H, W, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, K, 1.0f, col, K, weight, K,
+                0.0f, out, ldo);
+    for (int i = 0; i < M; i++)
+        kernels()->bias_act(out + (size_t)i * ldo, bias, 1, OC, relu);
+}
+
 void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
                       const float *dout, const float *inp, const float *col,
                       const float *weight, int B, int H, int W, int C, int OC)
@@ -227,7 +238,13 @@ void relu_backward_inplace(float *d, const float *y, int n)
 void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
                         const float *bias, int B)
 {
-    kernels()->conv1_pool_forward(out, idx, inp, weight, bias, B);
+    kernels()->conv1_pool_forward(out, idx, inp, weight, bias, B, 0, 13);
+}
+
+void conv1_pool_forward_rows(float *out, const float *inp, const float *weight,
+                             const float *bias, int r0, int r1)
+{
+    kernels()->conv1_pool_forward(out, NULL, inp, weight, bias, 1, r0, r1);
 }
 
 void conv1_pool_backward(float *dweight, float *dbias, const float *dout, const uint8_t *idx,

@@ -19,6 +19,12 @@
 void conv3x3_forward(float *out, float *col, const float *inp, const float *weight,
                      const float *bias, int B, int H, int W, int C, int OC, int relu);
 
+/* conv3x3_forward (C > 1) of the OC output channels whose weights and
+ * biases start at weight and bias, written with a row stride of ldo floats:
+ * a slice of the channels of a wider output. */
+void conv3x3_forward_slice(float *out, int ldo, float *col, const float *inp, const float *weight,
+                           const float *bias, int B, int H, int W, int C, int OC, int relu);
+
 /* Backward of conv3x3_forward. dout (B,OH,OW,OC) is the gradient w.r.t. the
  * convolution's output (relu already applied by the caller). col must hold
  * im2col(inp) as left by conv3x3_forward (unused when C == 1, where inp is
@@ -83,6 +89,11 @@ void dense_backward_ref(float *dinp, float *dweight, float *dbias, const float *
  * maxpool2_forward; may be NULL). The 26x26x32 activation is never stored. */
 void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
                         const float *bias, int B);
+
+/* The pooled rows r0..r1-1 (0 <= r0 <= r1 <= 13) of conv1_pool_forward for
+ * one image, without the argmaxes; the other rows of out are left alone. */
+void conv1_pool_forward_rows(float *out, const float *inp, const float *weight,
+                             const float *bias, int r0, int r1);
 
 /* Backward of conv1_pool_forward: dout (B,13,13,32) is the gradient w.r.t.
  * the pooled output; out and idx are what the forward wrote. Accumulates

@@ -3,7 +3,8 @@
  * Parallelism: a batch is split into one contiguous slice per thread; each
  * thread runs its slice through the whole network in micro-batches small
  * enough for its activations to stay in the core's L2 cache, and, when
- * training, accumulates its own gradient buffer. The buffers are summed in a
+ * training, accumulates its own gradient buffer. A single image is split
+ * inside each layer instead (forward1_task). The buffers are summed in a
  * fixed order afterwards, so the result depends only on the inputs and the
  * thread count, never on timing. Everything is allocated in the *_create
  * functions; forward and backward never allocate. */
@@ -231,6 +232,7 @@ struct net_ctx {
     const float *params, *x;
     float *probs, *logits;
     int B;
+    pool_barrier barrier; /* between the layers of one image split across threads */
 };
 
 net_ctx *net_ctx_create(int max_batch, int threads)
@@ -270,6 +272,42 @@ static void forward_task(void *arg, int tid, int n)
     }
 }
 
+/* One image split across the n threads, layer by layer: the pooled rows of
+ * conv1, the rows of conv2 (only the ten that the 2x2 pooling reads), then
+ * every thread pools conv2 on its own and computes its share of conv3's
+ * output channels; thread 0 finishes with the dense layers. The shared
+ * activations live in thread 0's workspace. */
+static void forward1_task(void *arg, int tid, int n)
+{
+    net_ctx *c = arg;
+    workspace *w0 = &c->b.ws[0], *w = &c->b.ws[tid];
+    net_params p;
+    net_params_map(&p, (float *)c->params);
+    int lo = 13 * tid / n, hi = 13 * (tid + 1) / n;
+    conv1_pool_forward_rows(w0->p1, c->x, p.conv1_w, p.conv1_b, lo, hi);
+    pool_barrier_wait(&c->barrier, n);
+    lo = 10 * tid / n;
+    hi = 10 * (tid + 1) / n;
+    if (hi > lo)
+        conv3x3_forward(w0->a2 + lo * 11 * 64, w->col2, w0->p1 + lo * 13 * 32, p.conv2_w,
+                        p.conv2_b, 1, hi - lo + 2, 13, 32, 64, 1);
+    pool_barrier_wait(&c->barrier, n);
+    maxpool2_forward(w->p2, NULL, w0->a2, 1, 10, 11, 64);
+    lo = 64 * tid / n;
+    hi = 64 * (tid + 1) / n;
+    if (hi > lo)
+        conv3x3_forward_slice(w0->a3 + lo, 64, w->col3, w->p2, p.conv3_w + (size_t)lo * 576,
+                              p.conv3_b + lo, 1, 5, 5, 64, hi - lo, 1);
+    pool_barrier_wait(&c->barrier, n);
+    if (tid != 0)
+        return;
+    dense_forward(w0->h1, w0->a3, p.fc1_w, p.fc1_b, 1, 576, 64, 1);
+    dense_forward(w0->logits, w0->h1, p.fc2_w, p.fc2_b, 1, 64, 10, 0);
+    softmax_forward(c->probs, w0->logits, 1);
+    if (c->logits)
+        memcpy(c->logits, w0->logits, sizeof(float) * 10);
+}
+
 int net_forward(net_ctx *c, const float *params, const float *x, int B, float *probs,
                 float *logits)
 {
@@ -280,9 +318,8 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
     c->probs = probs;
     c->logits = logits;
     c->B = B;
-    /* one sample cannot be split: no point waking the other threads */
     if (B == 1)
-        forward_task(c, 0, 1);
+        pool_run(c->b.pool, forward1_task, c);
     else
         pool_run(c->b.pool, forward_task, c);
     return 0;

@@ -2,6 +2,7 @@
 #include "model/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -155,4 +156,19 @@ void pool_run(pool *p, pool_fn fn, void *arg)
             pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void pool_barrier_wait(pool_barrier *b, int n)
+{
+    int ph = atomic_load_explicit(&b->phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == n - 1) {
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->phase, ph + 1, memory_order_release);
+        return;
+    }
+    for (unsigned spins = 1; atomic_load_explicit(&b->phase, memory_order_acquire) == ph; spins++)
+        if (spins % 4096 == 0)
+            sched_yield();
+        else
+            cpu_relax();
 }

@@ -8,6 +8,8 @@
 #ifndef MNISTD_POOL_H
 #define MNISTD_POOL_H
 
+#include <stdatomic.h>
+
 typedef void (*pool_fn)(void *arg, int tid, int nthreads);
 typedef struct pool pool;
 
@@ -17,6 +19,15 @@ pool *pool_create(int n);
 void pool_free(pool *p);
 int pool_size(const pool *p);
 void pool_run(pool *p, pool_fn fn, void *arg);
+
+/* A barrier for the n threads of one pool_run job (zero-initialised):
+ * pool_barrier_wait returns once all n have called it. It spins, as the
+ * workers do between jobs, yielding the core now and then in case a thread
+ * it waits for was descheduled. Reusable at once. */
+typedef struct {
+    atomic_int arrived, phase;
+} pool_barrier;
+void pool_barrier_wait(pool_barrier *b, int n);
 
 /* Number of online cores (at least 1). */
 int pool_ncores(void);

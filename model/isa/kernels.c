@@ -221,7 +221,7 @@ static void adam_update(float *params, const float *grads, float *m, float *v, s
  * the 9x32 weights stay in 18 registers for the whole call. The four pixels
  * of a pooling window are computed together and reduced at once. */
 static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
-                               const float *bias, int B)
+                               const float *bias, int B, int r0, int r1)
 {
     __m512 w0[9], w1[9];
     float wt[9][32];
@@ -236,7 +236,7 @@ static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const
     const __m512 zero = _mm512_setzero_ps();
     for (int b = 0; b < B; b++) {
         const float *x = inp + (size_t)b * 784;
-        for (int ph = 0; ph < 13; ph++)
+        for (int ph = r0; ph < r1; ph++)
             for (int pw = 0; pw < 13; pw++) {
                 __m512 m0 = zero, m1 = zero;
                 __m512i i0 = _mm512_setzero_si512(), i1 = _mm512_setzero_si512();
@@ -343,7 +343,7 @@ static void conv1_pool_backward(float *dweight, float *dbias, const float *dout,
  * the FMAs. The argmax travels as a float lane (0..3) and is packed to
  * bytes at the end. */
 static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
-                               const float *bias, int B)
+                               const float *bias, int B, int r0, int r1)
 {
     float wt[9][32] __attribute__((aligned(32)));
     for (int oc = 0; oc < 32; oc++)
@@ -356,7 +356,7 @@ static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < B; b++) {
         const float *x = inp + (size_t)b * 784;
-        for (int ph = 0; ph < 13; ph++)
+        for (int ph = r0; ph < r1; ph++)
             for (int pw = 0; pw < 13; pw++) {
                 __m256 m[4], ix[4];
                 for (int q = 0; q < 4; q++) {
@@ -399,13 +399,16 @@ static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const
 #else /* the unfused kernels through a scratch activation */
 
 static void conv1_pool_forward(float *out, uint8_t *idx, const float *inp, const float *weight,
-                               const float *bias, int B)
+                               const float *bias, int B, int r0, int r1)
 {
     float a[26 * 26 * 32];
+    /* pooled rows r0..r1-1 come from the conv rows 2*r0.., which read the
+     * input rows 2*r0..2*r1+1: the valid convolution of that band */
+    const int H = 2 * (r1 - r0) + 2;
     for (int b = 0; b < B; b++) {
-        conv3x3_c1_forward(a, inp + (size_t)b * 784, weight, bias, 1, 28, 28, 32, 1);
-        maxpool2_forward(out + (size_t)b * 13 * 13 * 32, idx ? idx + (size_t)b * 13 * 13 * 32 : NULL,
-                         a, 1, 26, 26, 32);
+        size_t o = ((size_t)b * 13 + r0) * 13 * 32;
+        conv3x3_c1_forward(a, inp + (size_t)b * 784 + 2 * r0 * 28, weight, bias, 1, H, 28, 32, 1);
+        maxpool2_forward(out + o, idx ? idx + o : NULL, a, 1, H - 2, 26, 32);
     }
 }
 

@@ -314,6 +314,21 @@ static void test_batch_and_threads(void)
         md = fmaxf(md, fabsf(lg2[i] - lg[i]));
     CHECK(md < 1e-5f, "1 and 2 threads differ by %g", md);
     TEST_END();
+    /* one image is split across the threads of its context, layer by layer */
+    TEST_BEGIN("forward_one_image_split_across_threads");
+    md = 0;
+    for (int t = 2; t <= 3; t++) {
+        net_ctx *ct = net_ctx_create(1, t);
+        for (int b = 0; b < B; b++) {
+            net_forward(ct, p, x + b * 784, 1, pr1, lg1);
+            for (int k = 0; k < 10; k++)
+                md = fmaxf(md, fabsf(lg1[k] - lg[b * 10 + k]));
+        }
+        net_ctx_free(ct);
+    }
+    printf("  max |logit(alone, 2 or 3 threads) - logit(in batch)| = %.3g\n", md);
+    CHECK(md < 1e-5f, "a split image's logits differ by %g", md);
+    TEST_END();
     TEST_BEGIN("forward_rejects_bad_batch");
     CHECK(net_forward(c1, p, x, 0, pr, NULL) == -1, "B=0 accepted");
     CHECK(net_forward(c1, p, x, B + 1, pr, NULL) == -1, "B>max accepted");
