@@ -195,6 +195,9 @@ static int bench_infer(const bench_opts *o, const mnist_set *test, const float *
         goto out;
     }
     mnist_to_float(test, 0, test->n, x);
+    /* the weights are fixed from here on, as in a served model */
+    net_ctx_prepare(ctx, params);
+    net_ctx_prepare(ctx1, params);
 
     /* Warm-up: first touches of buffers, thread start, CPU clock ramp. */
     for (int i = 0; i < 20; i++)

@@ -35,6 +35,16 @@ typedef struct {
     void (*conv3x3_c1_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int B, int H, int W,
                                 int OC);
+    /* conv3x3_pack of model/layers.h */
+    void (*conv3x3_pack)(float *wt, const float *weight, int C, int OC, int k0, int k1);
+    /* The direct 3x3 convolution (C > 1) of output rows r0..r1-1, columns
+     * 0..OW-1, of one image, with weights packed (9*C, ldw) by
+     * conv3x3_pack (model/layers.h); OC is 16, 32 or 64. NULL where the
+     * level has none (model/layers.c then goes through sgemm); -1 for a
+     * shape it does not take. */
+    int (*conv3x3_direct)(float *out, int ldo, const float *inp, int H, int W, int C,
+                          const float *wt, int ldw, const float *bias, int OC, int r0, int r1,
+                          int OW, int relu);
     /* the data movement around the sgemm calls (OpenBLAS picks its own
      * kernels for the CPU) */
     void (*im2col3x3)(float *col, const float *inp, int B, int H, int W, int C);

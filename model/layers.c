@@ -33,15 +33,34 @@ void conv3x3_forward(float *out, float *col, const float *inp, const float *weig
     kernels()->bias_act(out, bias, M, OC, relu);
 }
 
-void conv3x3_forward_slice(float *out, int ldo, float *col, const float *inp, const float *weight,
-                           const float *bias, int B, int H, int W, int C, int OC, int relu)
+void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, int k1)
 {
-    const int M = B * (H - 2) * (W - 2), K = 9 * C;
-    kernels()->im2col3x3(col, inp, B, H, W, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, K, 1.0f, col, K, weight, K,
+    kernels()->conv3x3_pack(wt, weight, C, OC, k0, k1);
+}
+
+void conv3x3_rows_forward(float *out, int ldo, float *col, const float *inp, int H, int W,
+                          int C, const float *wt, int ldw, const float *bias, int OC, int r0,
+                          int r1, int OW, int relu)
+{
+    const kernel_ops *k = kernels();
+    if (r1 <= r0 || OW < 1)
+        return;
+    if (k->conv3x3_direct &&
+        k->conv3x3_direct(out, ldo, inp, H, W, C, wt, ldw, bias, OC, r0, r1, OW, relu) == 0)
+        return;
+    /* im2col of the wanted pixels, one sgemm against the packed weights */
+    const int K = 9 * C, seg = 3 * C, M = (r1 - r0) * OW;
+    for (int oh = r0; oh < r1; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            float *row = col + ((size_t)(oh - r0) * OW + ow) * K;
+            for (int kh = 0; kh < 3; kh++)
+                memcpy(row + kh * seg, inp + ((size_t)(oh + kh) * W + ow) * C,
+                       (size_t)seg * sizeof(float));
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, OC, K, 1.0f, col, K, wt, ldw,
                 0.0f, out, ldo);
     for (int i = 0; i < M; i++)
-        kernels()->bias_act(out + (size_t)i * ldo, bias, 1, OC, relu);
+        k->bias_act(out + (size_t)i * ldo, bias, 1, OC, relu);
 }
 
 void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,

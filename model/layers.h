@@ -19,11 +19,21 @@
 void conv3x3_forward(float *out, float *col, const float *inp, const float *weight,
                      const float *bias, int B, int H, int W, int C, int OC, int relu);
 
-/* conv3x3_forward (C > 1) of the OC output channels whose weights and
- * biases start at weight and bias, written with a row stride of ldo floats:
- * a slice of the channels of a wider output. */
-void conv3x3_forward_slice(float *out, int ldo, float *col, const float *inp, const float *weight,
-                           const float *bias, int B, int H, int W, int C, int OC, int relu);
+/* Packs conv weights (OC,3,3,C) for conv3x3_rows_forward: the rows
+ * k0..k1-1 (0 <= k0 <= k1 <= 9*C) of the (9*C, OC) matrix wt[k][oc] =
+ * weight[oc][k], so that threads can pack parts. */
+void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, int k1);
+
+/* The output rows r0..r1-1 and columns 0..OW-1 (OW <= W-2) of the valid 3x3
+ * convolution of ONE image inp (H,W,C), C > 1, for the OC output channels
+ * whose packed weights start at wt (row stride ldw, from conv3x3_pack; a
+ * column offset selects a slice of the channels) and whose biases start at
+ * bias. Pixel (oh, ow) is written to out + ((oh-r0)*OW + ow)*ldo, relu
+ * applied if nonzero. col: scratch of (r1-r0)*OW*9*C floats (used where the
+ * level has no direct kernel). */
+void conv3x3_rows_forward(float *out, int ldo, float *col, const float *inp, int H, int W,
+                          int C, const float *wt, int ldw, const float *bias, int OC, int r0,
+                          int r1, int OW, int relu);
 
 /* Backward of conv3x3_forward. dout (B,OH,OW,OC) is the gradient w.r.t. the
  * convolution's output (relu already applied by the caller). col must hold

@@ -141,13 +141,34 @@ static void ws_free(workspace *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* Forward of m <= MB samples; leaves every activation in w. */
-static void forward_mb(workspace *w, const net_params *p, const float *x, int m, int training)
+/* Forward of m <= MB samples for training; leaves every activation in w. */
+static void forward_mb(workspace *w, const net_params *p, const float *x, int m)
 {
-    conv1_pool_forward(w->p1, training ? w->idx1 : NULL, x, p->conv1_w, p->conv1_b, m);
+    conv1_pool_forward(w->p1, w->idx1, x, p->conv1_w, p->conv1_b, m);
     conv3x3_forward(w->a2, w->col2, w->p1, p->conv2_w, p->conv2_b, m, 13, 13, 32, 64, 1);
-    maxpool2_forward(w->p2, training ? w->idx2 : NULL, w->a2, m, 11, 11, 64);
+    maxpool2_forward(w->p2, w->idx2, w->a2, m, 11, 11, 64);
     conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
+    dense_forward(w->h1, w->a3, p->fc1_w, p->fc1_b, m, 576, 64, 1);
+    dense_forward(w->logits, w->h1, p->fc2_w, p->fc2_b, m, 64, 10, 0);
+}
+
+/* The packed conv2 and conv3 weights of inference (conv3x3_pack). */
+enum { WT2 = 288 * 64, WT3 = 576 * 64 };
+
+/* Forward of m <= MB samples for inference: conv2 computes only the 10x10
+ * pixels that its 2x2 pooling reads (row and column 10 are dropped by the
+ * floor), into a2 as (10, 10, 64). */
+static void infer_mb(workspace *w, const net_params *p, const float *wt2, const float *wt3,
+                     const float *x, int m)
+{
+    conv1_pool_forward(w->p1, NULL, x, p->conv1_w, p->conv1_b, m);
+    for (int b = 0; b < m; b++)
+        conv3x3_rows_forward(w->a2 + b * 100 * 64, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
+                             wt2, 64, p->conv2_b, 64, 0, 10, 10, 1);
+    maxpool2_forward(w->p2, NULL, w->a2, m, 10, 10, 64);
+    for (int b = 0; b < m; b++)
+        conv3x3_rows_forward(w->a3 + b * A3, 64, w->col3, w->p2 + b * P2, 5, 5, 64, wt3, 64,
+                             p->conv3_b, 64, 0, 3, 3, 1);
     dense_forward(w->h1, w->a3, p->fc1_w, p->fc1_b, m, 576, 64, 1);
     dense_forward(w->logits, w->h1, p->fc2_w, p->fc2_b, m, 64, 10, 0);
 }
@@ -233,6 +254,9 @@ struct net_ctx {
     float *probs, *logits;
     int B;
     pool_barrier barrier; /* between the layers of one image split across threads */
+    float *wt2, *wt3;      /* the packed conv2 and conv3 weights */
+    const float *prepared; /* the parameters they hold across calls (net_ctx_prepare) */
+    int pack;              /* whether the current job packs them */
 };
 
 net_ctx *net_ctx_create(int max_batch, int threads)
@@ -240,7 +264,9 @@ net_ctx *net_ctx_create(int max_batch, int threads)
     if (max_batch < 1)
         return NULL;
     net_ctx *c = calloc(1, sizeof(*c));
-    if (c && base_init(&c->b, max_batch, threads, 0) != 0) {
+    if (c && (base_init(&c->b, max_batch, threads, 0) != 0 ||
+              !(c->wt2 = mem_aligned(sizeof(float) * WT2)) ||
+              !(c->wt3 = mem_aligned(sizeof(float) * WT3)))) {
         net_ctx_free(c);
         c = NULL;
     }
@@ -252,9 +278,29 @@ void net_ctx_free(net_ctx *c)
     if (!c)
         return;
     base_free(&c->b);
+    mem_free(c->wt2);
+    mem_free(c->wt3);
     free(c);
 }
 
+/* Packs the rows of the conv weights that thread tid of n packs. */
+static void pack_part(net_ctx *c, const float *params, int tid, int n)
+{
+    net_params p;
+    net_params_map(&p, (float *)params);
+    /* in whole tiles of 16 rows */
+    conv3x3_pack(c->wt2, p.conv2_w, 32, 64, 16 * (18 * tid / n), 16 * (18 * (tid + 1) / n));
+    conv3x3_pack(c->wt3, p.conv3_w, 64, 64, 16 * (36 * tid / n), 16 * (36 * (tid + 1) / n));
+}
+
+void net_ctx_prepare(net_ctx *c, const float *params)
+{
+    if (!c)
+        return;
+    c->prepared = params;
+    if (params)
+        pack_part(c, params, 0, 1);
+}
 
 static void forward_task(void *arg, int tid, int n)
 {
@@ -265,7 +311,7 @@ static void forward_task(void *arg, int tid, int n)
     int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
     for (int s = lo; s < hi; s += MB) {
         int m = hi - s < MB ? hi - s : MB;
-        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m, 0);
+        infer_mb(w, &p, c->wt2, c->wt3, c->x + (size_t)s * NET_IN_PIXELS, m);
         softmax_forward(c->probs + (size_t)s * 10, w->logits, m);
         if (c->logits)
             memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
@@ -283,21 +329,21 @@ static void forward1_task(void *arg, int tid, int n)
     workspace *w0 = &c->b.ws[0], *w = &c->b.ws[tid];
     net_params p;
     net_params_map(&p, (float *)c->params);
+    if (c->pack)
+        pack_part(c, c->params, tid, n);
     int lo = 13 * tid / n, hi = 13 * (tid + 1) / n;
     conv1_pool_forward_rows(w0->p1, c->x, p.conv1_w, p.conv1_b, lo, hi);
     pool_barrier_wait(&c->barrier, n);
-    lo = 10 * tid / n;
-    hi = 10 * (tid + 1) / n;
-    if (hi > lo)
-        conv3x3_forward(w0->a2 + lo * 11 * 64, w->col2, w0->p1 + lo * 13 * 32, p.conv2_w,
-                        p.conv2_b, 1, hi - lo + 2, 13, 32, 64, 1);
+    conv3x3_rows_forward(w0->a2 + 10 * tid / n * 10 * 64, 64, w->col2, w0->p1, 13, 13, 32,
+                         c->wt2, 64, p.conv2_b, 64, 10 * tid / n, 10 * (tid + 1) / n, 10, 1);
     pool_barrier_wait(&c->barrier, n);
-    maxpool2_forward(w->p2, NULL, w0->a2, 1, 10, 11, 64);
-    lo = 64 * tid / n;
-    hi = 64 * (tid + 1) / n;
+    maxpool2_forward(w->p2, NULL, w0->a2, 1, 10, 10, 64);
+    /* conv3's channels in slices of 16, the width of the direct kernel */
+    lo = 16 * (4 * tid / n);
+    hi = 16 * (4 * (tid + 1) / n);
     if (hi > lo)
-        conv3x3_forward_slice(w0->a3 + lo, 64, w->col3, w->p2, p.conv3_w + (size_t)lo * 576,
-                              p.conv3_b + lo, 1, 5, 5, 64, hi - lo, 1);
+        conv3x3_rows_forward(w0->a3 + lo, 64, w->col3, w->p2, 5, 5, 64, c->wt3 + lo, 64,
+                             p.conv3_b + lo, hi - lo, 0, 3, 3, 1);
     pool_barrier_wait(&c->barrier, n);
     if (tid != 0)
         return;
@@ -318,10 +364,16 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
     c->probs = probs;
     c->logits = logits;
     c->B = B;
-    if (B == 1)
+    c->pack = !params || params != c->prepared;
+    if (c->pack)
+        c->prepared = NULL; /* the packed copy is about to be of other weights */
+    if (B == 1) {
         pool_run(c->b.pool, forward1_task, c);
-    else
-        pool_run(c->b.pool, forward_task, c);
+        return 0;
+    }
+    if (c->pack)
+        pack_part(c, params, 0, 1);
+    pool_run(c->b.pool, forward_task, c);
     return 0;
 }
 
@@ -372,7 +424,7 @@ static void train_task(void *arg, int tid, int n)
     for (int s = lo; s < hi; s += MB_TRAIN) {
         int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN, ok = 0;
         const float *x = c->x + (size_t)s * NET_IN_PIXELS;
-        forward_mb(w, &p, x, m, 1);
+        forward_mb(w, &p, x, m);
         w->loss += softmax_xent_forward(w->probs, w->logits, c->labels + s, m, &ok);
         w->correct += ok;
         if (c->logits)
@@ -430,7 +482,7 @@ static void input_grad_task(void *arg, int tid, int n)
     int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
     for (int s = lo; s < hi; s += MB_TRAIN) {
         int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN;
-        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m, 1);
+        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m);
         if (c->logits)
             memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
         memset(w->dlog, 0, sizeof(float) * 10 * m);

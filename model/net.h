@@ -85,6 +85,12 @@ typedef struct net_ctx net_ctx;
 net_ctx *net_ctx_create(int max_batch, int threads);
 void net_ctx_free(net_ctx *ctx);
 
+/* Rearranges params for the kernels once: later net_forward calls with this
+ * same pointer use that copy instead of rearranging the weights each call
+ * (a few microseconds, which count for one image). params must not change
+ * while prepared: prepare again after changing them; NULL forgets them. */
+void net_ctx_prepare(net_ctx *ctx, const float *params);
+
 /* Forward pass of B images (B*784 floats, NHWC) with params; writes B*10
  * softmax probabilities to probs (and, if logits is not NULL, B*10 logits).
  * Returns 0, or -1 if B is out of 1..max_batch. */

@@ -212,6 +212,20 @@ static void adam_update(float *params, const float *grads, float *m, float *v, s
     }
 }
 
+/* conv3x3_pack (model/layers.h): wt[k][oc] = weight[oc][k] for the rows
+ * k0..k1-1, in tiles of 16 rows so that each weight row is read in runs. */
+static void pack_rows_scalar(float *wt, const float *weight, int K, int OC, int k0, int k1)
+{
+    for (int kb = k0; kb < k1; kb += 16) {
+        const int ke = kb + 16 < k1 ? kb + 16 : k1;
+        for (int oc = 0; oc < OC; oc++) {
+            const float *w = weight + (size_t)oc * K;
+            for (int k = kb; k < ke; k++)
+                wt[(size_t)k * OC + oc] = w[k];
+        }
+    }
+}
+
 /* ---- fused first layer ---------------------------------------------------- */
 
 #if defined(__AVX512F__)
@@ -332,6 +346,136 @@ static void conv1_pool_backward(float *dweight, float *dbias, const float *dout,
     for (int oc = 0; oc < 32; oc++)
         dbias[oc] += t[oc];
 }
+
+/* ---- direct 3x3 convolution (C > 1) --------------------------------------- */
+
+/* A block of P output pixels times NV*16 output channels, in P*NV
+ * registers: for each of the 9*C weights rows (kh, then the 3*C contiguous
+ * (kw, c) of an NHWC input row) NV weight vectors are loaded and each
+ * pixel's input broadcast into P*NV FMAs. src[p] is pixel p's top-left
+ * input, dst[p] its output channels. */
+#define DIRECT_BLOCK(NV, P)                                                                       \
+    static void direct_block_##NV##_##P(float *const *dst, const float *const *src, int rowstride, \
+                                        int seg, const float *wt, int ldw, const float *bias,    \
+                                        int relu)                                                \
+    {                                                                                             \
+        __m512 acc[P][NV];                                                                        \
+        for (int v = 0; v < NV; v++) {                                                            \
+            const __m512 b = _mm512_loadu_ps(bias + 16 * v);                                      \
+            for (int p = 0; p < P; p++)                                                           \
+                acc[p][v] = b;                                                                    \
+        }                                                                                         \
+        for (int kh = 0; kh < 3; kh++) {                                                          \
+            const float *w = wt + (size_t)kh * seg * ldw;                                         \
+            const int off = kh * rowstride;                                                       \
+            for (int j = 0; j < seg; j++, w += ldw) {                                             \
+                __m512 wv[NV];                                                                    \
+                for (int v = 0; v < NV; v++)                                                      \
+                    wv[v] = _mm512_loadu_ps(w + 16 * v);                                          \
+                for (int p = 0; p < P; p++) {                                                     \
+                    const __m512 x = _mm512_set1_ps(src[p][off + j]);                             \
+                    for (int v = 0; v < NV; v++)                                                  \
+                        acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);                         \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        const __m512 zero = _mm512_setzero_ps();                                                  \
+        for (int p = 0; p < P; p++)                                                               \
+            for (int v = 0; v < NV; v++)                                                          \
+                _mm512_storeu_ps(dst[p] + 16 * v, relu ? _mm512_max_ps(acc[p][v], zero)           \
+                                                       : acc[p][v]);                              \
+    }
+DIRECT_BLOCK(4, 5)
+DIRECT_BLOCK(2, 9)
+DIRECT_BLOCK(1, 9)
+DIRECT_BLOCK(4, 1)
+DIRECT_BLOCK(2, 1)
+DIRECT_BLOCK(1, 1)
+
+/* The output rows r0..r1-1, columns 0..OW-1, of the valid 3x3 convolution
+ * of one NHWC image (H, W, C), for OC output channels (16, 32 or 64) whose
+ * weights are packed as rows of a (9*C, ldw) matrix (conv3x3_pack in
+ * model/layers.c). Pixel (oh, ow) goes to out + ((oh-r0)*OW + ow)*ldo. The
+ * pixels are taken in blocks of P in row-major order (a block may span
+ * rows: each pixel has its own input address); the last block is shifted
+ * back to end at the last pixel, so a few pixels are computed twice, with
+ * the same result. Fewer pixels than a block: one at a time. */
+static int conv3x3_direct(float *out, int ldo, const float *inp, int H, int W, int C,
+                          const float *wt, int ldw, const float *bias, int OC, int r0, int r1,
+                          int OW, int relu)
+{
+    (void)H;
+    const int NV = OC / 16, P = NV == 4 ? 5 : 9, n = (r1 - r0) * OW;
+    if (OC % 16 || NV == 3 || NV > 4 || NV < 1)
+        return -1;
+    const int rowstride = W * C, seg = 3 * C;
+    float *dst[9];
+    const float *src[9];
+    for (int i0 = 0; i0 < n; i0 += P) {
+        int blk = n >= P ? P : 1, start = i0;
+        if (n >= P && start + P > n)
+            start = n - P;
+        for (int p = 0; p < blk; p++) {
+            int i = start + p, oh = r0 + i / OW, ow = i % OW;
+            dst[p] = out + (size_t)i * ldo;
+            src[p] = inp + ((size_t)oh * W + ow) * C;
+        }
+        if (blk == 1) {
+            if (NV == 4) direct_block_4_1(dst, src, rowstride, seg, wt, ldw, bias, relu);
+            else if (NV == 2) direct_block_2_1(dst, src, rowstride, seg, wt, ldw, bias, relu);
+            else direct_block_1_1(dst, src, rowstride, seg, wt, ldw, bias, relu);
+            i0 = i0 - P + 1;
+            continue;
+        }
+        if (NV == 4) direct_block_4_5(dst, src, rowstride, seg, wt, ldw, bias, relu);
+        else if (NV == 2) direct_block_2_9(dst, src, rowstride, seg, wt, ldw, bias, relu);
+        else direct_block_1_9(dst, src, rowstride, seg, wt, ldw, bias, relu);
+    }
+    return 0;
+}
+#define HAVE_CONV3X3_DIRECT 1
+
+/* conv3x3_pack: 16x16 tiles transposed in registers (unpacks of 32 and 64
+ * bits, then two rounds of 128-bit lane shuffles); the rows outside whole
+ * tiles, or channel counts not a multiple of 16, element by element. */
+static void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, int k1)
+{
+    const int K = 9 * C;
+    int kb = k0;
+    if (OC % 16 == 0)
+        for (; kb + 16 <= k1; kb += 16)
+            for (int ob = 0; ob < OC; ob += 16) {
+                __m512 r[16], t[16], u[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = _mm512_loadu_ps(weight + (size_t)(ob + i) * K + kb);
+                for (int i = 0; i < 16; i += 2) {
+                    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+                }
+                for (int g = 0; g < 16; g += 4) {
+                    const __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]);
+                    const __m512d c = _mm512_castps_pd(t[g + 2]), d = _mm512_castps_pd(t[g + 3]);
+                    u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+                    u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+                    u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+                    u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+                }
+                /* u[4q + c], lane j: column 4j + c of rows 4q..4q+3 */
+                for (int c = 0; c < 4; c++) {
+                    const __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+                    const __m512 b = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+                    const __m512 a2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+                    const __m512 b2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+                    float *o = wt + (size_t)(kb + c) * OC + ob;
+                    _mm512_storeu_ps(o, _mm512_shuffle_f32x4(a, a2, 0x88));
+                    _mm512_storeu_ps(o + (size_t)4 * OC, _mm512_shuffle_f32x4(b, b2, 0x88));
+                    _mm512_storeu_ps(o + (size_t)8 * OC, _mm512_shuffle_f32x4(a, a2, 0xdd));
+                    _mm512_storeu_ps(o + (size_t)12 * OC, _mm512_shuffle_f32x4(b, b2, 0xdd));
+                }
+            }
+    pack_rows_scalar(wt, weight, K, OC, kb, k1);
+}
+#define HAVE_CONV3X3_PACK 1
 
 #else /* below AVX-512 */
 
@@ -482,11 +626,22 @@ static void conv1_pool_backward_input(float *dinp, const float *dout, const uint
     }
 }
 
+#if !defined(HAVE_CONV3X3_PACK)
+static void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, int k1)
+{
+    pack_rows_scalar(wt, weight, 9 * C, OC, k0, k1);
+}
+#endif
+
 const kernel_ops KT_CAT(kernels_, KERNELS_ISA) = {
     .name = KT_STR(KERNELS_ISA),
+#if defined(HAVE_CONV3X3_DIRECT)
+    .conv3x3_direct = conv3x3_direct,
+#endif
     .conv1_pool_forward = conv1_pool_forward,
     .conv1_pool_backward = conv1_pool_backward,
     .conv1_pool_backward_input = conv1_pool_backward_input,
+    .conv3x3_pack = conv3x3_pack,
     .conv3x3_c1_forward = conv3x3_c1_forward,
     .conv3x3_c1_backward = conv3x3_c1_backward,
     .im2col3x3 = im2col3x3,

@@ -284,6 +284,62 @@ static void conv1_fused_checks(void)
     free(x); free(a); free(p1); free(p2); free(dp); free(da); free(i1); free(i2);
 }
 
+/* conv3x3_pack transposes, and the direct convolution of row bands, column
+ * prefixes and channel slices (as inference uses them) agrees with the
+ * naive reference. */
+static void conv_rows_checks(void)
+{
+    /* shapes: conv2 and conv3 of the network, and an odd one */
+    const int shapes[][4] = {{13, 13, 32, 64}, {5, 5, 64, 64}, {7, 9, 16, 32}};
+    TEST_BEGIN("conv_rows_direct_vs_ref");
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int H = shapes[si][0], W = shapes[si][1], C = shapes[si][2], OC = shapes[si][3];
+        const int K = 9 * C, OH = H - 2, OWF = W - 2;
+        float *x = malloc(4 * H * W * C), *w = malloc(4 * OC * K), *b = malloc(4 * OC);
+        float *wt = malloc(4 * K * OC), *ref = malloc(4 * OH * OWF * OC);
+        float *out = malloc(4 * OH * OWF * OC), *col = malloc(4 * OH * OWF * K);
+        fill(x, (size_t)H * W * C, -1, 1); fill(w, (size_t)OC * K, -0.3f, 0.3f);
+        fill(b, OC, -0.2f, 0.2f);
+        /* packed in two parts (one of them not a whole number of tiles) */
+        conv3x3_pack(wt, w, C, OC, 0, 37);
+        conv3x3_pack(wt, w, C, OC, 37, K);
+        int bad = 0;
+        for (int k = 0; k < K; k++)
+            for (int oc = 0; oc < OC; oc++)
+                bad += wt[k * OC + oc] != w[oc * K + k];
+        CHECK(bad == 0, "%dx%dx%d->%d: %d packed weights misplaced", H, W, C, OC, bad);
+        for (int relu = 0; relu < 2; relu++) {
+            conv3x3_forward_ref(ref, x, w, b, 1, H, W, C, OC, relu);
+            /* bands of rows, a prefix of the columns, slices of 16 channels and all */
+            for (int r0 = 0; r0 < OH; r0 += 2)
+                for (int OW = OWF; OW >= OWF - 1 && OW >= 1; OW--)
+                    for (int o0 = 0; o0 < OC; o0 += 16) {
+                        const int noc = o0 == 0 ? OC : 16, r1 = r0 + 3 < OH ? r0 + 3 : OH;
+                        for (size_t i = 0; i < (size_t)OH * OWF * OC; i++)
+                            out[i] = NAN;
+                        conv3x3_rows_forward(out + o0, OC, col, x, H, W, C, wt + o0, OC, b + o0,
+                                             noc, r0, r1, OW, relu);
+                        float d = 0;
+                        for (int oh = r0; oh < r1; oh++)
+                            for (int ow = 0; ow < OW; ow++)
+                                for (int oc = o0; oc < o0 + noc; oc++) {
+                                    float got = out[((oh - r0) * OW + ow) * OC + oc];
+                                    float e = fabsf(got - ref[(oh * OWF + ow) * OC + oc]);
+                                    d = e > d || e != e ? e : d;
+                                }
+                        if (!(d < 1e-4f)) {
+                            CHECK(0, "%dx%dx%d->%d rows %d..%d cols %d ch %d+%d relu %d: %g", H,
+                                  W, C, OC, r0, r1, OW, o0, noc, relu, d);
+                            bad++;
+                        }
+                    }
+        }
+        printf("  %dx%dx%d->%d: packing and every band, prefix and slice agree\n", H, W, C, OC);
+        free(x); free(w); free(b); free(wt); free(ref); free(out); free(col);
+    }
+    TEST_END();
+}
+
 /* The level asked for is the one running, and the choice of a level refuses
  * what a CPU lacks (checked against every possible best level, so a CPU
  * with AVX-512 checks the refusals too). */
@@ -330,6 +386,7 @@ int main(void)
 {
     kernels_checks();
     conv1_fused_checks();
+    conv_rows_checks();
     rng_seed(&R, 42);
     conv_agree("conv1_fast_vs_ref", 3, 28, 28, 1, 32);
     conv_agree("conv2_fast_vs_ref", 3, 13, 13, 32, 64);

@@ -283,6 +283,14 @@ static void test_input_gradcheck(void)
     free(p); free(dx); free(dx2);
 }
 
+static float maxdiff_f(const float *a, const float *b, int n)
+{
+    float m = 0;
+    for (int i = 0; i < n; i++)
+        m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
 static void test_batch_and_threads(void)
 {
     enum { B = 37 };
@@ -328,6 +336,28 @@ static void test_batch_and_threads(void)
     }
     printf("  max |logit(alone, 2 or 3 threads) - logit(in batch)| = %.3g\n", md);
     CHECK(md < 1e-5f, "a split image's logits differ by %g", md);
+    TEST_END();
+    /* prepared weights give the same answers; another pointer in between
+     * replaces the packed copy, and the prepared one is packed again */
+    TEST_BEGIN("forward_prepared_weights");
+    {
+        float *q = malloc(4 * NET_NUM_PARAMS), lq[B * 10], lp[B * 10];
+        net_init(q, 4);
+        net_ctx *cp = net_ctx_create(B, 2);
+        net_forward(c1, q, x, B, pr, lq);
+        net_ctx_prepare(cp, p);
+        for (int round = 0; round < 2; round++) {
+            net_forward(cp, p, x, B, pr, lp);
+            CHECK(maxdiff_f(lp, lg, B * 10) < 1e-5f, "prepared batch differs");
+            net_forward(cp, p, x + 784, 1, pr1, lg1);
+            CHECK(maxdiff_f(lg1, lg + 10, 10) < 1e-5f, "prepared image differs");
+            net_forward(cp, q, x, B, pr, lp);
+            CHECK(maxdiff_f(lp, lq, B * 10) < 1e-5f, "other weights after prepared differ");
+            net_ctx_prepare(cp, p);
+        }
+        net_ctx_free(cp);
+        free(q);
+    }
     TEST_END();
     TEST_BEGIN("forward_rejects_bad_batch");
     CHECK(net_forward(c1, p, x, 0, pr, NULL) == -1, "B=0 accepted");
