@@ -61,7 +61,7 @@ ALLCFLAGS = $(STD) $(WARN) $(WERROR) $(OPT) $(ARCH) $(DEBUG) $(SANFLAGS) $(DEFS)
 # (docker/Dockerfile does it to keep the image small).
 BLAS     ?= -lopenblas
 MODEL_LIBS  := $(BLAS) -lpng -lz -lcjson -lm
-SERVER_LIBS := -lmicrohttpd
+SERVER_LIBS := -lmicrohttpd -lgnutls
 LIBS     = $(SERVER_LIBS) $(MODEL_LIBS) $(MALLOC) -pthread
 
 MODEL_SRC  := $(sort $(wildcard model/*.c))

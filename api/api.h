@@ -37,6 +37,19 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b,
 /* The port actually bound (differs from cfg->port when that was 0). */
 int api_port(const api_server *s);
 
+/* "https" when it serves HTTPS (cfg->tls_cert), else "http". */
+const char *api_scheme(const api_server *s);
+
+/* Loads the TLS certificate, key and client CA files again (SIGHUP): new
+ * connections get the new certificate, open ones keep theirs. Returns 0
+ * with the new certificate described in info; -1 with err set when a file
+ * is missing, unreadable, mismatched or expired (the old ones stay in use);
+ * 1 when the server does not serve HTTPS. */
+int api_reload_tls(api_server *s, char *info, size_t infolen, char *err, size_t errlen);
+
+/* The served certificate, described for the log ("" without HTTPS). */
+void api_tls_info(const api_server *s, char *buf, size_t len);
+
 /* Marks the server not ready (/readyz 503) and stops accepting new
  * connections; requests on open connections still complete. */
 void api_quiesce(api_server *s);

@@ -263,13 +263,31 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_cond_init(&s->conn_cv, NULL);
 
+    /* HTTPS: every handshake takes the current certificate from
+     * api_tls_retrieve (so that SIGHUP can replace it); a client CA makes
+     * libmicrohttpd ask each client for a certificate. */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                         {MHD_OPTION_END, 0, NULL}};
+    if (cfg->tls_cert[0]) {
+        s->tls = api_tls_load(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, err, errlen);
+        if (!s->tls) {
+            free(s);
+            return NULL;
+        }
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)api_tls_retrieve};
+        if (api_tls_client_ca_pem(s->tls))
+            tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                  (void *)api_tls_client_ca_pem(s->tls)};
+    }
     s->listen_fd = api_listen_open(cfg, &s->port, err, errlen);
     if (s->listen_fd < 0) {
+        api_tls_free(s->tls);
         free(s);
         return NULL;
     }
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+                         MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                         (s->tls ? MHD_USE_TLS : 0);
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,  /* first, so it sees every message */
@@ -291,10 +309,12 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes * 2 + 8192,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot start the HTTP server (libmicrohttpd)");
         close(s->listen_fd);
+        api_tls_free(s->tls);
         free(s);
         return NULL;
     }
@@ -302,6 +322,7 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
         snprintf(err, errlen, "cannot start the acceptor thread");
         MHD_stop_daemon(s->mhd);
         close(s->listen_fd);
+        api_tls_free(s->tls);
         free(s);
         return NULL;
     }
@@ -311,6 +332,28 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
 int api_port(const api_server *s)
 {
     return s->port;
+}
+
+const char *api_scheme(const api_server *s)
+{
+    return s->tls ? "https" : "http";
+}
+
+int api_reload_tls(api_server *s, char *info, size_t infolen, char *err, size_t errlen)
+{
+    if (!s->tls) {
+        snprintf(err, errlen, "not serving HTTPS: nothing to reload");
+        return 1;
+    }
+    return api_tls_reload(s->tls, info, infolen, err, errlen);
+}
+
+void api_tls_info(const api_server *s, char *buf, size_t len)
+{
+    if (s->tls)
+        api_tls_describe(s->tls, buf, len);
+    else
+        snprintf(buf, len, "%s", "");
 }
 
 void api_quiesce(api_server *s)
@@ -346,6 +389,7 @@ void api_stop(api_server *s)
     }
     MHD_stop_daemon(s->mhd);
     close(s->listen_fd);
+    api_tls_free(s->tls);  /* no session is left to use a certificate */
     pthread_mutex_destroy(&s->conn_mu);
     pthread_cond_destroy(&s->conn_cv);
     free(s);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/tls.h"
 #include "server/jobs.h"
 
 struct api_server {
@@ -20,6 +21,7 @@ struct api_server {
     jobs *jobs;          /* training jobs and the data sets */
     lifecycle *lc;       /* the model repository (or the single model file) */
     struct MHD_Daemon *mhd;
+    api_tls *tls;        /* HTTPS: the certificates (NULL: plain HTTP) */
     int port;
     _Atomic int quiescing;
     /* The listening socket is ours: an acceptor thread hands each

@@ -82,6 +82,22 @@ static void log_access(const mnistd_config *cfg)
         log_event(LOG_WARN, cfg->token_warning, LOG_STR("token_source", cfg->token_source));
 }
 
+/* SIGHUP: the TLS files again, for certificate rotation. A failure keeps
+ * the certificate in use and says why (never a byte of the key). */
+static void reload_tls(const mnistd_config *cfg, api_server *srv)
+{
+    char info[600], err[1200];
+    int r = api_reload_tls(srv, info, sizeof(info), err, sizeof(err));
+    if (r == 0)
+        log_event(LOG_INFO, "SIGHUP: TLS certificate reloaded; new connections get it", LOG_STR("certificate", info),
+                  LOG_STR("tls_cert", cfg->tls_cert));
+    else if (r < 0)
+        log_event(LOG_ERROR, "SIGHUP: TLS reload failed; still serving the previous certificate",
+                  LOG_STR("reason", err));
+    else
+        log_event(LOG_INFO, "SIGHUP ignored: not serving HTTPS (no --tls-cert)");
+}
+
 /* On shutdown: a running training job gets up to shutdown_timeout_s seconds
  * to finish (and save its model, atomically), then it is cancelled; it
  * stops before its next batch and saves nothing. Returns once no job runs. */
@@ -136,6 +152,7 @@ int daemon_main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -213,16 +230,22 @@ int daemon_main(int argc, char **argv)
     else
         snprintf(hostbuf, sizeof(hostbuf), "%s", cfg.bind);
     config_to_json(&cfg, cfgjson, sizeof(cfgjson));
-    snprintf(msg, sizeof(msg), "listening on http://%s:%d", hostbuf, api_port(srv));
-    char kdesc[96];
+    snprintf(msg, sizeof(msg), "listening on %s://%s:%d", api_scheme(srv), hostbuf, api_port(srv));
+    char kdesc[96], tlsdesc[600];
     kernels_describe(kdesc, sizeof(kdesc));
+    api_tls_info(srv, tlsdesc, sizeof(tlsdesc));
     log_event(LOG_INFO, msg, LOG_STR("address", cfg.bind), LOG_INT("port", api_port(srv)),
               LOG_BOOL("ready", modelstore_ready(&ms)), LOG_STR("kernels", kdesc),
-              LOG_JSON("config", cfgjson));
+              LOG_STR("certificate", tlsdesc), LOG_JSON("config", cfgjson));
 
     int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        reload_tls(&cfg, srv);
+    }
     log_event(LOG_INFO, "shutting down: finishing queued predictions",
               LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     /* Order: stop taking connections (and answer /readyz 503 on open

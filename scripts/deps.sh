@@ -7,9 +7,9 @@
 # create Python virtual environments (see python_venv at the end).
 set -euo pipefail
 
-build_pkgs=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libpng-dev zlib1g-dev
+build_pkgs=(gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libcjson-dev libpng-dev zlib1g-dev
             libjemalloc-dev libopenblas-dev)
-test_pkgs=(curl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk
+test_pkgs=(curl openssl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk
            docker.io docker-compose debootstrap)
 bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
 

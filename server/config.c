@@ -96,6 +96,15 @@ static const opt_def opts[] = {
     {"token-file", "MNISTD_TOKEN_FILE", OPT_STR, OFF(token_file), SZ(token_file), 0, 0,
      "file holding the API token; when a token is set (this file, or the MNISTD_TOKEN "
      "variable), mutating endpoints need `Authorization: Bearer TOKEN` (else 401)"},
+    {"tls-cert", "MNISTD_TLS_CERT", OPT_STR, OFF(tls_cert), SZ(tls_cert), 0, 0,
+     "PEM file of the server certificate (its chain may follow): with --tls-key the "
+     "daemon serves HTTPS only. SIGHUP reloads both (and --tls-client-ca) without "
+     "dropping connections; a failed reload keeps the old ones"},
+    {"tls-key", "MNISTD_TLS_KEY", OPT_STR, OFF(tls_key), SZ(tls_key), 0, 0,
+     "PEM file of the certificate's private key (unencrypted); never logged"},
+    {"tls-client-ca", "MNISTD_TLS_CLIENT_CA", OPT_STR, OFF(tls_client_ca), SZ(tls_client_ca), 0, 0,
+     "PEM file of the CA(s) whose client certificates may use the mutating endpoints "
+     "(mutual TLS): without one they answer 403; other endpoints need none"},
     {"model-name", "MNISTD_MODEL_NAME", OPT_STR, OFF(model_name), SZ(model_name), 0, 0,
      "the model's name in the Open Inference Protocol (/v2/models/NAME): 1..63 letters, "
      "digits, '_', '-' or '.'"},
@@ -234,6 +243,14 @@ static int check_cross(const mnistd_config *c, char *err, size_t errlen)
     }
     if (c->model[0] == '\0') {
         snprintf(err, errlen, "model: the model path cannot be empty");
+        return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        snprintf(err, errlen, "tls-cert and tls-key: give both (HTTPS) or neither (HTTP)");
+        return -1;
+    }
+    if (c->tls_client_ca[0] && !c->tls_cert[0]) {
+        snprintf(err, errlen, "tls-client-ca needs tls-cert and tls-key (client certificates are a TLS feature)");
         return -1;
     }
     /* a URL path segment that needs no escaping, and not "." or ".." */

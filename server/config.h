@@ -45,6 +45,9 @@ typedef struct {
     int shutdown_timeout_s;     /* grace a running training job gets on SIGTERM */
     int job_history;            /* finished training jobs kept for GET /train */
     char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */
+    char tls_cert[CONFIG_PATH_MAX];   /* PEM certificate (and chain): HTTPS only, "" = HTTP */
+    char tls_key[CONFIG_PATH_MAX];    /* PEM private key of tls_cert */
+    char tls_client_ca[CONFIG_PATH_MAX]; /* PEM CA of client certificates (mutual TLS), "" = none */
     char model_name[64];        /* the model's name in the v2 protocol (/v2/models/{name}) */
     log_format log_format;
     char kernels[16];           /* auto, portable, avx2, avx512 (model/kernels.h) */
