@@ -96,7 +96,7 @@ class Daemon:
 
     def _port(self):
         for line in self.text().splitlines():
-            if '"msg":"listening on http://' in line:
+            if '"msg":"listening on http://' in line or '"msg":"listening on https://' in line:
                 self.port = json.loads(line)["port"]
                 return True
         return False
