@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# tests/integration/test_web.sh -- the web page served at / in a real browser.
+# tests/integration/test_web.sh -- the web page served at / in a real browser,
+# over HTTPS (--tls-cert/--tls-key with a CA made here by
+# tests/tools/mkcerts.sh; Chromium accepts the server key by its hash,
+# Node's fetch trusts the CA).
 #
 # Starts the daemon (port 0, the port read back from its startup line) on a
 # model repository of its own, seeded with the shipped model (the training
@@ -94,13 +97,20 @@ else
   fi
 fi
 
+if ! bash tests/tools/mkcerts.sh "$WORK/pki" >"$WORK/pki.log" 2>&1; then
+  echo "FAIL web: tests/tools/mkcerts.sh could not make the certificates:"
+  tail -n 5 "$WORK/pki.log"
+  exit 1
+fi
+SPKI=$(openssl x509 -in "$WORK/pki/server.pem" -noout -pubkey | openssl pkey -pubin -outform der |
+       openssl dgst -sha256 -binary | base64)
 "$BIN" serve --port 0 --bind 127.0.0.1 --model-dir "$WORK/repo" --model "$MODEL" --data "$MNISTD_DATA" \
-  2>"$WORK/daemon.log" &
+  --tls-cert "$WORK/pki/server.pem" --tls-key "$WORK/pki/server.key" 2>"$WORK/daemon.log" &
 PID=$!
 BASE=
 end=$((SECONDS + 30))
 while [ -z "$BASE" ]; do
-  BASE=$(grep -o -m 1 'listening on http://[0-9.:]*' "$WORK/daemon.log" | sed 's/^listening on //')
+  BASE=$(grep -o -m 1 'listening on https://[0-9.:]*' "$WORK/daemon.log" | sed 's/^listening on //')
   [ -n "$BASE" ] && break
   if ! kill -0 "$PID" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; then
     echo "FAIL web: the daemon did not start:"
@@ -111,7 +121,8 @@ while [ -z "$BASE" ]; do
 done
 
 mkdir -p "$OUT"
-BASE_URL="$BASE/" OUT_DIR="$OUT" CHROMIUM=/usr/bin/chromium node tests/web/web.test.js
+BASE_URL="$BASE/" OUT_DIR="$OUT" CHROMIUM=/usr/bin/chromium CERT_SPKI="$SPKI" \
+  NODE_EXTRA_CA_CERTS="$WORK/pki/ca.pem" node tests/web/web.test.js
 rc=$?
 
 # The daemon must have survived the session and stop cleanly.

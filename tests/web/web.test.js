@@ -2,6 +2,7 @@
 // Chromium (playwright-core, the system's /usr/bin/chromium).
 //
 //   BASE_URL=http://127.0.0.1:PORT/ MNISTD_DATA=dir OUT_DIR=build/web node web.test.js
+//   (https: also CERT_SPKI=<base64 sha256 of the server key> NODE_EXTRA_CA_CERTS=ca.pem)
 //
 // Prints PASS/FAIL lines; exits 1 on any failure. The daemon must serve the
 // page at / and have test data (MNISTD_DATA) for /evaluate and /samples.png.
@@ -19,6 +20,10 @@ const BASE = (process.env.BASE_URL || '').replace(/\/?$/, '/');
 const DATA = process.env.MNISTD_DATA || '';
 const OUT = process.env.OUT_DIR || 'build/web';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// An https BASE_URL: the base64 SHA-256 of the server key's SubjectPublicKeyInfo,
+// the one certificate key Chromium accepts besides its trust store (Node's
+// fetch trusts the test CA through NODE_EXTRA_CA_CERTS).
+const CERT_SPKI = process.env.CERT_SPKI || '';
 const DIGITS = Number(process.env.WEB_DIGITS || 5); // test images drawn by hand
 const TRAIN_TIMEOUT = 180000;
 
@@ -186,7 +191,7 @@ async function main() {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--disable-quic'],
+           '--disable-quic'].concat(CERT_SPKI ? ['--ignore-certificate-errors-spki-list=' + CERT_SPKI] : []),
     viewport: { width: 1280, height: 900 },
   });
   try {
@@ -206,8 +211,14 @@ async function main() {
         foreign.push(r.url());
     });
 
-    await page.goto(BASE);
+    const response = await page.goto(BASE);
     await page.waitForFunction(() => document.documentElement.dataset.ready === '1');
+    if (BASE.startsWith('https:')) {
+      const sec = response ? await response.securityDetails() : null;
+      const proto = await page.evaluate(() => location.protocol + ' ' + window.isSecureContext);
+      check('web_https', proto === 'https: true' && sec !== null && /^TLS/.test(sec.protocol || ''),
+            `location ${proto}, security ${sec ? sec.protocol + ' ' + sec.subjectName : 'none'}`);
+    }
     await page.waitForFunction((v) => document.getElementById('model-version').textContent === v,
                                model.version, { timeout: 10000 }).catch(() => {});
     check('web_model_info', (await text(page, '#model-version')) === model.version &&
