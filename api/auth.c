@@ -6,7 +6,6 @@
  * whether) they differ. Neither the expected nor the offered token is ever
  * written anywhere: the access log holds method, path and status only. */
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "api/auth.h"
@@ -67,27 +66,9 @@ int api_auth_ok(api_request *r)
     return api_auth_check_header(h, cfg->token, cfg->token_len);
 }
 
-/* With a client CA (mutual TLS), the client certificate of the
- * connection: 1 with a 403 queued when it is missing or not trusted. */
-static int client_cert_refused(api_request *r, enum MHD_Result *ret)
-{
-    if (!r->srv->tls || !api_tls_client_ca_pem(r->srv->tls))
-        return 0;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    char why[300], detail[400];
-    if (!api_tls_client_refused(r->srv->tls, ci ? (gnutls_session_t)ci->tls_session : NULL, why, sizeof(why)))
-        return 0;
-    snprintf(detail, sizeof(detail), "this endpoint needs a TLS client certificate from the configured CA: %s",
-             why);
-    *ret = api_error(r, 403, "client certificate required", detail, NULL);
-    return 1;
-}
-
 int api_auth_refused(api_request *r, enum MHD_Result *ret)
 {
     static const char *const www_auth[] = {"WWW-Authenticate", "Bearer realm=\"mnistd\"", NULL};
-    if (client_cert_refused(r, ret))
-        return 1;
     if (api_auth_ok(r))
         return 0;
     *ret = api_error(r, 401, "unauthorized", "this endpoint needs the header 'Authorization: Bearer <token>'",

@@ -201,6 +201,23 @@ static enum MHD_Result method_not_allowed(api_request *r, const api_route *first
     return api_error(r, 405, "method not allowed", detail, hdr);
 }
 
+/* Mutual TLS (--tls-client-ca): a protected route needs a client
+ * certificate from the CA on the connection, checked before the token.
+ * Returns 1 with a 403 queued when it is missing or not trusted. */
+static int client_cert_refused(api_request *r, enum MHD_Result *ret)
+{
+    if (!r->srv->tls || !api_tls_client_ca_pem(r->srv->tls))
+        return 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    char why[300], detail[400];
+    if (!api_tls_client_refused(r->srv->tls, ci ? (gnutls_session_t)ci->tls_session : NULL, why, sizeof(why)))
+        return 0;
+    snprintf(detail, sizeof(detail), "this endpoint needs a TLS client certificate from the configured CA: %s",
+             why);
+    *ret = api_error(r, 403, "client certificate required", detail, NULL);
+    return 1;
+}
+
 enum MHD_Result api_route_dispatch(api_request *r, const char *url, const char *method)
 {
     const api_route *first;
@@ -224,7 +241,7 @@ enum MHD_Result api_route_dispatch(api_request *r, const char *url, const char *
         return api_error(r, 404, "not found", "no such training job: ids are positive integers", NULL);
     r->id = id;
     enum MHD_Result ret;
-    if (rt->access == API_TOKEN && api_auth_refused(r, &ret))
+    if (rt->access == API_TOKEN && (client_cert_refused(r, &ret) || api_auth_refused(r, &ret)))
         return ret;
     return rt->handler(r);
 }

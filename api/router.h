@@ -19,7 +19,8 @@ typedef enum MHD_Result (*api_handler)(api_request *r);
 
 typedef enum {
     API_OPEN = 0, /* anyone */
-    API_TOKEN,    /* when a token is configured: Authorization: Bearer <token>, else 401 */
+    API_TOKEN,    /* with --tls-client-ca a client certificate from that CA, else 403; when a
+                     token is configured: Authorization: Bearer <token>, else 401 */
 } api_access;
 
 /* body_max: the body comes from the --max-body-bytes setting. */
@@ -41,7 +42,8 @@ void api_route_find(api_request *r, const char *url, const char *method);
 
 /* Dispatches the request: 404 for a path no row (nor the web page) has, 405
  * with Allow for a method the path does not have, 404 for an {id} that is
- * not a positive integer, 401 for a protected route without the token;
+ * not a positive integer, 403 for a protected route without a trusted client
+ * certificate (mutual TLS), 401 for one without the token;
  * otherwise the row's handler. */
 enum MHD_Result api_route_dispatch(api_request *r, const char *url, const char *method);
 

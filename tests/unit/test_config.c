@@ -93,6 +93,23 @@ int main(void)
     unsetenv("MNISTD_PORT");
     TEST_END();
 
+    TEST_BEGIN("config_tls_pairs");
+    {
+        unsetenv("MNISTD_TLS_KEY");
+        setenv("MNISTD_TLS_CERT", "/etc/mnistd/tls.crt", 1);
+        char *argv[] = {"serve", NULL};
+        CHECK(run(&c, err, sizeof(err), 1, argv) == -1 && strstr(err, "give both"), "cert alone: %s", err);
+        CHECK(run(&c, err, sizeof(err), ARGC("--tls-key", "k.pem"), ARGV("--tls-key", "k.pem")) == 0 &&
+                  strcmp(c.tls_cert, "/etc/mnistd/tls.crt") == 0 && strcmp(c.tls_key, "k.pem") == 0,
+              "cert from the environment, key from a flag: %s", err);
+        unsetenv("MNISTD_TLS_CERT");
+        CHECK(run(&c, err, sizeof(err), ARGC("--tls-client-ca", "ca.pem"), ARGV("--tls-client-ca", "ca.pem")) == -1 &&
+                  strstr(err, "tls-client-ca needs"),
+              "client CA without a certificate: %s", err);
+        CHECK(run(&c, err, sizeof(err), 1, argv) == 0 && c.tls_cert[0] == '\0', "no TLS by default: %s", err);
+    }
+    TEST_END();
+
     TEST_BEGIN("config_help_lists_every_flag");
     {
         char *buf = NULL;
