@@ -8,13 +8,20 @@
 # --batch-timeout-us 1000 and --max-batch 1 at 1 connection, back to back so
 # that the machine's noise hits all alike. Prints the medians and the ratios.
 #
+# Part 3, the cost of TLS: HTTP_REPS rounds, each running HTTP and HTTPS
+# (--tls-cert/--tls-key, a P-256 certificate made by tests/tools/mkcerts.sh)
+# at 16 connections, with keep-alive and with a new connection (and so a
+# new TLS handshake) per request (Connection: close), back to back. Prints
+# the medians and HTTPS/HTTP ratios measured in the same run.
+#
 # Each row: requests/s, p50 and p99 latency (wrk --latency), the mean batch
 # size (from /metrics, over the run), errors, and the daemon's resident memory.
 # Not part of `make test`: timing belongs here.
 #
 #   bench/http.sh [seconds per run, default 10]
 # Env: MNISTD_BIN (default build/mnistd), MNISTD_MODEL (default the shipped
-# model, else a small one trained with MNISTD_DATA), MNISTD_DATA, HTTP_REPS.
+# model, else a small one trained with MNISTD_DATA), MNISTD_DATA, HTTP_REPS,
+# HTTP_PARTS (default "1 2 3": which parts run).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -22,6 +29,7 @@ BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
 MKPNG=$ROOT/$BUILD/tests/tools/mkpng
 DUR=${1:-10}
 REPS=${HTTP_REPS:-3}
+PARTS=" ${HTTP_PARTS:-1 2 3} "
 case "$REPS" in ''|*[!0-9]*|0) echo "bench/http.sh: HTTP_REPS must be a positive integer" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/mnistd-bench.XXXXXX)
@@ -63,11 +71,14 @@ start() {
     grep -qs '"msg":"listening' "$WORK/daemon.log" && break
     sleep 0.05
   done
-  PORT=$(grep -o '"msg":"listening on http://[^"]*"' "$WORK/daemon.log" | sed 's/.*:\([0-9]*\)"$/\1/')
-  [ -n "$PORT" ] || { cat "$WORK/daemon.log"; exit 1; }
+  BASE=$(grep -o '"msg":"listening on https\?://[^"]*"' "$WORK/daemon.log" | sed 's/^"msg":"listening on //; s/"$//')
+  [ -n "$BASE" ] || { cat "$WORK/daemon.log"; exit 1; }
 }
 stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
-m() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# wrk does not check certificates; curl trusts the test CA of part 3.
+m() { curl -s ${CACERT:+--cacert "$CACERT"} "$BASE/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# extra wrk arguments of the runs that follow (part 3: Connection: close)
+WRK_EXTRA=()
 
 hdr() { printf '%-28s %6s %10s %9s %9s %10s %9s %8s %8s\n' config conns req/s p50 p99 mean_batch queue_us errors rss_MB; }
 # wrk prints latencies with units (us, ms, s): in microseconds.
@@ -80,8 +91,8 @@ run() {
   local s0 c0 s1 c1
   s0=$(m mnistd_inference_batch_size_sum); c0=$(m mnistd_inference_batch_size_count)
   q0=$(m mnistd_inference_queue_wait_seconds_sum); n0=$(m mnistd_inference_queue_wait_seconds_count)
-  wrk -t"$threads" -c"$conns" -d"${DUR}s" --latency -s "$WORK/predict.lua" \
-    "http://127.0.0.1:$PORT/predict" >"$WORK/wrk.txt" 2>&1
+  wrk -t"$threads" -c"$conns" -d"${DUR}s" --latency -s "$WORK/predict.lua" ${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"} \
+    "$BASE/predict" >"$WORK/wrk.txt" 2>&1
   s1=$(m mnistd_inference_batch_size_sum); c1=$(m mnistd_inference_batch_size_count)
   q1=$(m mnistd_inference_queue_wait_seconds_sum); n1=$(m mnistd_inference_queue_wait_seconds_count)
   local p50 p99 errs rss
@@ -102,7 +113,7 @@ once() {
   local label=$1 conns=$2; shift 2
   start "$@"
   # a short unrecorded run first: connections, allocator and caches warm up
-  wrk -t1 -c"$conns" -d1s -s "$WORK/predict.lua" "http://127.0.0.1:$PORT/predict" >/dev/null 2>&1
+  wrk -t1 -c"$conns" -d1s -s "$WORK/predict.lua" ${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"} "$BASE/predict" >/dev/null 2>&1
   run "$label" "$conns"
   stop
   echo "$label/$conns $RPS $P50_US $P99_US $MEANB $QUS" >>"$WORK/samples"
@@ -110,6 +121,7 @@ once() {
 median() { grep "^$1 " "$WORK/samples" | awk -v f="$2" '{ print $f }' | sort -g |
            awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+if [[ "$PARTS" == *" 1 "* ]]; then
 echo "== part 1: one run each =="
 hdr
 start
@@ -119,8 +131,10 @@ stop
 start --batch-timeout-us 1000
 for c in 16 64; do run "--batch-timeout-us 1000" "$c"; done
 stop
-
 echo
+fi
+
+if [[ "$PARTS" == *" 2 "* ]]; then
 echo "== part 2: batching against --max-batch 1, $REPS round(s) of ${DUR} s runs =="
 hdr
 : >"$WORK/samples"
@@ -165,3 +179,45 @@ for k in default/1 t1000/1; do
 done
 echo "each round (label/conns req/s p50_us p99_us mean_batch queue_us):"
 sed 's/^/  /' "$WORK/samples"
+echo
+fi
+
+if [[ "$PARTS" == *" 3 "* ]]; then
+echo "== part 3: the cost of TLS, $REPS round(s) of ${DUR} s runs at 16 connections =="
+bash "$ROOT/tests/tools/mkcerts.sh" "$WORK/pki" >/dev/null
+TLS=(--tls-cert "$WORK/pki/server.pem" --tls-key "$WORK/pki/server.key")
+hdr
+: >"$WORK/samples"
+# tls_once LABEL [flags]: keep-alive when LABEL ends in -ka, else a new
+# connection per request
+tls_once() {
+  local label=$1; shift
+  WRK_EXTRA=()
+  [[ "$label" == *-close ]] && WRK_EXTRA=(-H "Connection: close")
+  CACERT=
+  [ $# -gt 0 ] && CACERT=$WORK/pki/ca.pem
+  once "$label" 16 "$@"
+}
+for r in $(seq "$REPS"); do
+  if [ $((r % 2)) = 1 ]; then
+    tls_once http-ka; tls_once https-ka "${TLS[@]}"; tls_once http-close; tls_once https-close "${TLS[@]}"
+  else
+    tls_once https-ka "${TLS[@]}"; tls_once http-ka; tls_once https-close "${TLS[@]}"; tls_once http-close
+  fi
+done
+WRK_EXTRA=(); CACERT=
+echo
+echo "medians of $REPS round(s), 16 connections:"
+printf '%-36s %10s %10s %10s\n' config req/s p50_us p99_us
+for k in http-ka https-ka http-close https-close; do
+  printf '%-36s %10s %10s %10s\n' "$k" "$(median "$k/16" 2)" "$(median "$k/16" 3)" "$(median "$k/16" 4)"
+done
+for mode in ka close; do
+  awk -v m="$mode" -v hr="$(median "http-$mode/16" 2)" -v sr="$(median "https-$mode/16" 2)" \
+      -v h99="$(median "http-$mode/16" 4)" -v s99="$(median "https-$mode/16" 4)" 'BEGIN {
+    printf "%s: HTTPS gives %.3fx the requests/s of HTTP; p99 %.0f us against %.0f us (%.2fx)\n",
+           m == "ka" ? "keep-alive" : "a connection per request", sr / hr, s99, h99, s99 / h99 }'
+done
+echo "each round (label/conns req/s p50_us p99_us mean_batch queue_us):"
+sed 's/^/  /' "$WORK/samples"
+fi

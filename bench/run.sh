@@ -24,7 +24,10 @@
 #                       accuracy targets are then not judged)
 #   BENCH_TORCH_RECIPE=1  PyTorch also runs the full 5-epoch recipe (slow:
 #                       minutes per repetition); by default it times 1 epoch
-#   BENCH_HTTP=1        also run bench/http.sh when it exists
+#   BENCH_HTTP=1        also run bench/http.sh when it exists (all three parts)
+#   BENCH_TLS=0         skip the cost of TLS (bench/http.sh's part 3 alone:
+#                       /predict over HTTPS against HTTP, with keep-alive and
+#                       a connection per request; it runs anyway with BENCH_HTTP=1)
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
 #   BENCH_CONTAINER=0   skip bench/container.sh (the image against the native
 #                       build, with a private Docker engine; needs root)
@@ -211,6 +214,9 @@ if [ "${BENCH_HTTP:-0}" = 1 ]; then
   else
     echo "bench: BENCH_HTTP=1 but bench/http.sh does not exist"
   fi
+elif [ "${BENCH_TLS:-1}" = 1 ]; then
+  echo; echo "bench: bench/http.sh, part 3 (the cost of TLS)"
+  BUILD=$BUILD HTTP_PARTS=3 bash bench/http.sh 5 || status=1
 fi
 if [ "${BENCH_V2:-1}" = 1 ]; then
   echo; echo "bench: bench/v2.sh"

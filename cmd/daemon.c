@@ -82,20 +82,74 @@ static void log_access(const mnistd_config *cfg)
         log_event(LOG_WARN, cfg->token_warning, LOG_STR("token_source", cfg->token_source));
 }
 
-/* SIGHUP: the TLS files again, for certificate rotation. A failure keeps
- * the certificate in use and says why (never a byte of the key). */
+/* The TLS files again (SIGHUP, or a change of one), for certificate
+ * rotation. A failure keeps the certificate in use and says why (never a
+ * byte of the key). */
 static void reload_tls(const mnistd_config *cfg, api_server *srv)
 {
     char info[600], err[1200];
     int r = api_reload_tls(srv, info, sizeof(info), err, sizeof(err));
     if (r == 0)
-        log_event(LOG_INFO, "SIGHUP: TLS certificate reloaded; new connections get it", LOG_STR("certificate", info),
+        log_event(LOG_INFO, "TLS certificate reloaded; new connections get it", LOG_STR("certificate", info),
                   LOG_STR("tls_cert", cfg->tls_cert));
     else if (r < 0)
-        log_event(LOG_ERROR, "SIGHUP: TLS reload failed; still serving the previous certificate",
+        log_event(LOG_ERROR, "TLS reload failed; still serving the previous certificate",
                   LOG_STR("reason", err));
     else
         log_event(LOG_INFO, "SIGHUP ignored: not serving HTTPS (no --tls-cert)");
+}
+
+/* The identity of the TLS files (inode, size, modification time of what
+ * each path leads to): a rotation that renames a new file over one, or
+ * swaps a Secret volume's symlinks, changes it. */
+static void tls_files_stamp(const mnistd_config *cfg, char *buf, size_t len)
+{
+    const char *files[] = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca};
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && n < len; i++) {
+        struct stat st;
+        if (!files[i][0] || stat(files[i], &st) != 0)
+            memset(&st, 0, sizeof(st));
+        int k = snprintf(buf + n, len - n, "%llu:%lld:%lld.%09ld;", (unsigned long long)st.st_ino,
+                         (long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+        n += k > 0 ? (size_t)k : 0;
+    }
+}
+
+/* Waits for SIGINT or SIGTERM, which it returns. Meanwhile SIGHUP reloads
+ * the TLS files, and with tls_reload_s so does a change of one of them,
+ * checked every tls_reload_s seconds (one attempt per change: a failed one
+ * is logged once and retried at the next change or SIGHUP). */
+static int serve_until_stopped(const mnistd_config *cfg, api_server *srv, const sigset_t *sigs)
+{
+    char seen[256], now[256];
+    int watch = cfg->tls_cert[0] && cfg->tls_reload_s > 0;
+    tls_files_stamp(cfg, seen, sizeof(seen));
+    for (;;) {
+        int sig = 0;
+        if (watch) {
+            struct timespec every = {cfg->tls_reload_s, 0};
+            sig = sigtimedwait(sigs, NULL, &every);
+            if (sig < 0 && errno == EAGAIN) {
+                tls_files_stamp(cfg, now, sizeof(now));
+                if (strcmp(now, seen) != 0) {
+                    memcpy(seen, now, sizeof(seen));
+                    log_event(LOG_INFO, "the TLS files changed: reloading them", LOG_STR("tls_cert", cfg->tls_cert));
+                    reload_tls(cfg, srv);
+                }
+                continue;
+            }
+            if (sig < 0)
+                continue;
+        } else if (sigwait(sigs, &sig) != 0) {
+            continue;
+        }
+        if (sig != SIGHUP)
+            return sig;
+        tls_files_stamp(cfg, seen, sizeof(seen));
+        reload_tls(cfg, srv);
+    }
 }
 
 /* On shutdown: a running training job gets up to shutdown_timeout_s seconds
@@ -238,14 +292,7 @@ int daemon_main(int argc, char **argv)
               LOG_BOOL("ready", modelstore_ready(&ms)), LOG_STR("kernels", kdesc),
               LOG_STR("certificate", tlsdesc), LOG_JSON("config", cfgjson));
 
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
-        reload_tls(&cfg, srv);
-    }
+    int sig = serve_until_stopped(&cfg, srv, &sigs);
     log_event(LOG_INFO, "shutting down: finishing queued predictions",
               LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     /* Order: stop taking connections (and answer /readyz 503 on open

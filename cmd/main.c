@@ -27,6 +27,7 @@ static void usage(FILE *f)
         "       mnistd predict [flags] FILE.png...  classify PNG files with a model file\n"
         "       mnistd models list|activate|delete [VERSION] --model-dir DIR\n"
         "                                  the versions of a model repository\n"
+        "       mnistd healthcheck [PATH]  exit 0 when the local daemon answers 200 (HTTP or HTTPS)\n"
         "       mnistd COMMAND --help      the flags of a command\n"
         "       mnistd --version\n", MNISTD_VERSION);
 }
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
             return cli_predict(argc - 1, argv + 1);
         if (strcmp(cmd, "models") == 0)
             return cli_models(argc - 1, argv + 1);
+        if (strcmp(cmd, "healthcheck") == 0)
+            return cli_healthcheck(argc - 1, argv + 1);
         if (strcmp(cmd, "help") == 0) {
             usage(stdout);
             return 0;

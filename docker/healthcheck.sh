@@ -3,9 +3,13 @@
 # local daemon answers 200, 1 otherwise. It reads the daemon's own settings
 # (MNISTD_PORT, MNISTD_BIND) so that it probes where the daemon listens.
 # The slim runtime image has no curl or wget; bash's /dev/tcp speaks enough
-# HTTP/1.0 for a probe and costs no extra package.
+# HTTP/1.0 for a probe and costs no extra package. A daemon serving HTTPS
+# (MNISTD_TLS_CERT set) is probed by the binary itself, which speaks TLS.
 set -u
 path=${1:-/healthz}
+if [ -n "${MNISTD_TLS_CERT:-}" ]; then
+  exec "${MNISTD_BIN:-/usr/local/bin/mnistd}" healthcheck "$path"
+fi
 port=${MNISTD_PORT:-8080}
 # A wildcard bind is reached on loopback; a specific address only on itself.
 bind=${MNISTD_BIND:-127.0.0.1}

@@ -105,6 +105,10 @@ static const opt_def opts[] = {
     {"tls-client-ca", "MNISTD_TLS_CLIENT_CA", OPT_STR, OFF(tls_client_ca), SZ(tls_client_ca), 0, 0,
      "PEM file of the CA(s) whose client certificates may use the mutating endpoints "
      "(mutual TLS): without one they answer 403; other endpoints need none"},
+    {"tls-reload-s", "MNISTD_TLS_RELOAD_S", OPT_INT, OFF(tls_reload_s), 0, 0, 86400,
+     "every S seconds, reload the TLS files when one changed (its inode, size or time), as "
+     "SIGHUP does: for certificates that cert-manager rotates in a Secret volume; "
+     "0 = on SIGHUP only"},
     {"model-name", "MNISTD_MODEL_NAME", OPT_STR, OFF(model_name), SZ(model_name), 0, 0,
      "the model's name in the Open Inference Protocol (/v2/models/NAME): 1..63 letters, "
      "digits, '_', '-' or '.'"},

@@ -48,6 +48,7 @@ typedef struct {
     char tls_cert[CONFIG_PATH_MAX];   /* PEM certificate (and chain): HTTPS only, "" = HTTP */
     char tls_key[CONFIG_PATH_MAX];    /* PEM private key of tls_cert */
     char tls_client_ca[CONFIG_PATH_MAX]; /* PEM CA of client certificates (mutual TLS), "" = none */
+    int tls_reload_s;           /* seconds between looks at the TLS files, 0 = on SIGHUP only */
     char model_name[64];        /* the model's name in the v2 protocol (/v2/models/{name}) */
     log_format log_format;
     char kernels[16];           /* auto, portable, avx2, avx512 (model/kernels.h) */

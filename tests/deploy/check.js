@@ -469,6 +469,25 @@ function checkK8sReferences(docs, dockerfile, settings) {
             if (ann['prometheus.io/scrape'] !== 'true' || Number(ann['prometheus.io/port']) !== port ||
                 (ann['prometheus.io/path'] || '/metrics') !== '/metrics')
                 problems.push(`${n}: prometheus.io annotations do not scrape :${port}/metrics`);
+            // HTTPS: the probes and the scrape speak it, and the certificate
+            // and key come from a Secret mounted where the settings say.
+            const tls = !!env.get('MNISTD_TLS_CERT');
+            for (const p of [c.readinessProbe, c.livenessProbe])
+                if (p && p.httpGet && (p.httpGet.scheme || 'HTTP') !== (tls ? 'HTTPS' : 'HTTP'))
+                    problems.push(`${n}: probe on ${p.httpGet.path} speaks ${p.httpGet.scheme || 'HTTP'}, the daemon ` +
+                                  (tls ? 'HTTPS' : 'HTTP'));
+            if ((ann['prometheus.io/scheme'] || 'http') !== (tls ? 'https' : 'http'))
+                problems.push(`${n}: prometheus.io/scheme ${ann['prometheus.io/scheme'] || 'http'} for a daemon on ` +
+                              (tls ? 'HTTPS' : 'HTTP'));
+            for (const k of ['MNISTD_TLS_CERT', 'MNISTD_TLS_KEY', 'MNISTD_TLS_CLIENT_CA']) {
+                const f = env.get(k);
+                if (!f) continue;
+                const m = (c.volumeMounts || []).find((vm) => f.startsWith(vm.mountPath.replace(/\/?$/, '/')));
+                const v = m && (pod.volumes || []).find((vol) => vol.name === m.name);
+                if (!v || !v.secret || !v.secret.secretName)
+                    problems.push(`${n}: ${k} ${f} is not in a mounted Secret`);
+            }
+            if (tls && !env.get('MNISTD_TLS_KEY')) problems.push(`${n}: MNISTD_TLS_CERT without MNISTD_TLS_KEY`);
             const csc = c.securityContext || {};
             if (csc.allowPrivilegeEscalation !== false) problems.push(`${n}: allowPrivilegeEscalation not false`);
         }

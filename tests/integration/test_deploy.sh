@@ -352,6 +352,28 @@ while time.time() < end:
   kill "$hung_pid" 2>/dev/null
 fi
 
+# HTTPS (MNISTD_TLS_CERT set, here with mutual TLS too): the script hands
+# the probe to `mnistd healthcheck`, which speaks TLS; reading endpoints need
+# no client certificate. A plain probe of the TLS port fails.
+if bash tests/tools/mkcerts.sh "$tmp/pki" >"$tmp/pki.log" 2>&1 &&
+   start_daemon "$tmp/d3.log" MNISTD_MODEL="$ROOT/models/mnist-cnn.safetensors" MNISTD_MODEL_DIR="$tmp/repo3" \
+     MNISTD_DATA= MNISTD_TLS_CERT="$tmp/pki/server.pem" MNISTD_TLS_KEY="$tmp/pki/server.key" \
+     MNISTD_TLS_CLIENT_CA="$tmp/pki/ca.pem"; then
+  tlsenv=(MNISTD_BIN="$BIN" MNISTD_BIND=0.0.0.0 MNISTD_PORT="$port" MNISTD_TLS_CERT="$tmp/pki/server.pem")
+  if env "${tlsenv[@]}" bash $HC /healthz 2>"$tmp/hc.err" && env "${tlsenv[@]}" bash $HC /readyz 2>>"$tmp/hc.err"
+  then pass healthcheck_https_healthy_ready
+  else fail healthcheck_https_healthy_ready "exit $?: $(cat "$tmp/hc.err")"; fi
+  if env "${tlsenv[@]}" bash $HC /no-such-path 2>"$tmp/hc.err"; then fail healthcheck_https_non_200 "exit 0 on a 404"
+  elif grep -q 404 "$tmp/hc.err"; then pass healthcheck_https_non_200
+  else fail healthcheck_https_non_200 "$(cat "$tmp/hc.err")"; fi
+  if MNISTD_PORT=$port MNISTD_HEALTHCHECK_TIMEOUT=1 timeout 10 bash $HC /healthz 2>/dev/null; then
+    fail healthcheck_plain_probe_of_https_fails "exit 0"
+  else pass healthcheck_plain_probe_of_https_fails; fi
+  kill -TERM "$last_pid"; wait "$last_pid" 2>/dev/null
+else
+  fail healthcheck_https_healthy_ready "mnistd with TLS did not start: $(tail -n 3 "$tmp/d3.log" "$tmp/pki.log")"
+fi
+
 # ------------------------------------------------------ compose + Prometheus
 if command -v promtool >/dev/null; then
   if promtool check config docker/prometheus.yml >"$tmp/prom.out" 2>&1; then pass prometheus_config_promtool
@@ -408,6 +430,9 @@ if [ "$npm_ok" = 1 ]; then
   mut k8s_check_catches_unknown_setting k8s_references 's/MNISTD_THREADS/MNISTD_THREAD/' deployment.yaml
   mut k8s_check_catches_probe_path k8s_references 's|path: /readyz|path: /ready|' deployment.yaml
   mut k8s_check_catches_second_writer k8s_references 's/replicas: 1/replicas: 2/' trainer.yaml
+  mut k8s_check_catches_http_probe_on_https k8s_references 's/scheme: HTTPS/scheme: HTTP/' deployment.yaml
+  mut k8s_check_catches_http_scrape_on_https k8s_references 's|prometheus.io/scheme: https|prometheus.io/scheme: http|' trainer.yaml
+  mut k8s_check_catches_key_outside_secret k8s_references 's|value: /etc/mnistd/tls/tls.key|value: /var/lib/mnistd/tls.key|' deployment.yaml
 fi
 
 # ---------------------------------------------------------------------- KServe

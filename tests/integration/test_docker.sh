@@ -326,6 +326,40 @@ sys.exit(not (d["status"] == "success" and d["data"]["result"]))' "$tmp/query.js
     else fail compose_mnistd_published "no answer on $MNISTD_PUBLISH"; fi
   fi
   dc down -v >/dev/null 2>&1
+
+  # The same over HTTPS: docker/compose.tls.yaml with certificates made
+  # here; the image's healthcheck probes over TLS, Prometheus scrapes
+  # https://mnistd:8080/metrics trusting the CA, curl reaches the published
+  # port with --cacert.
+  export TLS_DIR=$tmp/compose/tls
+  if bash tests/tools/mkcerts.sh "$tmp/compose/pki" >"$tmp/mkcerts.log" 2>&1; then
+    mkdir -p "$TLS_DIR"
+    cp "$tmp/compose/pki/server.pem" "$TLS_DIR/tls.crt"
+    cp "$tmp/compose/pki/server.key" "$TLS_DIR/tls.key"
+    cp "$tmp/compose/pki/ca.pem" "$TLS_DIR/ca.crt"
+    chmod 755 "$TLS_DIR"; chmod 644 "$TLS_DIR"/*  # the container's uid 10001 reads them
+    dct() { docker-compose -p mnistdtest -f docker/compose.yaml -f docker/compose.tls.yaml \
+              -f "$tmp/compose/override.yaml" "$@"; }
+    if ! dct up -d --no-build >"$tmp/compose-tls.log" 2>&1; then
+      fail compose_tls_up "$(tail -n 8 "$tmp/compose-tls.log" | tr '\n' ' ')"
+    else
+      pass compose_tls_up
+      https_target_up() {
+        target_up && grep -q '"scrapeUrl":"https://mnistd:8080/metrics"' "$tmp/targets.json"
+      }
+      if wait_for 120 https_target_up; then pass compose_tls_prometheus_scrapes_https
+      else fail compose_tls_prometheus_scrapes_https "$(head -c 600 "$tmp/targets.json" 2>/dev/null)"; fi
+      healthy() { [ "$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$(dct ps -q mnistd)" 2>/dev/null)" = healthy ]; }
+      if wait_for 90 healthy; then pass compose_tls_healthcheck_https
+      else fail compose_tls_healthcheck_https "health: $("$DOCKER" inspect -f '{{json .State.Health}}' "$(dct ps -q mnistd)" 2>&1 | head -c 400)"; fi
+      if curl -sf --cacert "$TLS_DIR/ca.crt" "https://localhost:$mport/readyz" >/dev/null &&
+         ! curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null 2>&1; then pass compose_tls_published_https_only
+      else fail compose_tls_published_https_only "https with the CA did not answer, or plain http did"; fi
+    fi
+    dct down -v >/dev/null 2>&1
+  else
+    fail compose_tls_certificates "$(tail -n 3 "$tmp/mkcerts.log")"
+  fi
 fi
 
 exit $failed

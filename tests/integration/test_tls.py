@@ -290,6 +290,21 @@ def test_reload(work, pki, model):
              "%d ok, %d failed: %s" % (stats["ok"], len(stats["fail"]), stats["fail"][:3]))
     H.report("test_tls_sighup_stop", d.stop() == 0, "exit status")
 
+    # --tls-reload-s: a rotation of the files is picked up without a signal
+    install("server")
+    d = H.Daemon("watch", ["--model", model, "--tls-cert", cert, "--tls-key", key, "--tls-reload-s", "1"], work)
+    install("server2")
+    H.report("test_tls_reload_s_follows_rotation",
+             H.wait_until(10, lambda: served_cert_der(d.port, pki) == second, step=0.2) and
+             "the TLS files changed: reloading them" in d.text(), d.text()[-400:])
+    shutil.copy(os.path.join(pki, "server.key"), key)  # a broken pair: logged once, old one kept
+    H.wait_until(10, lambda: "TLS reload failed" in d.text(), step=0.2)
+    time.sleep(2.5)  # two more looks at the unchanged files: nothing more may be logged
+    H.report("test_tls_reload_s_failure_logged_once",
+             d.text().count("TLS reload failed") == 1 and served_cert_der(d.port, pki) == second,
+             "%d failures logged" % d.text().count("TLS reload failed"))
+    H.report("test_tls_reload_s_stop", d.stop() == 0, "exit status")
+
 
 # ---- Prometheus over HTTPS ---------------------------------------------------------------
 

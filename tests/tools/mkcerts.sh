@@ -3,7 +3,7 @@
 # benchmarks, made with Debian's openssl (P-256 keys, valid for a day):
 #   ca.pem/.key          the CA of the server and of the good client
 #   other-ca.pem/.key    an unrelated CA (a client that trusts it is refused)
-#   server.pem/.key      127.0.0.1 and localhost, signed by ca (serverAuth)
+#   server.pem/.key      127.0.0.1, localhost and mnistd (the compose service), signed by ca (serverAuth)
 #   server2.pem/.key     the same names, a new key: the rotated certificate
 #   client.pem/.key      a client certificate signed by ca (clientAuth)
 #   other-client.pem/.key  a client certificate signed by other-ca
@@ -32,7 +32,7 @@ leaf() {
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=$eku
-subjectAltName=IP:127.0.0.1,DNS:localhost
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:mnistd
 EXT
   if [ $# -eq 0 ]; then
     openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial -days 1 \
