@@ -254,6 +254,8 @@ struct net_ctx {
     float *probs, *logits;
     int B;
     pool_barrier barrier; /* between the layers of one image split across threads */
+    atomic_int late;      /* a thread of the current image waited long at the barrier */
+    int solo;             /* images still to run on the caller alone after that */
     float *wt2, *wt3;      /* the packed conv2 and conv3 weights */
     const float *prepared; /* the parameters they hold across calls (net_ctx_prepare) */
     int pack;              /* whether the current job packs them */
@@ -318,6 +320,10 @@ static void forward_task(void *arg, int tid, int n)
     }
 }
 
+/* Images run on the caller alone after a split one found the other cores
+ * busy, before splitting is tried again. */
+#define SOLO_IMAGES 256
+
 /* One image split across the n threads, layer by layer: the pooled rows of
  * conv1, the rows of conv2 (only the ten that the 2x2 pooling reads), then
  * every thread pools conv2 on its own and computes its share of conv3's
@@ -332,11 +338,12 @@ static void forward1_task(void *arg, int tid, int n)
     if (c->pack)
         pack_part(c, c->params, tid, n);
     int lo = 13 * tid / n, hi = 13 * (tid + 1) / n;
+    int late = 0;
     conv1_pool_forward_rows(w0->p1, c->x, p.conv1_w, p.conv1_b, lo, hi);
-    pool_barrier_wait(&c->barrier, n);
+    late |= pool_barrier_wait(&c->barrier, n);
     conv3x3_rows_forward(w0->a2 + 10 * tid / n * 10 * 64, 64, w->col2, w0->p1, 13, 13, 32,
                          c->wt2, 64, p.conv2_b, 64, 10 * tid / n, 10 * (tid + 1) / n, 10, 1);
-    pool_barrier_wait(&c->barrier, n);
+    late |= pool_barrier_wait(&c->barrier, n);
     maxpool2_forward(w->p2, NULL, w0->a2, 1, 10, 10, 64);
     /* conv3's channels in slices of 16, the width of the direct kernel */
     lo = 16 * (4 * tid / n);
@@ -344,7 +351,9 @@ static void forward1_task(void *arg, int tid, int n)
     if (hi > lo)
         conv3x3_rows_forward(w0->a3 + lo, 64, w->col3, w->p2, 5, 5, 64, c->wt3 + lo, 64,
                              p.conv3_b + lo, hi - lo, 0, 3, 3, 1);
-    pool_barrier_wait(&c->barrier, n);
+    late |= pool_barrier_wait(&c->barrier, n);
+    if (late)
+        atomic_store_explicit(&c->late, 1, memory_order_relaxed);
     if (tid != 0)
         return;
     dense_forward(w0->h1, w0->a3, p.fc1_w, p.fc1_b, 1, 576, 64, 1);
@@ -368,7 +377,19 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
     if (c->pack)
         c->prepared = NULL; /* the packed copy is about to be of other weights */
     if (B == 1) {
+        /* Split only while the other cores answer: when they are busy with
+         * other work, a barrier waits for a descheduled thread (a time
+         * slice, not microseconds), so the next images run on the caller
+         * alone. With the direct kernels the split changes no bit. */
+        if (c->solo > 0 || pool_size(c->b.pool) == 1) {
+            c->solo -= c->solo > 0;
+            forward1_task(c, 0, 1);
+            return 0;
+        }
+        atomic_store_explicit(&c->late, 0, memory_order_relaxed);
         pool_run(c->b.pool, forward1_task, c);
+        if (atomic_load_explicit(&c->late, memory_order_relaxed) && kernels()->conv3x3_direct)
+            c->solo = SOLO_IMAGES;
         return 0;
     }
     if (c->pack)

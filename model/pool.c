@@ -158,17 +158,20 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     }
 }
 
-void pool_barrier_wait(pool_barrier *b, int n)
+int pool_barrier_wait(pool_barrier *b, int n)
 {
-    int ph = atomic_load_explicit(&b->phase, memory_order_acquire);
+    int ph = atomic_load_explicit(&b->phase, memory_order_acquire), yielded = 0;
     if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == n - 1) {
         atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
         atomic_store_explicit(&b->phase, ph + 1, memory_order_release);
-        return;
+        return 0;
     }
     for (unsigned spins = 1; atomic_load_explicit(&b->phase, memory_order_acquire) == ph; spins++)
-        if (spins % 4096 == 0)
+        if (spins % 4096 == 0) {
             sched_yield();
-        else
+            yielded = 1;
+        } else {
             cpu_relax();
+        }
+    return yielded;
 }

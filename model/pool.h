@@ -23,11 +23,13 @@ void pool_run(pool *p, pool_fn fn, void *arg);
 /* A barrier for the n threads of one pool_run job (zero-initialised):
  * pool_barrier_wait returns once all n have called it. It spins, as the
  * workers do between jobs, yielding the core now and then in case a thread
- * it waits for was descheduled. Reusable at once. */
+ * it waits for was descheduled; it returns 1 when it had to yield (the
+ * others were late by more than a few microseconds: busy cores), else 0.
+ * Reusable at once. */
 typedef struct {
     atomic_int arrived, phase;
 } pool_barrier;
-void pool_barrier_wait(pool_barrier *b, int n);
+int pool_barrier_wait(pool_barrier *b, int n);
 
 /* Number of online cores (at least 1). */
 int pool_ncores(void);
