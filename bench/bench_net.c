@@ -9,7 +9,10 @@
  *   (b) inference images/s at batch 64 (net_forward over the test images,
  *       median of several timed rounds);
  *   (c) single-image latency: median and p99 of many net_forward calls at
- *       batch 1.
+ *       batch 1;
+ * and, before them, the machine's FMA peak of the moment (GFLOP/s on all the
+ * threads used and on one), of which each figure is also given as a
+ * fraction ("*_peak_fraction", the network's nominal FLOPs).
  *
  * Usage: bench_net [--epochs N] [--reps N] [--seed S] [--threads T]
  *                  [--no-train] [--no-infer] [--rounds N] [--latency-calls N]
@@ -19,6 +22,7 @@
  * (little-endian float32, 10,000 x 10), for comparing other runtimes. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
+#include "model/pool.h"
 #include "model/train.h"
 
 typedef struct {
@@ -130,10 +135,111 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
     return 0;
 }
 
+/* ---- the machine's limit ---------------------------------------------- */
+
+/* Floating-point operations (a multiply-add counts 2) of the network as
+ * specified, per image: the forward pass, and forward plus backward in
+ * training (weight gradients of every layer, input gradients of all but
+ * conv1). The kernels skip work (conv2's unpooled row and column at
+ * inference); the limit is stated for the network's nominal work. */
+#define MACS_CONV1 (26.0 * 26 * 32 * 9)
+#define MACS_FWD (MACS_CONV1 + 11.0 * 11 * 64 * 288 + 3.0 * 3 * 64 * 576 + 576.0 * 64 + 64.0 * 10)
+#define FLOPS_FWD (2 * MACS_FWD)
+#define FLOPS_TRAIN (FLOPS_FWD + 2 * (2 * MACS_FWD - MACS_CONV1))
+
+/* The FMA peak: 24 independent chains of vector FMAs (more than latency
+ * times throughput on any x86 core), in the widest vectors the CPU has, on
+ * n threads at once. GFLOP/s, best of five rounds of about 0.03 s. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FMA_CHAINS(T, SET1, FMA, ADD, STORE, LANES)                                              \
+    T a[24];                                                                                     \
+    const T m = SET1(0.999999f), c = SET1(1e-7f);                                                \
+    for (int i = 0; i < 24; i++)                                                                 \
+        a[i] = SET1(1.0f + i * 1e-3f);                                                           \
+    for (long it = 0; it < iters; it++) {                                                        \
+        _Pragma("GCC unroll 24") for (int i = 0; i < 24; i++) a[i] = FMA(a[i], m, c);            \
+    }                                                                                            \
+    for (int i = 1; i < 24; i++)                                                                 \
+        a[0] = ADD(a[0], a[i]);                                                                  \
+    float out[LANES];                                                                            \
+    STORE(out, a[0]);                                                                            \
+    return 24.0 * 2 * LANES * iters + (out[0] == 0.5f);
+__attribute__((target("avx512f"))) static double fma_avx512(long iters)
+{
+    FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps, 16)
+}
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters)
+{
+    FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps, 8)
+}
+#endif
+static double fma_scalar(long iters)
+{
+    float a[24];
+    for (int i = 0; i < 24; i++)
+        a[i] = 1.0f + i * 1e-3f;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 24; i++)
+            a[i] = fmaf(a[i], 0.999999f, 1e-7f);
+    for (int i = 1; i < 24; i++)
+        a[0] += a[i];
+    return 24.0 * 2 * iters + (a[0] == 0.5f);
+}
+
+static double fma_run(long iters)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return fma_avx512(iters);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return fma_avx2(iters);
+#endif
+    return fma_scalar(iters);
+}
+
+static void *fma_thread(void *arg)
+{
+    *(double *)arg = fma_run(4000000);
+    return NULL;
+}
+
+static double fma_peak_gflops(int threads)
+{
+    double best = 0;
+    for (int round = 0; round < 5; round++) {
+        pthread_t th[64];
+        double flops[64] = {0}, total = 0;
+        int n = 0;
+        double t0 = now_sec();
+        for (; n < threads && n < 64; n++)
+            if (pthread_create(&th[n], NULL, fma_thread, &flops[n]) != 0)
+                break;
+        for (int i = 0; i < n; i++) {
+            pthread_join(th[i], NULL);
+            total += flops[i];
+        }
+        double g = total / (now_sec() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    return best;
+}
+
+/* Prints the peaks of this moment, on all the threads the benchmark uses
+ * and on one; the fractions of the figures below are of these. */
+static void bench_peak(const bench_opts *o, double *peak, double *peak1)
+{
+    *peak = fma_peak_gflops(o->threads > 0 ? o->threads : pool_ncores());
+    *peak1 = fma_peak_gflops(1);
+    printf("ours.fma_peak_gflops=%.1f\n", *peak);
+    printf("ours.fma_peak_gflops_1t=%.1f\n", *peak1);
+}
+
 /* (a) The recipe: train then evaluate on the test set. Prints ours.* lines
  * and leaves the trained weights in params. Returns 0 or -1. */
 static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist_set *test,
-                        double load_s, float *params)
+                        double load_s, float *params, double peak)
 {
     char err[256];
     train_config cfg;
@@ -166,6 +272,10 @@ static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist
     printf("ours.train_samples_per_s=%.0f\n", (double)o->epochs * ntrain / (t1 - t0));
     printf("ours.eval_seconds=%.3f\n", t2 - t1);
     printf("ours.recipe_seconds=%.3f\n", load_s + (t2 - t0));
+    const double flops = (double)o->epochs * (ntrain * FLOPS_TRAIN + nval * FLOPS_FWD) +
+                         (double)test->n * FLOPS_FWD;
+    printf("ours.recipe_gflop=%.0f\n", flops / 1e9);
+    printf("ours.recipe_peak_fraction=%.3f\n", flops / (load_s + (t2 - t0)) / (peak * 1e9));
     if (o->epochs <= MAX_HIST)
         printf("ours.val_accuracy=%.4f\n", hist[o->epochs - 1].val_accuracy);
     printf("ours.test_loss=%.4f\n", ev.loss);
@@ -175,7 +285,8 @@ static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist
 }
 
 /* (b) images/s at batch 64 and (c) batch-1 latency. Returns 0 or -1. */
-static int bench_infer(const bench_opts *o, const mnist_set *test, const float *params)
+static int bench_infer(const bench_opts *o, const mnist_set *test, const float *params,
+                       double peak, double peak1)
 {
     enum { BATCH = 64 };
     const int nbatches = test->n / BATCH;
@@ -213,7 +324,9 @@ static int bench_infer(const bench_opts *o, const mnist_set *test, const float *
         }
         round_ips[r] = (double)per_round * BATCH / (now_sec() - t0);
     }
-    printf("ours.infer_images_per_s=%.0f\n", median(round_ips, o->rounds));
+    const double ips = median(round_ips, o->rounds);
+    printf("ours.infer_images_per_s=%.0f\n", ips);
+    printf("ours.infer_peak_fraction=%.3f\n", ips * FLOPS_FWD / (peak * 1e9));
 
     for (int i = 0; i < 200; i++)
         net_forward(ctx1, params, x + (size_t)(i % test->n) * NET_IN_PIXELS, 1, probs, NULL);
@@ -227,6 +340,8 @@ static int bench_infer(const bench_opts *o, const mnist_set *test, const float *
     int p99 = (int)ceil(0.99 * o->latency_calls) - 1;
     printf("ours.latency_us_median=%.1f\n", med * 1e6);
     printf("ours.latency_us_p99=%.1f\n", lat[p99] * 1e6);
+    printf("ours.latency_peak_fraction=%.3f\n", FLOPS_FWD / med / (peak * 1e9));
+    printf("ours.latency_peak_fraction_1t=%.3f\n", FLOPS_FWD / med / (peak1 * 1e9));
     fflush(stdout);
     rc = 0;
 out:
@@ -316,9 +431,11 @@ int main(int argc, char **argv)
     for (int r = 0; r < o.reps; r++) {
         printf("ours.rep=%d\n", r + 1);
         net_init(params, o.seed);
-        if (o.train && bench_recipe(&o, &train, &test, load_s, params) != 0)
+        double peak, peak1;
+        bench_peak(&o, &peak, &peak1);
+        if (o.train && bench_recipe(&o, &train, &test, load_s, params, peak) != 0)
             goto out;
-        if (o.infer && bench_infer(&o, &test, params) != 0)
+        if (o.infer && bench_infer(&o, &test, params, peak, peak1) != 0)
             goto out;
     }
     rc = 0;

@@ -186,6 +186,19 @@ else
   printf '%-40s %12s %12s %8s   %s\n' "test accuracy (10,000 images)" "$o_acc" "$t_acc" "-" \
     ">= 0.99: $(judge "$o_acc" '>=' 0.99)"
 fi
+# The fractions of the machine's limit: bench_net measures the FMA peak of
+# the moment (all its threads, and one) before its figures.
+o_pk=$(med ours.fma_peak_gflops); o_pk1=$(med ours.fma_peak_gflops_1t)
+echo
+echo "fraction of the FMA limit (peak measured in the same run: $(fmt "$o_pk" %.0f) GFLOP/s on" \
+     "$(nproc) threads, $(fmt "$o_pk1" %.0f) on 1; the network's nominal FLOPs)"
+printf '%-40s %12s   %s\n' "full recipe (end to end)" "$(fmt "$(med ours.recipe_peak_fraction)" %.3f)" \
+  ">= 0.75: $(judge "$(med ours.recipe_peak_fraction)" '>=' 0.75)$([ "$QUICK" = 1 ] && echo ' (1 epoch, quick)')"
+printf '%-40s %12s   %s\n' "inference batch 64" "$(fmt "$(med ours.infer_peak_fraction)" %.3f)" \
+  ">= 0.85: $(judge "$(med ours.infer_peak_fraction)" '>=' 0.85)"
+printf '%-40s %12s   %s\n' "one image (of all threads / of 1 core)" \
+  "$(fmt "$(med ours.latency_peak_fraction)" %.3f) / $(fmt "$(med ours.latency_peak_fraction_1t)" %.3f)" \
+  "<= 40 us: $(judge "$o_lat" '<=' 40)"
 # Every run's value, in run order, to show the spread behind the medians.
 each() { grep "^$1=" "$log" | cut -d= -f2 | tr '\n' ' '; }
 echo "each run: ours recipe s: $(each ours.recipe_seconds)| test acc: $(each ours.test_accuracy)"

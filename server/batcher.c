@@ -20,6 +20,9 @@ typedef struct {
     pthread_t thread;
     int started;
     net_ctx *ctx;
+    served_model *prepared; /* the model whose weights ctx holds packed, with a
+                               reference, so that its address cannot be reused
+                               by another model while it is remembered */
     float *x;           /* max_batch * 784 */
     float *probs;       /* max_batch * 10 */
     batch_job **taken;  /* max_batch */
@@ -127,6 +130,14 @@ static void run_batch(worker *w, int n)
             for (int i = 0; i < k; i++)
                 w->run[i]->status = BJ_NO_MODEL;
         } else {
+            int keep = m != w->prepared;
+            if (keep) {
+                /* a new model: its weights are packed once, and this
+                 * reference is kept instead of released below */
+                model_release(w->prepared);
+                w->prepared = m;
+                net_ctx_prepare(w->ctx, m->params);
+            }
             uint64_t c0 = clock_mono_ns();
             int r = net_forward(w->ctx, m->params, w->x, k, w->probs, NULL);
             uint64_t c1 = clock_mono_ns();
@@ -143,7 +154,8 @@ static void run_batch(worker *w, int n)
                 memcpy(j->model_version, m->version, sizeof(j->model_version));
                 j->status = BJ_OK;
             }
-            model_release(m);
+            if (!keep)
+                model_release(m);
         }
     }
     /* A callback may free its job: read nothing from a job after it. */
@@ -178,6 +190,7 @@ static void *worker_main(void *arg)
 
 static void worker_free_buffers(worker *w)
 {
+    model_release(w->prepared);
     net_ctx_free(w->ctx);
     mem_free(w->x);
     mem_free(w->probs);
