@@ -81,14 +81,15 @@ _Static_assert(MB_TRAIN <= MB, "the workspace buffers are sized for MB samples")
 /* Sizes per sample. */
 enum {
     P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
-    P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10,
+    P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10, P1C = 12 * 12 * 32,
 };
 
 typedef struct {
     float *p1, *col2, *a2, *p2, *col3, *a3, *h1, *logits, *probs;
     uint8_t *idx1, *idx2;
+    float *p1c; /* training: conv2's input cropped to the 12x12 its pooled pixels read */
     /* backward */
-    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1;
+    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1, *dp1c;
     float *grads;     /* NET_NUM_PARAMS, this thread's accumulator (not thread 0) */
     double loss;
     int correct;
@@ -121,10 +122,12 @@ static int ws_alloc(workspace *w, int training, int own_grads)
     w->da2 = mem_aligned(sizeof(float) * MB * A2);
     w->dcol2 = mem_aligned(sizeof(float) * MB * COL2);
     w->dp1 = mem_aligned(sizeof(float) * MB * P1);
+    w->p1c = mem_aligned(sizeof(float) * MB * P1C);
+    w->dp1c = mem_aligned(sizeof(float) * MB * P1C);
     if (own_grads)
         w->grads = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
     if (!w->idx1 || !w->idx2 || !w->dlog || !w->dh1 || !w->da3 || !w->dcol3 || !w->dp2 ||
-        !w->da2 || !w->dcol2 || !w->dp1 || (own_grads && !w->grads))
+        !w->da2 || !w->dcol2 || !w->dp1 || !w->p1c || !w->dp1c || (own_grads && !w->grads))
         return -1;
     return 0;
 }
@@ -133,7 +136,7 @@ static void ws_free(workspace *w)
 {
     float *f[] = {w->p1, w->col2, w->a2, w->p2, w->col3, w->a3, w->h1, w->logits,
                   w->probs, w->dlog, w->dh1, w->da3, w->dcol3, w->dp2, w->da2, w->dcol2,
-                  w->dp1, w->grads};
+                  w->dp1, w->grads, w->p1c, w->dp1c};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         mem_free(f[i]);
     mem_free(w->idx1);
@@ -141,12 +144,35 @@ static void ws_free(workspace *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* conv2's 2x2 pooling reads its output rows and columns 0..9 alone (the
+ * floor drops row and column 10), which read the input rows and columns
+ * 0..11: training runs conv2 on that 12x12 crop of p1, a 10x10 output, and
+ * the crop's gradient goes back into a 13x13 one, zero in row and column 12
+ * (what they would get from the dropped outputs' zero gradient). */
+static void crop12(float *dst, const float *src, int m)
+{
+    for (int b = 0; b < m; b++)
+        for (int h = 0; h < 12; h++)
+            memcpy(dst + (size_t)(b * 12 + h) * 12 * 32, src + (size_t)(b * 13 + h) * 13 * 32,
+                   sizeof(float) * 12 * 32);
+}
+
+static void uncrop13(float *dst, const float *src, int m)
+{
+    memset(dst, 0, sizeof(float) * (size_t)m * P1);
+    for (int b = 0; b < m; b++)
+        for (int h = 0; h < 12; h++)
+            memcpy(dst + (size_t)(b * 13 + h) * 13 * 32, src + (size_t)(b * 12 + h) * 12 * 32,
+                   sizeof(float) * 12 * 32);
+}
+
 /* Forward of m <= MB samples for training; leaves every activation in w. */
 static void forward_mb(workspace *w, const net_params *p, const float *x, int m)
 {
     conv1_pool_forward(w->p1, w->idx1, x, p->conv1_w, p->conv1_b, m);
-    conv3x3_forward(w->a2, w->col2, w->p1, p->conv2_w, p->conv2_b, m, 13, 13, 32, 64, 1);
-    maxpool2_forward(w->p2, w->idx2, w->a2, m, 11, 11, 64);
+    crop12(w->p1c, w->p1, m);
+    conv3x3_forward(w->a2, w->col2, w->p1c, p->conv2_w, p->conv2_b, m, 12, 12, 32, 64, 1);
+    maxpool2_forward(w->p2, w->idx2, w->a2, m, 10, 10, 64);
     conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
     dense_forward(w->h1, w->a3, p->fc1_w, p->fc1_b, m, 576, 64, 1);
     dense_forward(w->logits, w->h1, p->fc2_w, p->fc2_b, m, 64, 10, 0);
@@ -183,9 +209,10 @@ static void backward_mb(workspace *w, const net_params *p, net_params *g, const 
     relu_backward_inplace(w->da3, w->a3, m * A3);
     conv3x3_backward(w->dp2, g->conv3_w, g->conv3_b, w->dcol3, w->da3, w->p2, w->col3,
                      p->conv3_w, m, 5, 5, 64, 64);
-    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 11, 11, 64);
-    conv3x3_backward(w->dp1, g->conv2_w, g->conv2_b, w->dcol2, w->da2, w->p1, w->col2,
-                     p->conv2_w, m, 13, 13, 32, 64);
+    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 10, 10, 64);
+    conv3x3_backward(w->dp1c, g->conv2_w, g->conv2_b, w->dcol2, w->da2, w->p1c, w->col2,
+                     p->conv2_w, m, 12, 12, 32, 64);
+    uncrop13(w->dp1, w->dp1c, m);
     conv1_pool_backward(g->conv1_w, g->conv1_b, w->dp1, w->idx1, w->p1, x, m);
 }
 
@@ -200,9 +227,10 @@ static void backward_input_mb(workspace *w, const net_params *p, float *dx, int 
     relu_backward_inplace(w->da3, w->a3, m * A3);
     conv3x3_backward(w->dp2, NULL, NULL, w->dcol3, w->da3, w->p2, w->col3, p->conv3_w, m, 5, 5,
                      64, 64);
-    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 11, 11, 64);
-    conv3x3_backward(w->dp1, NULL, NULL, w->dcol2, w->da2, w->p1, w->col2, p->conv2_w, m, 13,
-                     13, 32, 64);
+    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 10, 10, 64);
+    conv3x3_backward(w->dp1c, NULL, NULL, w->dcol2, w->da2, w->p1c, w->col2, p->conv2_w, m, 12,
+                     12, 32, 64);
+    uncrop13(w->dp1, w->dp1c, m);
     conv1_pool_backward_input(dx, w->dp1, w->idx1, w->p1, p->conv1_w, m);
 }
 
