@@ -1,395 +1,19 @@
-/* api/oip.c -- Open Inference Protocol (KServe v2) requests and responses
- * for the MNIST model; see oip.h for what is accepted.
- *
- * JSON goes through cJSON, except the numbers of an input's "data": cJSON
- * makes one heap node and one strtod call per number, and a 64-image FP32
- * request holds 50,176 of them, so cJSON alone would cost more than the
- * forward pass. A scanner walks the text once and finds each numeric array
- * at inputs[i].data; cJSON then parses a skeleton with those arrays emptied,
- * and the numbers are parsed straight into floats from the original text.
- * Both paths accept exactly what cJSON accepts and give the same floats
- * (oip_parse_request_slow is the cJSON path, for tests that compare them).
- * The scanner is only an optimisation: when it does not understand the text
- * it gives up and cJSON decides alone. */
+/* api/oip.c -- Open Inference Protocol (KServe v2) requests for the MNIST
+ * model; see oip.h for what is accepted. JSON goes through cJSON, except the
+ * numbers of an input's "data", which take the fast path of oipscan.h
+ * (oip_parse_request_slow is the cJSON path alone, for tests that compare
+ * them). The response is written by oipreply.c. */
 #include "api/oip.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_INPUTS_SCANNED 4
-#define SCAN_MAX_DEPTH 64
-#define DATA_MAX_DEPTH 8     /* nested arrays in "data" */
+#include "api/oipscan.h"
+
 #define MAX_MEMBERS 64       /* members of one object we read */
-
-/* ---- errors -------------------------------------------------------------- */
-
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-/* ---- the scanner: where the numeric data arrays are ------------------------ */
-
-typedef struct {
-    size_t start, end;       /* '[' .. one past its ']' */
-    int found;
-} span;
-
-typedef struct {
-    const char *s;
-    size_t len, pos;
-    int depth;
-    span spans[MAX_INPUTS_SCANNED];
-} scanner;
-
-enum { R_OTHER, R_ROOT, R_INPUTS, R_INPUT };
-
-/* cJSON skips every byte up to 32 as whitespace; so does everything here. */
-static int is_ws(char c)
-{
-    return (unsigned char)c <= 32;
-}
-
-static int is_num_char(char c)
-{
-    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
-}
-
-static void sc_ws(scanner *sc)
-{
-    while (sc->pos < sc->len && is_ws(sc->s[sc->pos]))
-        sc->pos++;
-}
-
-static int sc_string(scanner *sc, const char **str, size_t *slen)
-{
-    size_t start = ++sc->pos;
-    while (sc->pos < sc->len) {
-        char c = sc->s[sc->pos];
-        if (c == '"') {
-            *str = sc->s + start;
-            *slen = sc->pos - start;
-            sc->pos++;
-            return 0;
-        }
-        sc->pos += c == '\\' ? 2 : 1;
-    }
-    return -1;
-}
-
-static int key_is(const char *k, size_t kl, const char *want)
-{
-    return kl == strlen(want) && memcmp(k, want, kl) == 0;
-}
-
-/* A "data" value the fast path takes: '[' then, after any '[' and
- * whitespace, the start of a number. */
-static int looks_numeric(const scanner *sc)
-{
-    size_t p = sc->pos;
-    if (p >= sc->len || sc->s[p] != '[')
-        return 0;
-    while (p < sc->len && (sc->s[p] == '[' || is_ws(sc->s[p])))
-        p++;
-    return p < sc->len && (sc->s[p] == '-' || (sc->s[p] >= '0' && sc->s[p] <= '9'));
-}
-
-static int sc_value(scanner *sc, int role, int index);
-
-/* After a member or element: 1 at ',' (another follows), 0 at the closing
- * character (consumed), -1 otherwise. */
-static int sc_next(scanner *sc, char close)
-{
-    sc_ws(sc);
-    if (sc->pos >= sc->len)
-        return -1;
-    char c = sc->s[sc->pos++];
-    return c == ',' ? 1 : c == close ? 0 : -1;
-}
-
-static int sc_object(scanner *sc, int role, int index)
-{
-    sc->pos++;
-    sc_ws(sc);
-    if (sc->pos < sc->len && sc->s[sc->pos] == '}') {
-        sc->pos++;
-        return 0;
-    }
-    for (;;) {
-        sc_ws(sc);
-        if (sc->pos >= sc->len || sc->s[sc->pos] != '"')
-            return -1;
-        const char *k;
-        size_t kl;
-        if (sc_string(sc, &k, &kl) != 0)
-            return -1;
-        sc_ws(sc);
-        if (sc->pos >= sc->len || sc->s[sc->pos] != ':')
-            return -1;
-        sc->pos++;
-        sc_ws(sc);
-        if (role == R_INPUT && index < MAX_INPUTS_SCANNED && key_is(k, kl, "data") && looks_numeric(sc)) {
-            size_t start = sc->pos;
-            if (sc_value(sc, R_OTHER, 0) != 0)
-                return -1;
-            if (!sc->spans[index].found)
-                sc->spans[index] = (span){start, sc->pos, 1};
-        } else if (sc_value(sc, role == R_ROOT && key_is(k, kl, "inputs") ? R_INPUTS : R_OTHER, 0) != 0) {
-            return -1;
-        }
-        int more = sc_next(sc, '}');
-        if (more <= 0)
-            return more;
-    }
-}
-
-static int sc_array(scanner *sc, int role)
-{
-    sc->pos++;
-    sc_ws(sc);
-    if (sc->pos < sc->len && sc->s[sc->pos] == ']') {
-        sc->pos++;
-        return 0;
-    }
-    for (int i = 0;; i++) {
-        if (sc_value(sc, role == R_INPUTS ? R_INPUT : R_OTHER, i) != 0)
-            return -1;
-        int more = sc_next(sc, ']');
-        if (more <= 0)
-            return more;
-    }
-}
-
-static int sc_value(scanner *sc, int role, int index)
-{
-    if (++sc->depth > SCAN_MAX_DEPTH)
-        return -1;
-    sc_ws(sc);
-    if (sc->pos >= sc->len)
-        return -1;
-    int rc = 0;
-    char c = sc->s[sc->pos];
-    if (c == '{') {
-        rc = sc_object(sc, role, index);
-    } else if (c == '[') {
-        rc = sc_array(sc, role);
-    } else if (c == '"') {
-        const char *str;
-        size_t sl;
-        rc = sc_string(sc, &str, &sl);
-    } else {
-        size_t start = sc->pos;
-        /* numbers and literals: validated by cJSON or the fast path */
-        while (sc->pos < sc->len && (is_num_char(sc->s[sc->pos]) ||
-               (sc->s[sc->pos] >= 'a' && sc->s[sc->pos] <= 'z')))
-            sc->pos++;
-        rc = sc->pos > start ? 0 : -1;
-    }
-    sc->depth--;
-    return rc;
-}
-
-/* Finds the numeric data arrays; 0 when the text was understood. */
-static int scan_spans(scanner *sc, const char *s, size_t len)
-{
-    memset(sc, 0, sizeof(*sc));
-    sc->s = s;
-    sc->len = len;
-    sc_ws(sc);
-    if (sc->pos >= sc->len || sc->s[sc->pos] != '{' || sc_value(sc, R_ROOT, 0) != 0)
-        return -1;
-    sc_ws(sc);
-    return sc->pos == sc->len ? 0 : -1;
-}
-
-/* ---- numbers --------------------------------------------------------------- */
-
-/* Exact powers of ten as doubles (10^22 is the last one a double holds). */
-static const double pow10_exact[] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
-/* A number as cJSON reads it: the longest run of [0-9+-.eE], which strtod
- * must consume whole. t/n is that run. Returns 0 and *out, or -1. The
- * common forms (-?digits[.digits][e[+-]digits] with at most 15 significant
- * digits and a small exponent) are converted exactly without strtod
- * (Clinger's fast path: both operands exact, one rounding). */
-static int parse_number(const char *t, size_t n, double *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && t[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    uint64_t m = 0;
-    int digits = 0, frac = 0, simple = i < n && t[i] >= '0' && t[i] <= '9';
-    while (i < n && t[i] >= '0' && t[i] <= '9') {
-        m = m * 10 + (uint64_t)(t[i++] - '0');
-        if (m)
-            digits++;
-    }
-    if (i < n && t[i] == '.') {
-        i++;
-        simple &= i < n && t[i] >= '0' && t[i] <= '9';
-        while (i < n && t[i] >= '0' && t[i] <= '9') {
-            m = m * 10 + (uint64_t)(t[i++] - '0');
-            frac++;
-            if (m)
-                digits++;
-        }
-    }
-    int e = 0;
-    if (simple && i < n && (t[i] == 'e' || t[i] == 'E')) {
-        i++;
-        int eneg = 0;
-        if (i < n && (t[i] == '+' || t[i] == '-'))
-            eneg = t[i++] == '-';
-        simple = i < n && t[i] >= '0' && t[i] <= '9';
-        while (i < n && t[i] >= '0' && t[i] <= '9' && e < 10000)
-            e = e * 10 + (t[i++] - '0');
-        if (eneg)
-            e = -e;
-    }
-    e -= frac;
-    if (simple && i == n && digits <= 15 && e >= -22 && e <= 22) {
-        double v = (double)m;
-        v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
-        *out = neg ? -v : v;
-        return 0;
-    }
-    /* anything else: strtod on a NUL-terminated copy, as cJSON does; cJSON
-     * reads at most 63 characters of a number, so a longer one is refused */
-    char buf[64];
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, t, n);
-    buf[n] = '\0';
-    char *end = NULL;
-    double v = strtod(buf, &end);
-    if (end != buf + n)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Stores one value as network input; *bad gets set (once) when it is out
- * of range for the datatype: FP32 [0,1], UINT8 an integer 0..255. */
-static void store_value(double v, oip_dtype dt, float *dst, size_t *bad)
-{
-    if (dt == OIP_UINT8) {
-        if (!(v >= 0 && v <= 255) || v != floor(v)) {
-            *bad = 1;
-            v = 0;
-        }
-        *dst = (float)(unsigned)v / 255.0f;
-        return;
-    }
-    float f = (float)v;
-    if (!(f >= 0.0f && f <= 1.0f))
-        *bad = 1;
-    *dst = f;
-}
-
-/* The fast path: the numbers of a data array in text s[0..n) (from '[' to
- * its ']') into out[want]. Returns 0, or a status with err. */
-static int fast_numbers(const char *s, size_t n, oip_dtype dt, float *out, size_t want, size_t *bad,
-                        char *err, size_t errlen)
-{
-    size_t i = 0, count = 0;
-    int depth = 0;
-    int need_value = 1;   /* after '[' or ',' */
-    while (i < n) {
-        char c = s[i];
-        if (is_ws(c)) {
-            i++;
-        } else if (c == '[') {
-            if (!need_value)
-                break;
-            if (++depth > DATA_MAX_DEPTH)
-                return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" nests arrays deeper than %d", DATA_MAX_DEPTH);
-            i++;
-            /* an empty array: '[' ws ']' */
-            size_t j = i;
-            while (j < n && is_ws(s[j]))
-                j++;
-            if (j < n && s[j] == ']') {
-                i = j + 1;
-                depth--;
-                need_value = 0;
-                if (depth == 0)
-                    break;
-            }
-        } else if (c == ']') {
-            if (need_value)
-                break;
-            i++;
-            if (--depth == 0)
-                break;
-        } else if (c == ',') {
-            if (need_value)
-                break;
-            need_value = 1;
-            i++;
-        } else if (need_value && (c == '-' || (c >= '0' && c <= '9'))) {
-            size_t j = i;
-            while (j < n && is_num_char(s[j]))
-                j++;
-            double v;
-            if (parse_number(s + i, j - i, &v) != 0)
-                return fail(err, errlen, OIP_BAD_REQUEST, "malformed JSON: a number in \"data\" is not valid");
-            if (count >= want)
-                return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has more than the %zu values the shape needs",
-                            want);
-            store_value(v, dt, &out[count++], bad);
-            need_value = 0;
-            i = j;
-        } else {
-            return fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a %s input must be numbers",
-                        dt == OIP_UINT8 ? "UINT8" : "FP32");
-        }
-    }
-    if (depth != 0 || i != n)
-        return fail(err, errlen, OIP_BAD_REQUEST, "malformed JSON in \"data\"");
-    if (count != want)
-        return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has %zu values; the shape needs %zu", count, want);
-    return OIP_OK;
-}
-
-/* The cJSON path for the same array. */
-static int tree_numbers(const cJSON *a, int depth, oip_dtype dt, float *out, size_t want, size_t *count,
-                        size_t *bad, char *err, size_t errlen)
-{
-    if (depth > DATA_MAX_DEPTH)
-        return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" nests arrays deeper than %d", DATA_MAX_DEPTH);
-    for (const cJSON *e = a->child; e; e = e->next) {
-        if (cJSON_IsArray(e)) {
-            int st = tree_numbers(e, depth + 1, dt, out, want, count, bad, err, errlen);
-            if (st)
-                return st;
-        } else if (cJSON_IsNumber(e)) {
-            if (*count >= want)
-                return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has more than the %zu values the shape needs",
-                            want);
-            store_value(e->valuedouble, dt, &out[(*count)++], bad);
-        } else {
-            return fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a %s input must be numbers",
-                        dt == OIP_UINT8 ? "UINT8" : "FP32");
-        }
-    }
-    return OIP_OK;
-}
 
 /* ---- base64 (BYTES elements in JSON) -------------------------------------- */
 
@@ -441,7 +65,7 @@ typedef struct {
     const char *json;        /* the JSON text (the body's first json_len bytes) */
     size_t json_len;
     size_t bin_pos;          /* next unread binary byte (offset in body) */
-    const scanner *sc;       /* NULL: no fast path */
+    const oip_scanner *sc;   /* NULL: no fast path */
     const oip_limits *lim;
     int raw;                 /* Inference-Header-Content-Length: 0 */
 } parse_ctx;
@@ -466,13 +90,13 @@ static int has_duplicate_keys(const cJSON *obj, const char **dup)
 static int check_object(const cJSON *o, const char *what, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(o))
-        return fail(err, errlen, OIP_BAD_REQUEST, "%s must be an object", what);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "%s must be an object", what);
     const char *dup = NULL;
     int d = has_duplicate_keys(o, &dup);
     if (d < 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "%s has more than %d members", what, MAX_MEMBERS);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "%s has more than %d members", what, MAX_MEMBERS);
     if (d > 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "%s has the member \"%.64s\" twice", what, dup);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "%s has the member \"%.64s\" twice", what, dup);
     return OIP_OK;
 }
 
@@ -499,25 +123,25 @@ static void format_shape(const oip_request *req, char *buf, size_t len)
 static int parse_shape(const cJSON *shape, oip_request *req, const oip_limits *lim, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(shape))
-        return fail(err, errlen, OIP_BAD_REQUEST, "input \"shape\" must be an array of integers");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "input \"shape\" must be an array of integers");
     int n = cJSON_GetArraySize(shape);
     if (n < 1 || n > 4)
-        return fail(err, errlen, OIP_BAD_REQUEST, "input \"shape\" has %d dimensions; the accepted shapes have 1 to 4",
-                    n);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST,
+                        "input \"shape\" has %d dimensions; the accepted shapes have 1 to 4", n);
     int i = 0;
     for (const cJSON *d = shape->child; d; d = d->next, i++) {
         uint64_t v;
         if (get_uint(d, 9007199254740992.0, &v) != 0)
-            return fail(err, errlen, OIP_BAD_REQUEST,
-                        "input \"shape\" must hold non-negative integers (dimension %d is not one)", i);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST,
+                            "input \"shape\" must hold non-negative integers (dimension %d is not one)", i);
         req->shape[i] = (int64_t)v;
     }
     req->nshape = n;
     if (req->shape[0] == 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "the shape's first dimension (the images) is 0");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "the shape's first dimension (the images) is 0");
     if (req->shape[0] > lim->max_images)
-        return fail(err, errlen, OIP_TOO_LARGE, "the shape declares %lld images; the limit is %d (--max-images)",
-                    (long long)req->shape[0], lim->max_images);
+        return oip_fail(err, errlen, OIP_TOO_LARGE, "the shape declares %lld images; the limit is %d (--max-images)",
+                        (long long)req->shape[0], lim->max_images);
     req->n = (int)req->shape[0];
     char sh[128];
     format_shape(req, sh, sizeof(sh));
@@ -525,14 +149,14 @@ static int parse_shape(const cJSON *shape, oip_request *req, const oip_limits *l
     if (req->dtype == OIP_BYTES) {
         if (n == 1 || (n == 2 && s[1] == 1))
             return OIP_OK;
-        return fail(err, errlen, OIP_BAD_REQUEST, "shape %s is not accepted for BYTES: send [N] or [N,1], "
-                    "one PNG per element", sh);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "shape %s is not accepted for BYTES: send [N] or [N,1], "
+                        "one PNG per element", sh);
     }
     int ok = (n == 4 && s[1] == 28 && s[2] == 28 && s[3] == 1) || (n == 3 && s[1] == 28 && s[2] == 28) ||
              (n == 4 && s[1] == 1 && s[2] == 28 && s[3] == 28) || (n == 2 && s[1] == NET_IN_PIXELS);
     if (!ok)
-        return fail(err, errlen, OIP_BAD_REQUEST, "shape %s is not accepted for %s: send [N,28,28,1], "
-                    "[N,28,28], [N,1,28,28] or [N,784]", sh, req->dtype == OIP_FP32 ? "FP32" : "UINT8");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "shape %s is not accepted for %s: send [N,28,28,1], "
+                        "[N,28,28], [N,1,28,28] or [N,784]", sh, req->dtype == OIP_FP32 ? "FP32" : "UINT8");
     return OIP_OK;
 }
 
@@ -540,9 +164,9 @@ static int parse_shape(const cJSON *shape, oip_request *req, const oip_limits *l
 static int take_binary(parse_ctx *pc, uint64_t size, const uint8_t **p, char *err, size_t errlen)
 {
     if (size > pc->len - pc->bin_pos)
-        return fail(err, errlen, OIP_BAD_REQUEST,
-                    "binary_data_size %llu is beyond the body: %zu bytes of binary data are left",
-                    (unsigned long long)size, pc->len - pc->bin_pos);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST,
+                        "binary_data_size %llu is beyond the body: %zu bytes of binary data are left",
+                        (unsigned long long)size, pc->len - pc->bin_pos);
     *p = pc->body + pc->bin_pos;
     pc->bin_pos += (size_t)size;
     return OIP_OK;
@@ -563,9 +187,9 @@ static int check_binary_pixels(oip_request *req, char *err, size_t errlen)
         memcpy(&f, &u, 4);
 #endif
         if (!(f >= 0.0f && f <= 1.0f))
-            return fail(err, errlen, OIP_UNPROCESSABLE,
-                        "FP32 pixel %zu of image %zu is %g; pixels must be in [0,1]", i % NET_IN_PIXELS,
-                        i / NET_IN_PIXELS, (double)f);
+            return oip_fail(err, errlen, OIP_UNPROCESSABLE,
+                            "FP32 pixel %zu of image %zu is %g; pixels must be in [0,1]", i % NET_IN_PIXELS,
+                            i / NET_IN_PIXELS, (double)f);
     }
     return OIP_OK;
 }
@@ -577,21 +201,21 @@ static int bytes_from_binary(oip_request *req, const uint8_t *p, uint64_t size, 
     size_t off = 0;
     for (int i = 0; i < req->n; i++) {
         if (size - off < 4)
-            return fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d: its 4-byte length is beyond "
-                        "binary_data_size", i);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d: its 4-byte length is beyond "
+                            "binary_data_size", i);
         uint32_t l = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
                      (uint32_t)p[off + 3] << 24;
         off += 4;
         if (l > size - off)
-            return fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d declares %u bytes; only %llu are left",
-                        i, l, (unsigned long long)(size - off));
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d declares %u bytes; only %llu are left",
+                            i, l, (unsigned long long)(size - off));
         req->elem[i] = p + off;
         req->elem_len[i] = l;
         off += l;
     }
     if (off != size)
-        return fail(err, errlen, OIP_BAD_REQUEST, "binary_data_size %llu holds %llu bytes more than the %d "
-                    "BYTES elements", (unsigned long long)size, (unsigned long long)(size - off), req->n);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "binary_data_size %llu holds %llu bytes more than the %d "
+                        "BYTES elements", (unsigned long long)size, (unsigned long long)(size - off), req->n);
     return OIP_OK;
 }
 
@@ -602,13 +226,13 @@ static int collect_strings(const cJSON *a, int depth, const cJSON **out, int wan
 {
     if (cJSON_IsString(a)) {
         if (*count >= want)
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has more than the %d elements the shape needs",
-                        want);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has more than the %d elements the shape needs",
+                            want);
         out[(*count)++] = a;
         return OIP_OK;
     }
-    if (!cJSON_IsArray(a) || depth > DATA_MAX_DEPTH)
-        return fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a BYTES input must be base64 strings");
+    if (!cJSON_IsArray(a) || depth > OIP_DATA_MAX_DEPTH)
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a BYTES input must be base64 strings");
     for (const cJSON *e = a->child; e; e = e->next) {
         int st = collect_strings(e, depth + 1, out, want, count, err, errlen);
         if (st)
@@ -621,22 +245,22 @@ static int bytes_from_json(oip_request *req, const cJSON *data, char *err, size_
 {
     const cJSON **strs = calloc((size_t)req->n, sizeof(*strs));
     if (!strs)
-        return fail(err, errlen, OIP_NOMEM, "out of memory");
+        return oip_fail(err, errlen, OIP_NOMEM, "out of memory");
     int count = 0;
     int st = collect_strings(data, 0, strs, req->n, &count, err, errlen);
     if (!st && count != req->n)
-        st = fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has %d elements; the shape needs %d", count, req->n);
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has %d elements; the shape needs %d", count, req->n);
     size_t total = 0;
     for (int i = 0; !st && i < count; i++)
         total += strlen(strs[i]->valuestring) / 4 * 3 + 3;
     if (!st && !(req->decoded = malloc(total ? total : 1)))
-        st = fail(err, errlen, OIP_NOMEM, "out of memory");
+        st = oip_fail(err, errlen, OIP_NOMEM, "out of memory");
     size_t off = 0;
     for (int i = 0; !st && i < count; i++) {
         const char *s = strs[i]->valuestring;
         long n = b64_decode(s, strlen(s), req->decoded + off);
         if (n < 0)
-            st = fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d is not base64 text", i);
+            st = oip_fail(err, errlen, OIP_BAD_REQUEST, "BYTES element %d is not base64 text", i);
         else {
             req->elem[i] = req->decoded + off;
             req->elem_len[i] = (uint32_t)n;
@@ -650,7 +274,7 @@ static int bytes_from_json(oip_request *req, const cJSON *data, char *err, size_
 static int parse_dtype(const cJSON *dt, oip_request *req, char *err, size_t errlen)
 {
     if (!cJSON_IsString(dt))
-        return fail(err, errlen, OIP_BAD_REQUEST, "input \"datatype\" must be a string");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "input \"datatype\" must be a string");
     const char *s = dt->valuestring;
     if (strcmp(s, "FP32") == 0)
         req->dtype = OIP_FP32;
@@ -659,8 +283,8 @@ static int parse_dtype(const cJSON *dt, oip_request *req, char *err, size_t errl
     else if (strcmp(s, "BYTES") == 0)
         req->dtype = OIP_BYTES;
     else
-        return fail(err, errlen, OIP_BAD_REQUEST, "datatype \"%.32s\" is not accepted for input \"input\": "
-                    "send FP32, UINT8 or BYTES (PNG files)", s);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "datatype \"%.32s\" is not accepted for input \"input\": "
+                        "send FP32, UINT8 or BYTES (PNG files)", s);
     return OIP_OK;
 }
 
@@ -672,10 +296,10 @@ static int parse_input(parse_ctx *pc, const cJSON *in, oip_request *req, char *e
         return st;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(in, "name");
     if (!cJSON_IsString(name))
-        return fail(err, errlen, OIP_BAD_REQUEST, "an input needs a \"name\" string");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "an input needs a \"name\" string");
     if (strcmp(name->valuestring, OIP_INPUT_NAME) != 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "unknown input \"%.64s\": the model has one input, \"input\"",
-                    name->valuestring);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "unknown input \"%.64s\": the model has one input, \"input\"",
+                        name->valuestring);
     if ((st = parse_dtype(cJSON_GetObjectItemCaseSensitive(in, "datatype"), req, err, errlen)))
         return st;
     if ((st = parse_shape(cJSON_GetObjectItemCaseSensitive(in, "shape"), req, pc->lim, err, errlen)))
@@ -689,27 +313,28 @@ static int parse_input(parse_ctx *pc, const cJSON *in, oip_request *req, char *e
         bds = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(in, "data");
-    const span *sp = pc->sc && pc->sc->spans[0].found ? &pc->sc->spans[0] : NULL;
+    const oip_span *sp = pc->sc && pc->sc->spans[0].found ? &pc->sc->spans[0] : NULL;
     size_t n = (size_t)req->n;
     size_t esize = req->dtype == OIP_FP32 ? 4 : 1;
     if (req->dtype == OIP_BYTES) {
         req->elem = calloc(n, sizeof(*req->elem));
         req->elem_len = calloc(n, sizeof(*req->elem_len));
         if (!req->elem || !req->elem_len)
-            return fail(err, errlen, OIP_NOMEM, "out of memory");
+            return oip_fail(err, errlen, OIP_NOMEM, "out of memory");
     }
     if (bds) {
         uint64_t size;
         if (get_uint(bds, 9007199254740992.0, &size) != 0)
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_size\" must be a non-negative integer");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_size\" must be a non-negative integer");
         if (data)
-            return fail(err, errlen, OIP_BAD_REQUEST, "input \"input\" has both \"data\" and \"binary_data_size\"");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "input \"input\" has both \"data\" and \"binary_data_size\"");
         if (pc->json_len == pc->len && !pc->raw && size > 0)
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_size\" needs the Inference-Header-Content-Length "
-                        "header (the length of the JSON before the binary data)");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST,
+                            "\"binary_data_size\" needs the Inference-Header-Content-Length "
+                            "header (the length of the JSON before the binary data)");
         if (req->dtype != OIP_BYTES && size != (uint64_t)n * NET_IN_PIXELS * esize)
-            return fail(err, errlen, OIP_BAD_REQUEST, "binary_data_size is %llu; the shape needs %zu bytes",
-                        (unsigned long long)size, n * NET_IN_PIXELS * esize);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "binary_data_size is %llu; the shape needs %zu bytes",
+                            (unsigned long long)size, n * NET_IN_PIXELS * esize);
         const uint8_t *p = NULL;
         if ((st = take_binary(pc, size, &p, err, errlen)))
             return st;
@@ -719,33 +344,34 @@ static int parse_input(parse_ctx *pc, const cJSON *in, oip_request *req, char *e
         return check_binary_pixels(req, err, errlen);
     }
     if (!data)
-        return fail(err, errlen, OIP_BAD_REQUEST, "input \"input\" has neither \"data\" nor "
-                    "\"binary_data_size\"");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "input \"input\" has neither \"data\" nor "
+                        "\"binary_data_size\"");
     if (req->dtype == OIP_BYTES) {
         if (sp)
-            return fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a BYTES input must be base64 strings");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a BYTES input must be base64 strings");
         return bytes_from_json(req, data, err, errlen);
     }
     size_t want = n * NET_IN_PIXELS, bad = 0;
     req->pixels = malloc(want * sizeof(float));
     if (!req->pixels)
-        return fail(err, errlen, OIP_NOMEM, "out of memory");
+        return oip_fail(err, errlen, OIP_NOMEM, "out of memory");
     if (sp) {
-        st = fast_numbers(pc->json + sp->start, sp->end - sp->start, req->dtype, req->pixels, want, &bad, err,
-                          errlen);
+        st = oip_fast_numbers(pc->json + sp->start, sp->end - sp->start, req->dtype == OIP_UINT8, req->pixels,
+                              want, &bad, err, errlen) ? OIP_BAD_REQUEST : OIP_OK;
     } else if (!cJSON_IsArray(data)) {
-        st = fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a %s input must be an array of numbers",
-                  req->dtype == OIP_FP32 ? "FP32" : "UINT8");
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "the \"data\" of a %s input must be an array of numbers",
+                      req->dtype == OIP_FP32 ? "FP32" : "UINT8");
     } else {
         size_t count = 0;
-        st = tree_numbers(data, 1, req->dtype, req->pixels, want, &count, &bad, err, errlen);
+        st = oip_tree_numbers(data, 1, req->dtype == OIP_UINT8, req->pixels, want, &count, &bad, err, errlen)
+                 ? OIP_BAD_REQUEST : OIP_OK;
         if (!st && count != want)
-            st = fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has %zu values; the shape needs %zu", count, want);
+            st = oip_fail(err, errlen, OIP_BAD_REQUEST, "\"data\" has %zu values; the shape needs %zu", count, want);
     }
     if (!st && bad)
-        st = fail(err, errlen, OIP_UNPROCESSABLE, req->dtype == OIP_FP32
-                  ? "FP32 pixels must be in [0,1] (white digit on black; divide 0..255 values by 255)"
-                  : "UINT8 pixels must be integers 0..255");
+        st = oip_fail(err, errlen, OIP_UNPROCESSABLE, req->dtype == OIP_FP32
+                      ? "FP32 pixels must be in [0,1] (white digit on black; divide 0..255 values by 255)"
+                      : "UINT8 pixels must be integers 0..255");
     return st;
 }
 
@@ -759,7 +385,7 @@ static int parse_outputs(const cJSON *root, oip_request *req, char *err, size_t 
             return st;
         const cJSON *bdo = cJSON_GetObjectItemCaseSensitive(params, "binary_data_output");
         if (bdo && !cJSON_IsBool(bdo))
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_output\" must be true or false");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_output\" must be true or false");
         if (bdo && cJSON_IsTrue(bdo))
             req->out_binary = 1;
     }
@@ -767,19 +393,19 @@ static int parse_outputs(const cJSON *root, oip_request *req, char *err, size_t 
     if (!outs)
         return OIP_OK;
     if (!cJSON_IsArray(outs))
-        return fail(err, errlen, OIP_BAD_REQUEST, "\"outputs\" must be an array");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"outputs\" must be an array");
     if (cJSON_GetArraySize(outs) > 1)
-        return fail(err, errlen, OIP_BAD_REQUEST, "\"outputs\" names %d outputs; the model has one, "
-                    "\"probabilities\"", cJSON_GetArraySize(outs));
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"outputs\" names %d outputs; the model has one, "
+                        "\"probabilities\"", cJSON_GetArraySize(outs));
     for (const cJSON *o = outs->child; o; o = o->next) {
         if ((st = check_object(o, "a requested output", err, errlen)))
             return st;
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
         if (!cJSON_IsString(name))
-            return fail(err, errlen, OIP_BAD_REQUEST, "a requested output needs a \"name\" string");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "a requested output needs a \"name\" string");
         if (strcmp(name->valuestring, OIP_OUTPUT_NAME) != 0)
-            return fail(err, errlen, OIP_BAD_REQUEST, "unknown output \"%.64s\": the model has one output, "
-                        "\"probabilities\"", name->valuestring);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "unknown output \"%.64s\": the model has one output, "
+                            "\"probabilities\"", name->valuestring);
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(o, "parameters");
         if (!op)
             continue;
@@ -787,13 +413,13 @@ static int parse_outputs(const cJSON *root, oip_request *req, char *err, size_t 
             return st;
         const cJSON *bd = cJSON_GetObjectItemCaseSensitive(op, "binary_data");
         if (bd && !cJSON_IsBool(bd))
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data\" must be true or false");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data\" must be true or false");
         if (bd)
             req->out_binary = cJSON_IsTrue(bd);
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(op, "classification");
         uint64_t k = 0;
         if (cls && (get_uint(cls, 1e9, &k) != 0 || k > NET_CLASSES))
-            return fail(err, errlen, OIP_BAD_REQUEST, "\"classification\" must be an integer 0..%d", NET_CLASSES);
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"classification\" must be an integer 0..%d", NET_CLASSES);
         req->class_k = (int)k;
     }
     return OIP_OK;
@@ -803,12 +429,12 @@ static int parse_outputs(const cJSON *root, oip_request *req, char *err, size_t 
 static int parse_raw(const parse_ctx *pc, oip_request *req, char *err, size_t errlen)
 {
     if (pc->len == 0 || pc->len % OIP_IMAGE_BYTES != 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length 0: the body must be FP32 "
-                    "images of %d bytes each; it has %zu bytes", OIP_IMAGE_BYTES, pc->len);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length 0: the body must be FP32 "
+                        "images of %d bytes each; it has %zu bytes", OIP_IMAGE_BYTES, pc->len);
     size_t n = pc->len / OIP_IMAGE_BYTES;
     if (n > (size_t)pc->lim->max_images)
-        return fail(err, errlen, OIP_TOO_LARGE, "the body holds %zu images; the limit is %d (--max-images)", n,
-                    pc->lim->max_images);
+        return oip_fail(err, errlen, OIP_TOO_LARGE, "the body holds %zu images; the limit is %d (--max-images)", n,
+                        pc->lim->max_images);
     req->dtype = OIP_FP32;
     req->n = (int)n;
     req->nshape = 4;
@@ -829,51 +455,21 @@ static int parse_header_len(const char *h, size_t len, size_t *out, char *err, s
     while (*p == ' ' || *p == '\t')
         p++;
     if (!(*p >= '0' && *p <= '9'))
-        return fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length must be a decimal number");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length must be a decimal number");
     for (; *p >= '0' && *p <= '9'; p++) {
         if (v > (UINT64_MAX - 9) / 10)
-            return fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length is beyond the body");
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length is beyond the body");
         v = v * 10 + (uint64_t)(*p - '0');
     }
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p)
-        return fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length must be a decimal number");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length must be a decimal number");
     if (v > len)
-        return fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length is %llu; the body has only %zu "
-                    "bytes", (unsigned long long)v, len);
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "Inference-Header-Content-Length is %llu; the body has only %zu "
+                        "bytes", (unsigned long long)v, len);
     *out = (size_t)v;
     return OIP_OK;
-}
-
-/* Builds the text cJSON parses: the JSON with the fast path's arrays
- * emptied, NUL-terminated. A span out of text order (only possible with a
- * repeated "inputs", which is refused later) is dropped from the fast path. */
-static char *skeleton(const char *json, size_t len, scanner *sc, size_t *out_len)
-{
-    char *s = malloc(len + 1);
-    if (!s)
-        return NULL;
-    size_t o = 0, from = 0;
-    for (int i = 0; sc && i < MAX_INPUTS_SCANNED; i++) {
-        /* spans are in text order: inputs are scanned in order */
-        if (!sc->spans[i].found)
-            continue;
-        if (sc->spans[i].start < from) {
-            sc->spans[i].found = 0;
-            continue;
-        }
-        memcpy(s + o, json + from, sc->spans[i].start - from);
-        o += sc->spans[i].start - from;
-        s[o++] = '[';
-        s[o++] = ']';
-        from = sc->spans[i].end;
-    }
-    memcpy(s + o, json + from, len - from);
-    o += len - from;
-    s[o] = '\0';
-    *out_len = o;
-    return s;
 }
 
 static int parse(const uint8_t *body, size_t len, const char *header_len, const oip_limits *lim,
@@ -895,31 +491,31 @@ static int parse(const uint8_t *body, size_t len, const char *header_len, const 
     }
     pc.bin_pos = pc.json_len;
     if (pc.json_len == 0)
-        return fail(err, errlen, OIP_BAD_REQUEST, "empty body: send an inference request (JSON)");
+        return oip_fail(err, errlen, OIP_BAD_REQUEST, "empty body: send an inference request (JSON)");
 
-    scanner *sc = NULL;
+    oip_scanner *sc = NULL;
     if (fast) {
         sc = malloc(sizeof(*sc));
-        if (sc && scan_spans(sc, pc.json, pc.json_len) != 0) {
+        if (sc && oip_scan(sc, pc.json, pc.json_len) != 0) {
             free(sc);
             sc = NULL;
         }
     }
     pc.sc = sc;
     size_t skel_len = 0;
-    char *skel = skeleton(pc.json, pc.json_len, sc, &skel_len);
+    char *skel = oip_skeleton(pc.json, pc.json_len, sc, &skel_len);
     if (!skel) {
         free(sc);
-        return fail(err, errlen, OIP_NOMEM, "out of memory");
+        return oip_fail(err, errlen, OIP_NOMEM, "out of memory");
     }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(skel, skel_len + 1, &end, 1);
     if (!root) {
         size_t at = end ? (size_t)(end - skel) : 0;
-        for (int i = 0; sc && i < MAX_INPUTS_SCANNED; i++)
+        for (int i = 0; sc && i < OIP_SCAN_INPUTS; i++)
             if (sc->spans[i].found && sc->spans[i].start < at + 1)
                 at += sc->spans[i].end - sc->spans[i].start - 2;
-        st = fail(err, errlen, OIP_BAD_REQUEST, "malformed JSON near byte %zu of the inference request", at);
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "malformed JSON near byte %zu of the inference request", at);
         goto out;
     }
     if ((st = check_object(root, "the inference request", err, errlen)))
@@ -927,7 +523,7 @@ static int parse(const uint8_t *body, size_t len, const char *header_len, const 
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id) {
         if (!cJSON_IsString(id) || strlen(id->valuestring) > OIP_ID_MAX) {
-            st = fail(err, errlen, OIP_BAD_REQUEST, "\"id\" must be a string of at most %d bytes", OIP_ID_MAX);
+            st = oip_fail(err, errlen, OIP_BAD_REQUEST, "\"id\" must be a string of at most %d bytes", OIP_ID_MAX);
             goto out;
         }
         snprintf(req->id, sizeof(req->id), "%s", id->valuestring);
@@ -935,12 +531,12 @@ static int parse(const uint8_t *body, size_t len, const char *header_len, const 
     }
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(root, "inputs");
     if (!cJSON_IsArray(inputs)) {
-        st = fail(err, errlen, OIP_BAD_REQUEST, "the inference request needs an \"inputs\" array");
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "the inference request needs an \"inputs\" array");
         goto out;
     }
     if (cJSON_GetArraySize(inputs) != 1) {
-        st = fail(err, errlen, OIP_BAD_REQUEST, "the model has one input, \"input\"; the request has %d",
-                  cJSON_GetArraySize(inputs));
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "the model has one input, \"input\"; the request has %d",
+                      cJSON_GetArraySize(inputs));
         goto out;
     }
     if ((st = parse_input(&pc, inputs->child, req, err, errlen)))
@@ -948,8 +544,8 @@ static int parse(const uint8_t *body, size_t len, const char *header_len, const 
     if ((st = parse_outputs(root, req, err, errlen)))
         goto out;
     if (pc.bin_pos != pc.len)
-        st = fail(err, errlen, OIP_BAD_REQUEST, "%zu bytes of the body follow the last binary tensor",
-                  pc.len - pc.bin_pos);
+        st = oip_fail(err, errlen, OIP_BAD_REQUEST, "%zu bytes of the body follow the last binary tensor",
+                      pc.len - pc.bin_pos);
 out:
     cJSON_Delete(root);
     free(skel);
@@ -1011,114 +607,4 @@ void oip_request_pixels(const oip_request *req, int i, float out[NET_IN_PIXELS])
         memcpy(&out[k], &u, 4);
     }
 #endif
-}
-
-/* ---- the response ----------------------------------------------------------- */
-
-void oip_top_k(const float probs[NET_CLASSES], int k, char out[][24])
-{
-    int used[NET_CLASSES] = {0};
-    for (int j = 0; j < k && j < NET_CLASSES; j++) {
-        int best = -1;
-        for (int c = 0; c < NET_CLASSES; c++)
-            if (!used[c] && (best < 0 || probs[c] > probs[best]))
-                best = c;
-        used[best] = 1;
-        snprintf(out[j], 24, "%f:%d", (double)probs[best], best);
-    }
-}
-
-/* JSON string content with the escapes JSON needs. */
-static void json_str(strbuf *sb, const char *s)
-{
-    sb_append(sb, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            sb_append(sb, e, 2);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            sb_printf(sb, "\\u%04x", *p);
-        } else {
-            sb_append(sb, (const char *)p, 1);
-        }
-    }
-    sb_append(sb, "\"", 1);
-}
-
-int oip_write_response(const oip_request *req, const float *probs, const char *model_name,
-                       const char *model_version, char **body, size_t *len, size_t *json_len)
-{
-    strbuf sb = {0}, bin = {0};
-    int n = req->n, k = req->class_k;
-    sb_append(&sb, "{\"model_name\":", 14);
-    json_str(&sb, model_name);
-    sb_append(&sb, ",\"model_version\":", 17);
-    json_str(&sb, model_version);
-    if (req->has_id) {
-        sb_append(&sb, ",\"id\":", 6);
-        json_str(&sb, req->id);
-    }
-    static const char outs[] = ",\"outputs\":[{\"name\":\"" OIP_OUTPUT_NAME "\",";
-    sb_append(&sb, outs, sizeof(outs) - 1);
-    if (k > 0) {
-        sb_printf(&sb, "\"datatype\":\"BYTES\",\"shape\":[%d,%d],", n, k);
-        char top[NET_CLASSES][24];
-        if (req->out_binary) {
-            for (int i = 0; i < n; i++) {
-                oip_top_k(probs + (size_t)i * NET_CLASSES, k, top);
-                for (int j = 0; j < k; j++) {
-                    uint32_t l = (uint32_t)strlen(top[j]);
-                    uint8_t le[4] = {(uint8_t)l, (uint8_t)(l >> 8), (uint8_t)(l >> 16), (uint8_t)(l >> 24)};
-                    sb_append(&bin, (const char *)le, 4);
-                    sb_append(&bin, top[j], l);
-                }
-            }
-        } else {
-            sb_append(&sb, "\"data\":[", 8);
-            for (int i = 0; i < n; i++) {
-                oip_top_k(probs + (size_t)i * NET_CLASSES, k, top);
-                for (int j = 0; j < k; j++) {
-                    if (i || j)
-                        sb_append(&sb, ",", 1);
-                    json_str(&sb, top[j]);
-                }
-            }
-            sb_append(&sb, "]", 1);
-        }
-    } else {
-        sb_printf(&sb, "\"datatype\":\"FP32\",\"shape\":[%d,%d],", n, NET_CLASSES);
-        if (req->out_binary) {
-            size_t count = (size_t)n * NET_CLASSES;
-            for (size_t i = 0; i < count; i++) {
-                uint32_t u;
-                memcpy(&u, &probs[i], 4);
-                uint8_t le[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
-                sb_append(&bin, (const char *)le, 4);
-            }
-        } else {
-            sb_append(&sb, "\"data\":[", 8);
-            for (size_t i = 0; i < (size_t)n * NET_CLASSES; i++) {
-                char num[32];
-                /* 9 significant digits: a float reads back as itself */
-                int l = snprintf(num, sizeof(num), i ? ",%.9g" : "%.9g", (double)probs[i]);
-                sb_append(&sb, num, (size_t)l);
-            }
-            sb_append(&sb, "]", 1);
-        }
-    }
-    if (req->out_binary) {
-        sb_printf(&sb, "\"parameters\":{\"binary_data_size\":%zu}}]}", bin.len);
-    } else {
-        sb_append(&sb, "}]}\n", 4);
-    }
-    size_t jl = sb.len;
-    if (bin.len)
-        sb_append(&sb, bin.buf, bin.len);
-    sb_free(&bin);
-    char *out = sb_take(&sb, len);
-    if (!out)
-        return -1;
-    *body = out;
-    *json_len = jl;
-    return 0;
 }
