@@ -33,7 +33,13 @@ typedef enum {
  * the batcher; the connection stays suspended until the last job is
  * answered. api_jobs_failed: after the batcher, answers the first failure
  * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
- * succeeded. api_reject: an error answer counted as a refused prediction. */
+ * succeeded. api_reject: an error answer counted as a refused prediction.
+ * api_infer_finish_once: the start of an inference route's handler once the
+ * body is complete: back from the batcher it answers with answer(r); on a
+ * later call it does nothing; the first time it refuses a body over
+ * --max-body-bytes with 413 (error too_large, the limit as the detail; with
+ * too_large NULL the limit is the error). Returns 1 with *ret when the
+ * handler is done, 0 when it goes on with the body. */
 int api_infer_refused(api_request *r);
 enum MHD_Result api_body_begin(api_request *r);
 int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
@@ -42,5 +48,7 @@ enum MHD_Result api_submit_jobs(api_request *r);
 int api_jobs_failed(api_request *r, enum MHD_Result *ret);
 enum MHD_Result api_reject(api_request *r, reject_reason why, int status, const char *error,
                            const char *detail, const char *const *headers);
+int api_infer_finish_once(api_request *r, enum MHD_Result (*answer)(api_request *), const char *too_large,
+                          enum MHD_Result *ret);
 
 #endif

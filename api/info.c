@@ -90,21 +90,8 @@ enum MHD_Result api_get_metrics(api_request *r)
         .model_versions = lifecycle_repo(r->srv->lc) ? lifecycle_version_count(r->srv->lc) : -1,
     };
     if (r->srv->jobs) {
-        jobs_stats st;
-        jobs_get_stats(r->srv->jobs, &st);
+        jobs_get_stats(r->srv->jobs, &live.training);
         live.have_training = 1;
-        live.jobs_succeeded = st.succeeded;
-        live.jobs_failed = st.failed;
-        live.jobs_cancelled = st.cancelled;
-        live.train_job_id = st.running_id;
-        live.train_epoch = st.epoch;
-        live.train_epochs = st.epochs;
-        live.train_batch = st.batch;
-        live.train_batches = st.batches;
-        live.train_loss = st.loss;
-        live.train_accuracy = st.accuracy;
-        live.train_samples_per_sec = st.samples_per_sec;
-        live.train_progress = st.progress;
     }
     strbuf sb = {0};
     metrics_render(&sb, &live);

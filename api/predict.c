@@ -250,28 +250,39 @@ static enum MHD_Result respond_results(api_request *r)
     return api_respond_owned(r, 200, "application/json", body, len, NULL);
 }
 
+int api_infer_finish_once(api_request *r, enum MHD_Result (*answer)(api_request *), const char *too_large,
+                          enum MHD_Result *ret)
+{
+    if (r->suspended) {
+        r->suspended = 0;
+        *ret = answer(r);
+        return 1;
+    }
+    *ret = MHD_YES;
+    if (r->started)
+        return 1;
+    r->started = 1;
+    if (!r->too_large)
+        return 0;
+    char limit[128];
+    snprintf(limit, sizeof(limit), "the body is over the limit (--max-body-bytes) of %llu bytes",
+             (unsigned long long)r->srv->cfg->max_body_bytes);
+    *ret = api_reject(r, MREJ_BODY_TOO_LARGE, 413, too_large ? too_large : limit, too_large ? limit : NULL, NULL);
+    return 1;
+}
+
 /* The body is complete (or the request came back from the batcher). */
 static enum MHD_Result predict_finish(api_request *r)
 {
     const mnistd_config *cfg = r->srv->cfg;
-    if (r->suspended) {
-        r->suspended = 0;
-        return respond_results(r);
-    }
-    if (r->started)
-        return MHD_YES;
-    r->started = 1;
-    if (r->too_large) {
-        char detail[128];
-        snprintf(detail, sizeof(detail), "the body is over the limit (--max-body-bytes) of %llu bytes",
-                 (unsigned long long)cfg->max_body_bytes);
-        return api_reject(r, MREJ_BODY_TOO_LARGE, 413, "body too large", detail, NULL);
-    }
+    enum MHD_Result ret;
+    if (api_infer_finish_once(r, respond_results, "body too large", &ret))
+        return ret;
     if (r->len == 0)
         return api_reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
 
     uint64_t t0 = clock_mono_ns();
-    enum MHD_Result ret = MHD_YES;
+    ret = MHD_YES;
     char err[256];
     if (r->multipart) {
         char boundary[MP_MAX_BOUNDARY + 1];

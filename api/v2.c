@@ -250,19 +250,10 @@ static enum MHD_Result respond(api_request *r)
 static enum MHD_Result v2_infer_finish(api_request *r)
 {
     const mnistd_config *cfg = r->srv->cfg;
-    if (r->suspended) {
-        r->suspended = 0;
-        return respond(r);
-    }
-    if (r->started)
-        return MHD_YES;
-    r->started = 1;
+    enum MHD_Result ret;
+    if (api_infer_finish_once(r, respond, NULL, &ret))
+        return ret;
     char err[512];
-    if (r->too_large) {
-        snprintf(err, sizeof(err), "the body is over the limit (--max-body-bytes) of %llu bytes",
-                 (unsigned long long)cfg->max_body_bytes);
-        return api_reject(r, MREJ_BODY_TOO_LARGE, 413, err, NULL, NULL);
-    }
     uint64_t t0 = clock_mono_ns();
     r->v2 = calloc(1, sizeof(*r->v2));
     if (!r->v2)
@@ -287,7 +278,6 @@ static enum MHD_Result v2_infer_finish(api_request *r)
             oip_request_pixels(req, i, r->jobs[i].input);
             continue;
         }
-        enum MHD_Result ret;
         if (api_decode_png(r, req->elem[i], req->elem_len[i], &r->jobs[i], req->n > 1 ? i + 1 : 0, &ret) != 0)
             return ret;
     }

@@ -17,6 +17,7 @@
 
 #include "model/train.h"
 #include "server/lifecycle.h"
+#include "server/metrics.h"
 #include "server/modelstore.h"
 
 #define JOBS_NICE 10
@@ -55,15 +56,6 @@ typedef struct {
     int promoted;               /* 1 / 0, -1 until known */
     char promotion[512];        /* why (or not), with both accuracies */
 } job_info;
-
-/* Counters and the current job, for /metrics. */
-typedef struct {
-    long succeeded, failed, cancelled;
-    int running_id;             /* 0 if none */
-    int epoch, epochs, batch, batches;
-    double loss, accuracy, samples_per_sec;
-    double progress;            /* 0..1 of the running job */
-} jobs_stats;
 
 typedef struct jobs jobs;
 
@@ -119,6 +111,7 @@ int jobs_cancel(jobs *j, int id);
  * JOBS_NOT_FOUND. */
 int jobs_wait(jobs *j, int id);
 
+/* The counters and the running job, for /metrics (server/metrics.h). */
 void jobs_get_stats(jobs *j, jobs_stats *out);
 
 /* Data for /evaluate and /samples.png: the test set, loaded once and kept.

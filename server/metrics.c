@@ -344,31 +344,31 @@ void metrics_render(strbuf *sb, const metrics_live *live)
     /* Training */
     if (live && live->have_training) {
         family(sb, "mnistd_training_jobs_total", "counter", "Training jobs that ended, by outcome.");
-        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"succeeded\"} %ld\n", live->jobs_succeeded);
-        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"failed\"} %ld\n", live->jobs_failed);
-        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"cancelled\"} %ld\n", live->jobs_cancelled);
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"succeeded\"} %ld\n", live->training.succeeded);
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"failed\"} %ld\n", live->training.failed);
+        sb_printf(sb, "mnistd_training_jobs_total{outcome=\"cancelled\"} %ld\n", live->training.cancelled);
         /* The running job's gauges: one family each, one value each. */
         const struct {
             const char *name, *help;
             double value;
         } g[] = {
             {"mnistd_training_running", "1 while a training job is queued or running, else 0.",
-             live->train_job_id > 0},
-            {"mnistd_training_job_id", "Id of the running training job, 0 if none.", live->train_job_id},
+             live->training.running_id > 0},
+            {"mnistd_training_job_id", "Id of the running training job, 0 if none.", live->training.running_id},
             {"mnistd_training_epoch", "Current epoch of the running job (1-based), 0 if none.",
-             live->train_epoch},
-            {"mnistd_training_epochs", "Epochs the running job will train, 0 if none.", live->train_epochs},
+             live->training.epoch},
+            {"mnistd_training_epochs", "Epochs the running job will train, 0 if none.", live->training.epochs},
             {"mnistd_training_batch", "Batches done in the current epoch of the running job.",
-             live->train_batch},
-            {"mnistd_training_batches", "Batches per epoch of the running job.", live->train_batches},
+             live->training.batch},
+            {"mnistd_training_batches", "Batches per epoch of the running job.", live->training.batches},
             {"mnistd_training_progress_ratio", "Fraction of the running job done (0..1).",
-             live->train_progress},
+             live->training.progress},
             {"mnistd_training_loss", "Mean training loss of the running job's current epoch so far.",
-             live->train_loss},
+             live->training.loss},
             {"mnistd_training_accuracy_ratio",
-             "Training accuracy of the running job's current epoch so far (0..1).", live->train_accuracy},
+             "Training accuracy of the running job's current epoch so far (0..1).", live->training.accuracy},
             {"mnistd_training_samples_per_second", "Training throughput of the running job.",
-             live->train_samples_per_sec},
+             live->training.samples_per_sec},
         };
         for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
             family(sb, g[i].name, "gauge", g[i].help);

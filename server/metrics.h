@@ -42,6 +42,15 @@ typedef enum {
     MACT_COUNT
 } metrics_activation_reason;
 
+/* The training jobs' counters and the running job (server/jobs.h fills it). */
+typedef struct {
+    long succeeded, failed, cancelled;
+    int running_id;             /* 0 if none */
+    int epoch, epochs, batch, batches;
+    double loss, accuracy, samples_per_sec;
+    double progress;            /* 0..1 of the running job */
+} jobs_stats;
+
 /* Live values the caller gathers at render time. */
 typedef struct {
     int queue_depth;          /* images waiting now */
@@ -56,12 +65,8 @@ typedef struct {
     double model_accuracy;    /* test accuracy, < 0 if unknown */
     double model_loaded_time; /* unix seconds, 0 if no model */
     int model_versions;       /* versions in the model repository, -1 without one */
-    /* training (set have_training to render them) */
-    int have_training;
-    long jobs_succeeded, jobs_failed, jobs_cancelled;
-    int train_job_id;         /* the running job, 0 if none */
-    int train_epoch, train_epochs, train_batch, train_batches;
-    double train_loss, train_accuracy, train_samples_per_sec, train_progress;
+    int have_training;        /* 1: training below is set and rendered */
+    jobs_stats training;
 } metrics_live;
 
 /* Resets every value, takes the label values (labels may be NULL: no
