@@ -9,6 +9,10 @@
 #   - the temporary-file naming of atomic writes (".tmp.": model files,
 #     the repository's active record, job records) is known to
 #     model/atomicfile.c alone;
+#   - no #include points up a layer (model/ < server/ < api/ < cmd/: a file
+#     includes headers of its own layer and those below it only);
+#   - no cycle among the files of api/: with a file and its header as one
+#     module (api/x.c and api/x.h), the modules' includes form no loop;
 #   - the library exports no function or variable that nothing uses
 #     (scripts/unused-symbols.sh).
 . "$(dirname "$0")/../contract/lib.sh"
@@ -36,6 +40,25 @@ check source_training_ranges_once "ranges in: $defs; messages in: $msgs" \
 
 tmp=$(grep -rlF '.tmp.' $dirs --include='*.c' --include='*.h' | tr '\n' ' ')
 check source_temp_names_in_one_file "named in: $tmp" test "$tmp" = "model/atomicfile.c "
+
+up=""
+for pair in "model:server|api|cmd" "server:api|cmd" "api:cmd"; do
+  d=${pair%%:*}
+  [ -d "$d" ] || continue
+  up+=$(grep -rnE "^[ \t]*#[ \t]*include \"(${pair#*:})/" "$d" --include='*.c' --include='*.h' | tr '\n' ' ' || true)
+done
+check source_includes_point_down "includes up a layer: $up" test -z "$up"
+
+# One line "X Y" per api/X.[ch] that includes api/Y.h (Y another module);
+# tsort fails on a loop and names its modules.
+for f in api/*.c api/*.h; do
+  m=$(basename "${f%.*}")
+  sed -n 's|^[ \t]*#[ \t]*include "api/\([A-Za-z0-9_]*\)\.h".*|\1|p' "$f" | while read -r d; do
+    [ "$d" != "$m" ] && echo "$m $d"
+  done
+done | sort -u >"$WORK/api-includes"
+loop=$(tsort "$WORK/api-includes" 2>&1 >/dev/null | tr '\n' ' ')
+check source_api_no_include_cycle "$loop" test -z "$loop" -a -s "$WORK/api-includes"
 
 if [ -f "$ROOT/$BUILD/libmnistd.a" ]; then
   unused=$(BUILD=$BUILD bash scripts/unused-symbols.sh)
