@@ -32,6 +32,7 @@ DUR=${1:-10}
 REPS=${CONTAINER_REPS:-5}
 IMAGE=mnistd:$(cat VERSION)
 . tests/docker/engine.sh
+. bench/lib.sh
 why=$(engine_why_not)
 if [ -n "$why" ]; then echo "bench/container.sh: no container figures: $why"; exit 0; fi
 command -v wrk >/dev/null || { echo "bench/container.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
@@ -105,13 +106,7 @@ sys.path.insert(0, "tests/tools")
 import hardening as H
 open(sys.argv[1], "wb").write(H.png_digit())
 PY
-cat >"$WORK/predict.lua" <<EOF
-local f = assert(io.open("$WORK/d.png", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "image/png"
-EOF
+bench_predict_lua "$WORK/d.png" "$WORK/predict.lua"
 CPID=$("$DOCKER" inspect -f '{{.State.Pid}}' mnistd-bench)
 TCK=$(getconf CLK_TCK)
 # wrk in its own group when there is one (see the header).
@@ -140,8 +135,7 @@ for r in $(seq "$REPS"); do
   if [ $((r % 2)) = 1 ]; then one container "$cport" "$CPID"; one native "$nport" "$NPID"; one native-root "$rport" "$RPID"
   else one native-root "$rport" "$RPID"; one native "$nport" "$NPID"; one container "$cport" "$CPID"; fi
 done
-median() { awk -v k="$1" -v f="${2:-2}" '$1 == k { print $f }' "$WORK/samples" | sort -g |
-           awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { bench_median "$WORK/samples" "$1" "${2:-2}"; }
 c=$(median container); n=$(median native); nr=$(median native-root)
 cu=$(median container 3); nu=$(median native 3); ru=$(median native-root 3)
 awk -v c="$c" -v n="$n" -v r="$nr" -v cu="$cu" -v nu="$nu" -v ru="$ru" 'BEGIN {

@@ -24,6 +24,7 @@
 # HTTP_PARTS (default "1 2 3": which parts run).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-build}
 BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
 MKPNG=$ROOT/$BUILD/tests/tools/mkpng
@@ -34,7 +35,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "bench/http.sh: HTTP_REPS must be a positive
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/mnistd-bench.XXXXXX)
 DPID=
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { bench_stop; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 MODEL=${MNISTD_MODEL:-$ROOT/models/mnist-cnn.safetensors}
@@ -56,25 +57,10 @@ open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
                              + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 PY
 fi
-cat >"$WORK/predict.lua" <<EOF2
-local f = assert(io.open("$WORK/d.png", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "image/png"
-EOF2
+bench_predict_lua "$WORK/d.png" "$WORK/predict.lua"
 
-start() {
-  "$BIN" serve --port 0 --model "$MODEL" "$@" 2>"$WORK/daemon.log" &
-  DPID=$!
-  for _ in $(seq 200); do
-    grep -qs '"msg":"listening' "$WORK/daemon.log" && break
-    sleep 0.05
-  done
-  BASE=$(grep -o '"msg":"listening on https\?://[^"]*"' "$WORK/daemon.log" | sed 's/^"msg":"listening on //; s/"$//')
-  [ -n "$BASE" ] || { cat "$WORK/daemon.log"; exit 1; }
-}
-stop() { kill -TERM "$DPID"; wait "$DPID" || true; DPID=; }
+start() { bench_start "$WORK/daemon.log" "$BIN" --model "$MODEL" "$@" || exit 1; }
+stop() { bench_stop; }
 # wrk does not check certificates; curl trusts the test CA of part 3.
 m() { curl -s ${CACERT:+--cacert "$CACERT"} "$BASE/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 # extra wrk arguments of the runs that follow (part 3: Connection: close)
@@ -118,8 +104,7 @@ once() {
   stop
   echo "$label/$conns $RPS $P50_US $P99_US $MEANB $QUS" >>"$WORK/samples"
 }
-median() { grep "^$1 " "$WORK/samples" | awk -v f="$2" '{ print $f }' | sort -g |
-           awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { bench_median "$WORK/samples" "$1" "$2"; }
 
 if [[ "$PARTS" == *" 1 "* ]]; then
 echo "== part 1: one run each =="

@@ -29,6 +29,9 @@
 #                       /predict over HTTPS against HTTP, with keep-alive and
 #                       a connection per request; it runs anyway with BENCH_HTTP=1)
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
+#   BENCH_REGRESS=REV   also run bench/regress.sh REV: this tree against
+#                       revision REV (instruction counts under callgrind,
+#                       /predict requests/s), as ratios of the same run
 #   BENCH_CONTAINER=0   skip bench/container.sh (the image against the native
 #                       build, with a private Docker engine; needs root)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
@@ -234,5 +237,9 @@ fi
 if [ "${BENCH_V2:-1}" = 1 ]; then
   echo; echo "bench: bench/v2.sh"
   BUILD=$BUILD bash bench/v2.sh || status=1
+fi
+if [ -n "${BENCH_REGRESS:-}" ]; then
+  echo; echo "bench: bench/regress.sh $BENCH_REGRESS"
+  BUILD=$BUILD bash bench/regress.sh "$BENCH_REGRESS" || status=1
 fi
 exit $status

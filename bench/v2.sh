@@ -22,6 +22,7 @@
 # Env: MNISTD_BIN, MNISTD_DATA (for real digits; else a drawn bar), BENCH_V2_REPS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-build}
 BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
 DUR=${1:-10}
@@ -30,7 +31,7 @@ case "$REPS" in ''|*[!0-9]*|0) echo "bench/v2.sh: BENCH_V2_REPS must be a positi
 command -v wrk >/dev/null || { echo "bench/v2.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/mnistd-bench-v2.XXXXXX)
 DPID=
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { bench_stop; rm -rf "$WORK"; }
 trap cleanup EXIT
 MODEL=$ROOT/models/mnist-cnn.safetensors
 
@@ -74,14 +75,7 @@ for name, n, binary in (("v2bin1", 1, True), ("v2json1", 1, False), ("v2bin64", 
 write("png1", png, "/predict", {"Content-Type": "image/png"})
 PY
 
-"$BIN" serve --port 0 --model "$MODEL" 2>"$WORK/daemon.log" &
-DPID=$!
-for _ in $(seq 200); do
-  grep -qs '"msg":"listening' "$WORK/daemon.log" && break
-  sleep 0.05
-done
-PORT=$(grep -o '"msg":"listening on http://[^"]*"' "$WORK/daemon.log" | sed 's/.*:\([0-9]*\)"$/\1/')
-[ -n "$PORT" ] || { cat "$WORK/daemon.log"; exit 1; }
+bench_start "$WORK/daemon.log" "$BIN" --model "$MODEL"
 
 # Every body must be answered 200 before it is timed.
 for f in "$WORK"/*.lua; do
@@ -108,16 +102,13 @@ for ((r = 1; r <= REPS; r++)); do
       [ "$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "mnistd_inference_queue_depth" { print $2 }')" = 0 ] && break
       sleep 0.05
     done
-    wrk -t2 -c"${CONNS[$n]}" -d"${DUR}s" --timeout 10s -s "$WORK/$n.lua" "http://127.0.0.1:$PORT" \
-      >"$WORK/wrk.txt" 2>&1
-    rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.txt")
-    errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { n += 1 } END { print n + 0 }' "$WORK/wrk.txt")
-    echo "$n $rps $errs" >>"$WORK/samples"
-    [ "$errs" = 0 ] || { echo "bench/v2.sh: $n: errors:"; grep -E "Non-2xx|Socket" "$WORK/wrk.txt"; curl -s "http://127.0.0.1:$PORT/metrics" | grep -E "rejected_total|requests_total.*v2"; } >&2
+    bench_wrk "$WORK/wrk.txt" -t2 -c"${CONNS[$n]}" -d"${DUR}s" --timeout 10s -s "$WORK/$n.lua" \
+      "http://127.0.0.1:$PORT"
+    echo "$n $RPS $ERRS" >>"$WORK/samples"
+    [ "$ERRS" = 0 ] || { echo "bench/v2.sh: $n: errors:"; grep -E "Non-2xx|Socket" "$WORK/wrk.txt"; curl -s "http://127.0.0.1:$PORT/metrics" | grep -E "rejected_total|requests_total.*v2"; } >&2
   done
 done
-med() { awk -v k="$1" -v f="$2" '$1 == k { print $f }' "$WORK/samples" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { bench_median "$WORK/samples" "$1" "$2"; }
 png_ips=$(med png1 2)
 printf '%-28s %6s %10s %12s %14s %8s\n' form conns "req/s" "us/image" "images/s ratio" errors
 for n in "${FORMS[@]}"; do
@@ -157,7 +148,7 @@ PY
 else
   echo "bench/v2.sh: build/venv-test is missing (scripts/deps.sh test): no tritonclient latency"
 fi
-kill -TERM "$DPID"; wait "$DPID" || true; DPID=
+bench_stop
 
 if [ -x "$ROOT/$BUILD/bench/bench_oip" ]; then
   echo

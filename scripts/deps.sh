@@ -11,7 +11,7 @@ build_pkgs=(gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libcjson-dev l
             libjemalloc-dev libopenblas-dev)
 test_pkgs=(curl openssl python3 python3-venv clang libclang-rt-14-dev python3-numpy dataset-fashion-mnist chromium chromium-driver prometheus wrk
            docker.io docker-compose debootstrap)
-bench_pkgs=(python3-torch python3-numpy wrk hyperfine)
+bench_pkgs=(python3-torch python3-numpy wrk hyperfine valgrind)
 
 case "${1:-build}" in
   build) want=("${build_pkgs[@]}") ;;
