@@ -15,10 +15,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api/evalreq.h"
 #include "api/respond.h"
 #include "model/grid.h"
 #include "model/png.h"
 #include "model/net.h"
+#include "model/robust.h"
 #include "model/train.h"
 
 #define API_BG_MAX 2
@@ -27,7 +29,7 @@ enum { BG_EVALUATE = 1, BG_SAMPLES = 2 };
 typedef struct {
     api_request *r;
     int kind;
-    int offset;
+    int arg;    /* BG_SAMPLES: the offset; BG_EVALUATE: the transformed sets (robust.h) */
 } bg_arg;
 
 static const char *const retry1[] = {"Retry-After", "1", NULL};
@@ -67,7 +69,22 @@ static void bg_error(api_request *r, int status, const char *error, const char *
     cJSON_Delete(o);
 }
 
-static void do_evaluate(api_request *r, served_model *m, const mnist_set *test)
+/* The name of the evaluation sets of mask (robust_set_parse). */
+static const char *sets_name(unsigned sets)
+{
+    if (sets == 0)
+        return "test";
+    if (sets == (1u << ROBUST_KINDS) - 1)
+        return "transformed";
+    for (int k = 0; k < ROBUST_KINDS; k++)
+        if (sets == 1u << k)
+            return robust_name((robust_kind)k);
+    return "";
+}
+
+/* The plain test set's figures, then, for each set of the mask, the same
+ * model on the transformed copy (openapi.yaml, Evaluation). */
+static void do_evaluate(api_request *r, served_model *m, const mnist_set *test, unsigned sets)
 {
     char err[256];
     eval_result *ev = malloc(sizeof(*ev));
@@ -78,6 +95,7 @@ static void do_evaluate(api_request *r, served_model *m, const mnist_set *test)
     }
     cJSON *o = cJSON_CreateObject();
     if (o) {
+        cJSON_AddStringToObject(o, "set", sets_name(sets));
         cJSON_AddNumberToObject(o, "images", ev->n);
         cJSON_AddNumberToObject(o, "loss", ev->loss);
         cJSON_AddNumberToObject(o, "accuracy", ev->accuracy);
@@ -97,6 +115,25 @@ static void do_evaluate(api_request *r, served_model *m, const mnist_set *test)
         cJSON_AddNumberToObject(o, "seconds", ev->seconds);
         cJSON_AddNumberToObject(o, "images_per_sec", ev->images_per_sec);
         cJSON_AddStringToObject(o, "model_version", m->version);
+    }
+    cJSON *tr = o && sets ? cJSON_AddObjectToObject(o, "transformed") : NULL;
+    for (int k = 0; tr && k < ROBUST_KINDS; k++) {
+        if (!(sets & (1u << k)))
+            continue;
+        if (robust_eval(m->params, test, (robust_kind)k, 0, ev, err, sizeof(err)) != 0) {
+            cJSON_Delete(o);
+            free(ev);
+            bg_error(r, 500, "evaluation failed", err);
+            return;
+        }
+        cJSON *t = cJSON_AddObjectToObject(tr, robust_name((robust_kind)k));
+        if (!t)
+            break;
+        cJSON_AddStringToObject(t, "transformation", robust_describe((robust_kind)k));
+        cJSON_AddNumberToObject(t, "images", ev->n);
+        cJSON_AddNumberToObject(t, "loss", ev->loss);
+        cJSON_AddNumberToObject(t, "accuracy", ev->accuracy);
+        cJSON_AddNumberToObject(t, "seconds", ev->seconds);
     }
     free(ev);
     r->bg_body = print_line(o);
@@ -172,20 +209,20 @@ static void *bg_main(void *arg)
         bg_error(r, 503, "no model loaded", "the daemon is not ready; see /readyz");
     else if (!test)
         bg_error(r, 409, "no test data", err);
-    else if (a.kind == BG_SAMPLES && a.offset > test->n - 25) {
+    else if (a.kind == BG_SAMPLES && a.arg > test->n - 25) {
         char d[96];
         snprintf(d, sizeof(d), "offset must be an integer in 0..%d", test->n - 25);
         bg_error(r, 400, "invalid offset", d);
     } else if (a.kind == BG_EVALUATE)
-        do_evaluate(r, m, test);
+        do_evaluate(r, m, test, (unsigned)a.arg);
     else
-        do_samples(r, m, test, a.offset);
+        do_samples(r, m, test, a.arg);
     model_release(m);
     bg_done(r);
     return NULL;
 }
 
-static enum MHD_Result bg_start(api_request *r, int kind, int offset)
+static enum MHD_Result bg_start(api_request *r, int kind, int arg)
 {
     api_server *srv = r->srv;
     if (atomic_load(&srv->quiescing))
@@ -195,7 +232,7 @@ static enum MHD_Result bg_start(api_request *r, int kind, int offset)
         return api_error(r, 500, "out of memory", NULL, NULL);
     a->r = r;
     a->kind = kind;
-    a->offset = offset;
+    a->arg = arg;
     pthread_mutex_lock(&srv->bg_mu);
     if (srv->bg_running >= API_BG_MAX) {
         pthread_mutex_unlock(&srv->bg_mu);
@@ -238,12 +275,32 @@ static enum MHD_Result bg_finish(api_request *r)
                              r->bg_status == 503 ? retry1 : NULL);
 }
 
-/* Both handlers are called again when the operation resumes the connection. */
+/* Both handlers are called again when the operation resumes the connection.
+ * The body of POST /evaluate is read as JSON also when sent as what `curl -d`
+ * sends (form-urlencoded, text/plain), as POST /train's. */
 enum MHD_Result api_post_evaluate(api_request *r)
 {
     if (r->bg_state)
         return bg_finish(r);
-    return bg_start(r, BG_EVALUATE, 0);
+    if (r->too_large) {
+        char d[96];
+        snprintf(d, sizeof(d), "an evaluation request body is at most %llu bytes",
+                 (unsigned long long)r->body_max);
+        return api_error(r, 413, "body too large", d, NULL);
+    }
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (r->len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0 &&
+        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 && strncasecmp(ct, "text/plain", 10) != 0)
+        return api_error(r, 415, "unsupported media type", "POST /evaluate takes a JSON object (application/json)",
+                         NULL);
+    unsigned sets;
+    char field[64], detail[160];
+    int rc = evalreq_parse(r->body, r->len, &sets, field, sizeof(field), detail, sizeof(detail));
+    if (rc == 400)
+        return api_error(r, 400, "body is not a JSON object", detail, NULL);
+    if (rc != 0)
+        return api_field_error(r, field, detail);
+    return bg_start(r, BG_EVALUATE, (int)sets);
 }
 
 enum MHD_Result api_get_samples(api_request *r)

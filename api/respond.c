@@ -100,3 +100,15 @@ enum MHD_Result api_error(api_request *r, int status, const char *error, const c
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}\n");
     return api_respond(r, status, "application/json", buf, n, headers);
 }
+
+enum MHD_Result api_field_error(api_request *r, const char *field, const char *detail)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    cJSON_AddStringToObject(o, "error", "invalid field");
+    cJSON_AddNumberToObject(o, "status", 422);
+    cJSON_AddStringToObject(o, "detail", detail);
+    cJSON_AddStringToObject(o, "field", field);
+    return api_respond_json(r, 422, o, NULL);
+}

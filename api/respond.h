@@ -29,4 +29,9 @@ void api_rfc3339(double unix_seconds, char *buf, size_t len);
 enum MHD_Result api_error(api_request *r, int status, const char *error, const char *detail,
                           const char *const *headers);
 
+/* 422 {"error": "invalid field", "status": 422, "detail": detail, "field":
+ * field}: a field of a JSON body is unknown, of the wrong type or out of
+ * range (openapi.yaml, FieldError). */
+enum MHD_Result api_field_error(api_request *r, const char *field, const char *detail);
+
 #endif

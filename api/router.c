@@ -56,7 +56,7 @@ static const api_route routes[] = {
     {"/train",        "POST",   "/train",        65536,            API_TOKEN, 0, api_post_train},
     {"/train/{id}",   "GET",    "/train/{id}",   0,                API_OPEN,  0, api_get_train_job},
     {"/train/{id}",   "DELETE", "/train/{id}",   0,                API_TOKEN, 0, api_delete_train_job},
-    {"/evaluate",     "POST",   "/evaluate",     0,                API_OPEN,  0, api_post_evaluate},
+    {"/evaluate",     "POST",   "/evaluate",     1024,             API_OPEN,  0, api_post_evaluate},
     {"/samples.png",  "GET",    "/samples.png",  0,                API_OPEN,  0, api_get_samples},
     /* the model repository: {version} is a version's 16 hex digits */
     {"/models", "GET", "/models",

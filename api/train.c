@@ -54,6 +54,14 @@ static cJSON *job_json(const job_info *in)
         cJSON_AddNumberToObject(c, "validation_split", short_float(in->cfg.validation_split));
         cJSON_AddNumberToObject(c, "seed", (double)in->cfg.seed);
         cJSON_AddNumberToObject(c, "limit", in->cfg.limit);
+        const augment_config *a = &in->cfg.augment;
+        cJSON *ao = augment_enabled(a) ? cJSON_AddObjectToObject(c, "augment") : NULL;
+        if (ao) {
+            cJSON_AddNumberToObject(ao, "shift", short_float(a->shift));
+            cJSON_AddNumberToObject(ao, "rotate", short_float(a->rotate));
+            cJSON_AddNumberToObject(ao, "scale", short_float(a->scale));
+            cJSON_AddNumberToObject(ao, "thickness", short_float(a->thickness));
+        }
     }
     add_time(o, "created_at", in->created_at);
     add_time(o, "started_at", in->started_at);
@@ -124,33 +132,52 @@ static cJSON *job_json(const job_info *in)
     return o;
 }
 
-static enum MHD_Result field_error(api_request *r, const char *field, const char *detail)
+/* Refuses a key of obj that appears twice or is not in known (NULL-ended;
+ * prefix names obj in the field of the error, "" at the top level). 0 when
+ * every key is fine, else -1 with the response queued in *ret. */
+static int check_keys(api_request *r, const cJSON *obj, const char *const *known, const char *prefix,
+                      enum MHD_Result *ret)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return api_error(r, 500, "out of memory", NULL, NULL);
-    cJSON_AddStringToObject(o, "error", "invalid field");
-    cJSON_AddNumberToObject(o, "status", 422);
-    cJSON_AddStringToObject(o, "detail", detail);
-    cJSON_AddStringToObject(o, "field", field);
-    return api_respond_json(r, 422, o, NULL);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        char field[128], d[240];
+        snprintf(field, sizeof(field), "%s%.60s", prefix, it->string ? it->string : "");
+        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+            if (it->string && prev->string && strcmp(it->string, prev->string) == 0) {
+                snprintf(d, sizeof(d), "field '%s' appears more than once", field);
+                *ret = api_field_error(r, field, d);
+                return -1;
+            }
+        int ok = 0;
+        for (int k = 0; known[k]; k++)
+            ok |= it->string && strcmp(it->string, known[k]) == 0;
+        if (!ok) {
+            int n = snprintf(d, sizeof(d), "unknown field '%s'; known:", field);
+            for (int k = 0; known[k] && n > 0 && (size_t)n < sizeof(d); k++)
+                n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", k ? "," : "", known[k]);
+            *ret = api_field_error(r, field, d);
+            return -1;
+        }
+    }
+    return 0;
 }
 
-/* Reads setting f from body if present. The JSON type (a number) is checked
- * here, the range by train_field_check (for learning_rate and
- * validation_split also as the float the trainer will use: 1e-50 is not > 0
- * there). 0 ok (*out set), -1 refused (the response is queued in *ret). */
+/* Reads setting f from body if present (an augmentation setting from the
+ * object "augment", which the caller passes as body). The JSON type (a
+ * number) is checked here, the range by train_field_check (for the float
+ * settings also as the float the trainer will use: 1e-50 is not > 0 there).
+ * 0 ok (*out set), -1 refused (the response is queued in *ret). */
 static int read_field(api_request *r, const cJSON *body, train_field f, double *out,
                       enum MHD_Result *ret)
 {
     const char *name = train_field_name(f);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    const char *dot = strchr(name, '.');
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, dot ? dot + 1 : name);
     if (!v)
         return 0;
     char detail[160];
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
     if (train_field_check(f, d, detail, sizeof(detail)) != 0) {
-        *ret = field_error(r, name, detail);
+        *ret = api_field_error(r, name, detail);
         return -1;
     }
     *out = d;
@@ -186,28 +213,10 @@ enum MHD_Result api_post_train(api_request *r)
                              NULL);
         }
         static const char *const known[] = {"epochs", "batch_size", "learning_rate", "validation_split",
-                                            "seed", "limit", "promote", NULL};
-        for (const cJSON *it = body->child; it; it = it->next) {
-            for (const cJSON *prev = body->child; prev != it; prev = prev->next)
-                if (it->string && prev->string && strcmp(it->string, prev->string) == 0) {
-                    char d[120];
-                    snprintf(d, sizeof(d), "field '%.60s' appears more than once", it->string);
-                    ret = field_error(r, it->string, d);
-                    cJSON_Delete(body);
-                    return ret;
-                }
-            int ok = 0;
-            for (int k = 0; known[k]; k++)
-                ok |= it->string && strcmp(it->string, known[k]) == 0;
-            if (!ok) {
-                char d[200];
-                snprintf(d, sizeof(d), "unknown field '%.60s'; known: epochs, batch_size, learning_rate, "
-                                       "validation_split, seed, limit, promote", it->string ? it->string : "");
-                ret = field_error(r, it->string ? it->string : "", d);
-                cJSON_Delete(body);
-                return ret;
-            }
-        }
+                                            "seed", "limit", "promote", "augment", NULL};
+        static const char *const known_augment[] = {"shift", "rotate", "scale", "thickness", NULL};
+        if (check_keys(r, body, known, "", &ret) < 0)
+            goto bad;
         double d = cfg.epochs;
         if (read_field(r, body, TRAIN_FIELD_EPOCHS, &d, &ret) < 0)
             goto bad;
@@ -232,9 +241,25 @@ enum MHD_Result api_post_train(api_request *r)
         if (read_field(r, body, TRAIN_FIELD_LIMIT, &d, &ret) < 0)
             goto bad;
         cfg.limit = (int)d;
+        const cJSON *av = cJSON_GetObjectItemCaseSensitive(body, "augment");
+        if (av && !cJSON_IsObject(av)) {
+            ret = api_field_error(r, "augment",
+                              "augment must be an object of shift, rotate, scale, thickness (each optional)");
+            goto bad;
+        }
+        if (av && check_keys(r, av, known_augment, "augment.", &ret) < 0)
+            goto bad;
+        float *const aug[] = {&cfg.augment.shift, &cfg.augment.rotate, &cfg.augment.scale,
+                              &cfg.augment.thickness};
+        for (int k = 0; av && k < 4; k++) {
+            d = 0;
+            if (read_field(r, av, (train_field)(TRAIN_FIELD_AUG_SHIFT + k), &d, &ret) < 0)
+                goto bad;
+            *aug[k] = (float)d;
+        }
         const cJSON *pv = cJSON_GetObjectItemCaseSensitive(body, "promote");
         if (pv && (!cJSON_IsString(pv) || promote_policy_parse(pv->valuestring, &promote) != 0)) {
-            ret = field_error(r, "promote", "promote must be one of \"if_better\", \"always\", \"never\"");
+            ret = api_field_error(r, "promote", "promote must be one of \"if_better\", \"always\", \"never\"");
             goto bad;
         }
         cJSON_Delete(body);
@@ -270,7 +295,7 @@ submit:;
         /* jobs_submit refused a setting: the same check names it. */
         train_field bad = TRAIN_FIELD_NONE;
         train_config_check(&cfg, &bad, err, sizeof(err));
-        return field_error(r, train_field_name(bad), err);
+        return api_field_error(r, train_field_name(bad), err);
     }
     if (rc != JOBS_OK) {
         /* Out of memory or of threads: the server's trouble, not the request's. */

@@ -15,6 +15,7 @@
 #include "model/png.h"
 #include "model/preprocess.h"
 #include "model/mnist.h"
+#include "model/robust.h"
 #include "model/net.h"
 #include "model/train.h"
 #include "server/clock.h"
@@ -83,12 +84,18 @@ static void train_usage(FILE *f)
         "  --seed N                initialisation and shuffle seed, 0..%d, default 1\n"
         "  --limit N               use only the first N training samples, 0..%d (0 = all), default 0\n"
         "  --threads N             threads, 0..%d (0 = all cores), default 0\n"
+        "  --augment-shift X       augmentation: shift by up to X pixels per axis, [0, %g], default 0\n"
+        "  --augment-rotate X      augmentation: rotate by up to X degrees, [0, %g], default 0\n"
+        "  --augment-scale X       augmentation: scale by a factor in [1-X, 1+X], X in [0, %g], default 0\n"
+        "  --augment-thickness X   augmentation: thicken or thin strokes by up to X steps, [0, %g],\n"
+        "                          default 0 (all four 0: the reference recipe, no augmentation)\n"
         "  --no-test               skip the evaluation on the test set after training\n"
         "  --quiet                 no progress output\n"
         "  --help                  this text\n"
         "Same seed, data and --threads give the same weights bit for bit.\n",
         TRAIN_MAX_EPOCHS, TRAIN_MAX_BATCH, TRAIN_MAX_LR, TRAIN_MAX_SPLIT, TRAIN_MAX_SEED,
-        TRAIN_MAX_LIMIT, TRAIN_MAX_THREADS);
+        TRAIN_MAX_LIMIT, TRAIN_MAX_THREADS, AUGMENT_MAX_SHIFT, AUGMENT_MAX_ROTATE, AUGMENT_MAX_SCALE,
+        AUGMENT_MAX_THICKNESS);
 }
 
 int cli_train(int argc, char **argv)
@@ -100,6 +107,7 @@ int cli_train(int argc, char **argv)
     long epochs = cfg.epochs, batch = cfg.batch_size, seed = (long)cfg.seed, limit = cfg.limit;
     long threads = cfg.threads;
     double lr = cfg.learning_rate, split = cfg.validation_split;
+    double shift = 0, rotate = 0, scale = 0, thick = 0;
     const flag_def defs[] = {
         {"--quiet", NULL, FLAG_SWITCH, &quiet, 0, NULL, 0},
         {"--no-test", NULL, FLAG_SWITCH, &no_test, 0, NULL, 0},
@@ -113,6 +121,10 @@ int cli_train(int argc, char **argv)
         {"--seed", NULL, FLAG_LONG, &seed, 0, train_range, TRAIN_FIELD_SEED},
         {"--limit", NULL, FLAG_LONG, &limit, 0, train_range, TRAIN_FIELD_LIMIT},
         {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
+        {"--augment-shift", NULL, FLAG_DOUBLE, &shift, 0, train_range, TRAIN_FIELD_AUG_SHIFT},
+        {"--augment-rotate", NULL, FLAG_DOUBLE, &rotate, 0, train_range, TRAIN_FIELD_AUG_ROTATE},
+        {"--augment-scale", NULL, FLAG_DOUBLE, &scale, 0, train_range, TRAIN_FIELD_AUG_SCALE},
+        {"--augment-thickness", NULL, FLAG_DOUBLE, &thick, 0, train_range, TRAIN_FIELD_AUG_THICKNESS},
     };
     int at, which;
     flags_status fs = flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
@@ -143,6 +155,10 @@ int cli_train(int argc, char **argv)
     cfg.seed = (uint64_t)seed;
     cfg.limit = (int)limit;
     cfg.threads = (int)threads;
+    cfg.augment.shift = (float)shift;
+    cfg.augment.rotate = (float)rotate;
+    cfg.augment.scale = (float)scale;
+    cfg.augment.thickness = (float)thick;
     if (!data || !*data) {
         fprintf(stderr, "mnistd train: no data directory: give --data DIR or set MNISTD_DATA\n"
                         "  (scripts/get-mnist.sh DIR downloads MNIST)\n");
@@ -168,9 +184,9 @@ int cli_train(int argc, char **argv)
     }
     progress_state st = {isatty(2), quiet, 0};
     if (!quiet)
-        fprintf(stderr, "Training on %d samples (%s), %d epochs, batch %d\n",
+        fprintf(stderr, "Training on %d samples (%s), %d epochs, batch %d%s\n",
                 cfg.limit > 0 && cfg.limit < train.n ? cfg.limit : train.n, data, cfg.epochs,
-                cfg.batch_size);
+                cfg.batch_size, augment_enabled(&cfg.augment) ? ", augmented" : "");
     double t0 = clock_mono_s();
     int r = train_run(params, &train, &cfg, train_progress_cb, &st, hist, TRAIN_MAX_EPOCHS, err,
                       sizeof err);
@@ -216,16 +232,20 @@ static void eval_usage(FILE *f)
         "  --model PATH   model file (safetensors), default " DEFAULT_MODEL "\n"
         "  --data DIR     MNIST directory, default $MNISTD_DATA\n"
         "  --threads N    threads, 0 = all cores, default 0\n"
+        "  --set NAME     test (default), or also on a transformed copy of the test set:\n"
+        "                 shifted, rotated, thickened, or transformed (all three); prints\n"
+        "                 a line \"set NAME accuracy A loss L\" for each\n"
         "  --help         this text\n");
 }
 
 int cli_evaluate(int argc, char **argv)
 {
-    const char *data = getenv("MNISTD_DATA"), *model = DEFAULT_MODEL;
+    const char *data = getenv("MNISTD_DATA"), *model = DEFAULT_MODEL, *set = "test";
     long threads = 0;
     const flag_def defs[] = {
         {"--data", NULL, FLAG_STRING, &data, 0, NULL, 0},
         {"--model", NULL, FLAG_STRING, &model, 0, NULL, 0},
+        {"--set", NULL, FLAG_STRING, &set, 1, NULL, 0},
         {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
     };
     int at;
@@ -241,6 +261,11 @@ int cli_evaluate(int argc, char **argv)
     case FLAGS_MISSING:
     case FLAGS_BAD:
         fprintf(stderr, "mnistd evaluate: bad or missing value for %s\n", argv[at]);
+        return 2;
+    }
+    unsigned sets;
+    if (robust_set_parse(set, &sets) != 0) {
+        fprintf(stderr, "mnistd evaluate: unknown set '%s' (one of " ROBUST_SET_NAMES ")\n", set);
         return 2;
     }
     if (!data || !*data) {
@@ -276,6 +301,16 @@ int cli_evaluate(int argc, char **argv)
         for (int j = 0; j < 10; j++)
             printf("%s%5d", j ? " " : "", ev.confusion[k][j]);
         printf("\n");
+    }
+    printf("set test accuracy %.4f loss %.4f\n", ev.accuracy, ev.loss);
+    for (int k = 0; k < ROBUST_KINDS; k++) {
+        if (!(sets & (1u << k)))
+            continue;
+        if (robust_eval(params, &test, (robust_kind)k, (int)threads, &ev, err, sizeof err) != 0) {
+            fprintf(stderr, "mnistd evaluate: %s\n", err);
+            goto done;
+        }
+        printf("set %s accuracy %.4f loss %.4f\n", robust_name((robust_kind)k), ev.accuracy, ev.loss);
     }
     rc = 0;
 done:

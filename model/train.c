@@ -26,6 +26,7 @@ void train_config_default(train_config *c)
     c->limit = 0;
     c->threads = 0;
     c->init = 1;
+    augment_config_off(&c->augment);
 }
 
 /* The range of each setting; see the TRAIN_MAX_* limits in train.h. */
@@ -42,6 +43,10 @@ static const struct {
     [TRAIN_FIELD_SEED] = {"seed", 0, TRAIN_MAX_SEED, 0, 0, 1},
     [TRAIN_FIELD_LIMIT] = {"limit", 0, TRAIN_MAX_LIMIT, 0, 0, 1},
     [TRAIN_FIELD_THREADS] = {"threads", 0, TRAIN_MAX_THREADS, 0, 0, 1},
+    [TRAIN_FIELD_AUG_SHIFT] = {"augment.shift", 0, AUGMENT_MAX_SHIFT, 0, 0, 0},
+    [TRAIN_FIELD_AUG_ROTATE] = {"augment.rotate", 0, AUGMENT_MAX_ROTATE, 0, 0, 0},
+    [TRAIN_FIELD_AUG_SCALE] = {"augment.scale", 0, AUGMENT_MAX_SCALE, 0, 0, 0},
+    [TRAIN_FIELD_AUG_THICKNESS] = {"augment.thickness", 0, AUGMENT_MAX_THICKNESS, 0, 0, 0},
 };
 #define NFIELDS ((int)(sizeof ranges / sizeof ranges[0]))
 
@@ -85,6 +90,10 @@ int train_config_check(const train_config *c, train_field *bad, char *err, size_
         [TRAIN_FIELD_SEED] = (double)c->seed,
         [TRAIN_FIELD_LIMIT] = c->limit,
         [TRAIN_FIELD_THREADS] = c->threads,
+        [TRAIN_FIELD_AUG_SHIFT] = c->augment.shift,
+        [TRAIN_FIELD_AUG_ROTATE] = c->augment.rotate,
+        [TRAIN_FIELD_AUG_SCALE] = c->augment.scale,
+        [TRAIN_FIELD_AUG_THICKNESS] = c->augment.thickness,
     };
     _Static_assert(sizeof v / sizeof v[0] == sizeof ranges / sizeof ranges[0],
                    "one value per training setting");
@@ -107,8 +116,10 @@ static double now_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Gathers samples idx[0..n) as floats into x and their labels into y. */
-static void gather(float *x, uint8_t *y, const mnist_set *s, const uint32_t *idx, int n)
+/* Gathers samples idx[0..n) as floats into x and their labels into y,
+ * each image transformed by aug drawing from ar when aug is not NULL. */
+static void gather(float *x, uint8_t *y, const mnist_set *s, const uint32_t *idx, int n,
+                   const augment_config *aug, rng *ar)
 {
     const int px = s->rows * s->cols;
     for (int i = 0; i < n; i++) {
@@ -116,6 +127,8 @@ static void gather(float *x, uint8_t *y, const mnist_set *s, const uint32_t *idx
         float *dst = x + (size_t)i * px;
         for (int k = 0; k < px; k++)
             dst[k] = (float)src[k] * (1.0f / 255.0f);
+        if (aug)
+            augment_random(dst, aug, ar);
         y[i] = s->labels[idx[i]];
     }
 }
@@ -191,8 +204,11 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
 
     if (cfg->init)
         net_init(params, cfg->seed);
-    rng r;
+    rng r, ar;
     rng_seed(&r, cfg->seed ^ 0x5eed5eed5eedULL);
+    /* Augmentation draws from its own stream: the shuffle is the recipe's. */
+    rng_seed(&ar, cfg->seed ^ 0xa06e47a06e47ULL);
+    const augment_config *aug = augment_enabled(&cfg->augment) ? &cfg->augment : NULL;
     for (int i = 0; i < ntrain; i++)
         order[i] = (uint32_t)i;
 
@@ -213,7 +229,7 @@ int train_run(float *params, const mnist_set *set, const train_config *cfg, trai
         for (int b = 0; b < batches; b++) {
             int n = ntrain - b * bs < bs ? ntrain - b * bs : bs;
             int ok = 0;
-            gather(x, y, set, order + (size_t)b * bs, n);
+            gather(x, y, set, order + (size_t)b * bs, n, aug, &ar);
             float loss = net_train_grads(tctx, params, x, y, n, grads, NULL, &ok);
             step++;
             net_adam_step(params, grads, m, v, NET_NUM_PARAMS, cfg->learning_rate, 0.9f, 0.999f,
@@ -345,11 +361,18 @@ void train_fill_meta(ckpt_meta *meta, const train_config *cfg, const char *sourc
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     ckpt_meta_set(meta, "created", buf);
     ckpt_meta_set(meta, "source", source);
-    snprintf(buf, sizeof buf,
-             "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
-             "\"seed\":%llu,\"limit\":%d}",
-             cfg->epochs, cfg->batch_size, (double)cfg->learning_rate,
-             (double)cfg->validation_split, (unsigned long long)cfg->seed, cfg->limit);
+    int n = snprintf(buf, sizeof buf,
+                     "{\"epochs\":%d,\"batch_size\":%d,\"learning_rate\":%g,\"validation_split\":%g,"
+                     "\"seed\":%llu,\"limit\":%d",
+                     cfg->epochs, cfg->batch_size, (double)cfg->learning_rate,
+                     (double)cfg->validation_split, (unsigned long long)cfg->seed, cfg->limit);
+    /* The reference recipe's record stays as it was: augment only when on. */
+    const augment_config *a = &cfg->augment;
+    if (augment_enabled(a))
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      ",\"augment\":{\"shift\":%g,\"rotate\":%g,\"scale\":%g,\"thickness\":%g}",
+                      (double)a->shift, (double)a->rotate, (double)a->scale, (double)a->thickness);
+    snprintf(buf + n, sizeof buf - (size_t)n, "}");
     ckpt_meta_set(meta, "recipe", buf);
     snprintf(buf, sizeof buf, "%.3f", seconds);
     ckpt_meta_set(meta, "train_seconds", buf);

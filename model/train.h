@@ -6,6 +6,13 @@
  * the last batch of an epoch may be smaller. With the same seed, data and
  * thread count the resulting weights are identical bit for bit.
  *
+ * With augmentation (train_config.augment, model/augment.h) each training
+ * image is transformed as it is gathered into its batch, from a random
+ * stream of its own seeded from the seed: the shuffle stays the recipe's and
+ * the run stays reproducible. Without it the images are used as they are:
+ * the reference recipe is unchanged. Validation and test images are never
+ * transformed.
+ *
  * Nothing here allocates inside the training loop: buffers are allocated once
  * by train_run before the first batch. */
 #ifndef MNISTD_TRAIN_H
@@ -14,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/augment.h"
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 
@@ -27,6 +35,7 @@
 #define TRAIN_MAX_SEED    2147483647 /* seed: 0..TRAIN_MAX_SEED (2^31-1) */
 #define TRAIN_MAX_LIMIT   100000000  /* limit: 0..TRAIN_MAX_LIMIT (0 = all samples) */
 #define TRAIN_MAX_THREADS 64         /* threads: 0..TRAIN_MAX_THREADS (0 = all cores) */
+/* augment.shift, .rotate, .scale, .thickness: [0, AUGMENT_MAX_*] (augment.h) */
 
 typedef struct {
     int epochs;             /* default 5 */
@@ -37,6 +46,7 @@ typedef struct {
     int limit;              /* use only the first `limit` training samples (0 = all) */
     int threads;            /* 0 = all cores */
     int init;               /* 1 = initialise params from seed first (default), 0 = fine-tune given params */
+    augment_config augment; /* default: all 0, no augmentation */
 } train_config;
 
 void train_config_default(train_config *c);
@@ -51,10 +61,14 @@ typedef enum {
     TRAIN_FIELD_SEED,
     TRAIN_FIELD_LIMIT,
     TRAIN_FIELD_THREADS,
+    TRAIN_FIELD_AUG_SHIFT,
+    TRAIN_FIELD_AUG_ROTATE,
+    TRAIN_FIELD_AUG_SCALE,
+    TRAIN_FIELD_AUG_THICKNESS,
 } train_field;
 
-/* The setting's name as the API spells it ("batch_size"); "" for
- * TRAIN_FIELD_NONE. */
+/* The setting's name as the API spells it ("batch_size"; the augmentation
+ * settings with their object, "augment.shift"); "" for TRAIN_FIELD_NONE. */
 const char *train_field_name(train_field f);
 
 /* Checks one value of setting f against its range: for the integer settings

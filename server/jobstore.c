@@ -47,6 +47,13 @@ int jobstore_save(const char *dir, const job_info *in, char *err, size_t errlen)
         num(c, "validation_split", in->cfg.validation_split);
         num(c, "seed", (double)in->cfg.seed);
         num(c, "limit", in->cfg.limit);
+        cJSON *a = cJSON_AddObjectToObject(c, "augment");
+        if (a) {
+            num(a, "shift", in->cfg.augment.shift);
+            num(a, "rotate", in->cfg.augment.rotate);
+            num(a, "scale", in->cfg.augment.scale);
+            num(a, "thickness", in->cfg.augment.thickness);
+        }
     }
     num(o, "created_at", in->created_at);
     num(o, "started_at", in->started_at);
@@ -130,6 +137,12 @@ static int parse_record(const char *text, job_info *in)
     in->cfg.validation_split = (float)getnum(c, "validation_split", in->cfg.validation_split);
     in->cfg.seed = (uint64_t)getnum(c, "seed", (double)in->cfg.seed);
     in->cfg.limit = (int)getnum(c, "limit", 0);
+    /* Records written before augmentation existed have none: 0, off. */
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, "augment");
+    in->cfg.augment.shift = (float)getnum(a, "shift", 0);
+    in->cfg.augment.rotate = (float)getnum(a, "rotate", 0);
+    in->cfg.augment.scale = (float)getnum(a, "scale", 0);
+    in->cfg.augment.thickness = (float)getnum(a, "thickness", 0);
     in->created_at = getnum(o, "created_at", 0);
     in->started_at = getnum(o, "started_at", 0);
     in->finished_at = getnum(o, "finished_at", 0);

@@ -122,6 +122,13 @@ enum MHD_Result api_error(api_request *r, int status, const char *error, const c
     return MHD_YES;
 }
 
+enum MHD_Result api_field_error(api_request *r, const char *field, const char *detail)
+{
+    record(r, 422, NULL);
+    FUZZ_ASSERT(field != NULL && detail != NULL && detail[0] != '\0');
+    return MHD_YES;
+}
+
 void api_rfc3339(double unix_seconds, char *buf, size_t len)
 {
     time_t t = (time_t)unix_seconds;
