@@ -60,7 +60,8 @@ static cJSON *job_json(const job_info *in)
             cJSON_AddNumberToObject(ao, "shift", short_float(a->shift));
             cJSON_AddNumberToObject(ao, "rotate", short_float(a->rotate));
             cJSON_AddNumberToObject(ao, "scale", short_float(a->scale));
-            cJSON_AddNumberToObject(ao, "thickness", short_float(a->thickness));
+            cJSON_AddNumberToObject(ao, "thicken", short_float(a->thicken));
+            cJSON_AddNumberToObject(ao, "thin", short_float(a->thin));
         }
     }
     add_time(o, "created_at", in->created_at);
@@ -214,7 +215,7 @@ enum MHD_Result api_post_train(api_request *r)
         }
         static const char *const known[] = {"epochs", "batch_size", "learning_rate", "validation_split",
                                             "seed", "limit", "promote", "augment", NULL};
-        static const char *const known_augment[] = {"shift", "rotate", "scale", "thickness", NULL};
+        static const char *const known_augment[] = {"shift", "rotate", "scale", "thicken", "thin", NULL};
         if (check_keys(r, body, known, "", &ret) < 0)
             goto bad;
         double d = cfg.epochs;
@@ -244,14 +245,14 @@ enum MHD_Result api_post_train(api_request *r)
         const cJSON *av = cJSON_GetObjectItemCaseSensitive(body, "augment");
         if (av && !cJSON_IsObject(av)) {
             ret = api_field_error(r, "augment",
-                              "augment must be an object of shift, rotate, scale, thickness (each optional)");
+                              "augment must be an object of shift, rotate, scale, thicken, thin (each optional)");
             goto bad;
         }
         if (av && check_keys(r, av, known_augment, "augment.", &ret) < 0)
             goto bad;
         float *const aug[] = {&cfg.augment.shift, &cfg.augment.rotate, &cfg.augment.scale,
-                              &cfg.augment.thickness};
-        for (int k = 0; av && k < 4; k++) {
+                              &cfg.augment.thicken, &cfg.augment.thin};
+        for (int k = 0; av && k < 5; k++) {
             d = 0;
             if (read_field(r, av, (train_field)(TRAIN_FIELD_AUG_SHIFT + k), &d, &ret) < 0)
                 goto bad;

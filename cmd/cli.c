@@ -87,15 +87,16 @@ static void train_usage(FILE *f)
         "  --augment-shift X       augmentation: shift by up to X pixels per axis, [0, %g], default 0\n"
         "  --augment-rotate X      augmentation: rotate by up to X degrees, [0, %g], default 0\n"
         "  --augment-scale X       augmentation: scale by a factor in [1-X, 1+X], X in [0, %g], default 0\n"
-        "  --augment-thickness X   augmentation: thicken or thin strokes by up to X steps, [0, %g],\n"
-        "                          default 0 (all four 0: the reference recipe, no augmentation)\n"
+        "  --augment-thicken X     augmentation: thicken strokes by up to X steps, [0, %g], default 0\n"
+        "  --augment-thin X        augmentation: thin strokes by up to X steps, [0, %g], default 0\n"
+        "                          (all five 0: the reference recipe, no augmentation)\n"
         "  --no-test               skip the evaluation on the test set after training\n"
         "  --quiet                 no progress output\n"
         "  --help                  this text\n"
         "Same seed, data and --threads give the same weights bit for bit.\n",
         TRAIN_MAX_EPOCHS, TRAIN_MAX_BATCH, TRAIN_MAX_LR, TRAIN_MAX_SPLIT, TRAIN_MAX_SEED,
         TRAIN_MAX_LIMIT, TRAIN_MAX_THREADS, AUGMENT_MAX_SHIFT, AUGMENT_MAX_ROTATE, AUGMENT_MAX_SCALE,
-        AUGMENT_MAX_THICKNESS);
+        AUGMENT_MAX_THICKEN, AUGMENT_MAX_THIN);
 }
 
 int cli_train(int argc, char **argv)
@@ -107,7 +108,7 @@ int cli_train(int argc, char **argv)
     long epochs = cfg.epochs, batch = cfg.batch_size, seed = (long)cfg.seed, limit = cfg.limit;
     long threads = cfg.threads;
     double lr = cfg.learning_rate, split = cfg.validation_split;
-    double shift = 0, rotate = 0, scale = 0, thick = 0;
+    double shift = 0, rotate = 0, scale = 0, thicken = 0, thin = 0;
     const flag_def defs[] = {
         {"--quiet", NULL, FLAG_SWITCH, &quiet, 0, NULL, 0},
         {"--no-test", NULL, FLAG_SWITCH, &no_test, 0, NULL, 0},
@@ -124,7 +125,8 @@ int cli_train(int argc, char **argv)
         {"--augment-shift", NULL, FLAG_DOUBLE, &shift, 0, train_range, TRAIN_FIELD_AUG_SHIFT},
         {"--augment-rotate", NULL, FLAG_DOUBLE, &rotate, 0, train_range, TRAIN_FIELD_AUG_ROTATE},
         {"--augment-scale", NULL, FLAG_DOUBLE, &scale, 0, train_range, TRAIN_FIELD_AUG_SCALE},
-        {"--augment-thickness", NULL, FLAG_DOUBLE, &thick, 0, train_range, TRAIN_FIELD_AUG_THICKNESS},
+        {"--augment-thicken", NULL, FLAG_DOUBLE, &thicken, 0, train_range, TRAIN_FIELD_AUG_THICKEN},
+        {"--augment-thin", NULL, FLAG_DOUBLE, &thin, 0, train_range, TRAIN_FIELD_AUG_THIN},
     };
     int at, which;
     flags_status fs = flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
@@ -158,7 +160,8 @@ int cli_train(int argc, char **argv)
     cfg.augment.shift = (float)shift;
     cfg.augment.rotate = (float)rotate;
     cfg.augment.scale = (float)scale;
-    cfg.augment.thickness = (float)thick;
+    cfg.augment.thicken = (float)thicken;
+    cfg.augment.thin = (float)thin;
     if (!data || !*data) {
         fprintf(stderr, "mnistd train: no data directory: give --data DIR or set MNISTD_DATA\n"
                         "  (scripts/get-mnist.sh DIR downloads MNIST)\n");

@@ -92,7 +92,8 @@ void augment_random(float *img, const augment_config *a, rng *r)
 {
     const float dx = symmetric(r, a->shift), dy = symmetric(r, a->shift);
     const float angle = symmetric(r, a->rotate), scale = 1.0f + symmetric(r, a->scale);
-    const float t = symmetric(r, a->thickness);
+    const float t = a->thicken == 0.0f && a->thin == 0.0f ? (rng_next(r), 0.0f)
+                                                          : -a->thin + rng_float(r) * (a->thin + a->thicken);
     float tmp[NET_IN_PIXELS];
     if (t != 0.0f)
         augment_thickness(img, memcpy(tmp, img, sizeof(tmp)), t);

@@ -24,29 +24,33 @@
 #define AUGMENT_MAX_SHIFT     4.0   /* pixels per axis */
 #define AUGMENT_MAX_ROTATE    45.0  /* degrees */
 #define AUGMENT_MAX_SCALE     0.5   /* relative size change */
-#define AUGMENT_MAX_THICKNESS 2.0   /* dilation/erosion steps */
+#define AUGMENT_MAX_THICKEN   2.0   /* dilation steps */
+#define AUGMENT_MAX_THIN      1.0   /* erosion steps (MNIST strokes are 2-3 pixels wide) */
 
 /* Per image, each drawn uniformly and independently: a shift in
  * [-shift, shift] pixels along x and along y, a rotation in [-rotate, rotate]
  * degrees, a size factor in [1 - scale, 1 + scale] and a thickness change in
- * [-thickness, thickness] steps. All 0 (augment_config_off): no change. */
+ * [-thin, thicken] steps (thinning and thickening have bounds of their own:
+ * thin strokes vanish under erosion long before thick ones lose their shape
+ * under dilation). All 0 (augment_config_off): no change. */
 typedef struct {
     float shift;
     float rotate;
     float scale;
-    float thickness;
+    float thicken;
+    float thin;
 } augment_config;
 
 /* All settings 0: the images are used as they are. */
 static inline void augment_config_off(augment_config *a)
 {
-    a->shift = a->rotate = a->scale = a->thickness = 0.0f;
+    a->shift = a->rotate = a->scale = a->thicken = a->thin = 0.0f;
 }
 
 /* 1 when any setting is not 0. */
 static inline int augment_enabled(const augment_config *a)
 {
-    return a->shift != 0.0f || a->rotate != 0.0f || a->scale != 0.0f || a->thickness != 0.0f;
+    return a->shift != 0.0f || a->rotate != 0.0f || a->scale != 0.0f || a->thicken != 0.0f || a->thin != 0.0f;
 }
 
 /* out = in rotated by angle_deg degrees (counter-clockwise as displayed),

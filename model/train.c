@@ -46,7 +46,8 @@ static const struct {
     [TRAIN_FIELD_AUG_SHIFT] = {"augment.shift", 0, AUGMENT_MAX_SHIFT, 0, 0, 0},
     [TRAIN_FIELD_AUG_ROTATE] = {"augment.rotate", 0, AUGMENT_MAX_ROTATE, 0, 0, 0},
     [TRAIN_FIELD_AUG_SCALE] = {"augment.scale", 0, AUGMENT_MAX_SCALE, 0, 0, 0},
-    [TRAIN_FIELD_AUG_THICKNESS] = {"augment.thickness", 0, AUGMENT_MAX_THICKNESS, 0, 0, 0},
+    [TRAIN_FIELD_AUG_THICKEN] = {"augment.thicken", 0, AUGMENT_MAX_THICKEN, 0, 0, 0},
+    [TRAIN_FIELD_AUG_THIN] = {"augment.thin", 0, AUGMENT_MAX_THIN, 0, 0, 0},
 };
 #define NFIELDS ((int)(sizeof ranges / sizeof ranges[0]))
 
@@ -93,7 +94,8 @@ int train_config_check(const train_config *c, train_field *bad, char *err, size_
         [TRAIN_FIELD_AUG_SHIFT] = c->augment.shift,
         [TRAIN_FIELD_AUG_ROTATE] = c->augment.rotate,
         [TRAIN_FIELD_AUG_SCALE] = c->augment.scale,
-        [TRAIN_FIELD_AUG_THICKNESS] = c->augment.thickness,
+        [TRAIN_FIELD_AUG_THICKEN] = c->augment.thicken,
+        [TRAIN_FIELD_AUG_THIN] = c->augment.thin,
     };
     _Static_assert(sizeof v / sizeof v[0] == sizeof ranges / sizeof ranges[0],
                    "one value per training setting");
@@ -370,8 +372,9 @@ void train_fill_meta(ckpt_meta *meta, const train_config *cfg, const char *sourc
     const augment_config *a = &cfg->augment;
     if (augment_enabled(a))
         n += snprintf(buf + n, sizeof buf - (size_t)n,
-                      ",\"augment\":{\"shift\":%g,\"rotate\":%g,\"scale\":%g,\"thickness\":%g}",
-                      (double)a->shift, (double)a->rotate, (double)a->scale, (double)a->thickness);
+                      ",\"augment\":{\"shift\":%g,\"rotate\":%g,\"scale\":%g,\"thicken\":%g,\"thin\":%g}",
+                      (double)a->shift, (double)a->rotate, (double)a->scale, (double)a->thicken,
+                      (double)a->thin);
     snprintf(buf + n, sizeof buf - (size_t)n, "}");
     ckpt_meta_set(meta, "recipe", buf);
     snprintf(buf, sizeof buf, "%.3f", seconds);

@@ -35,7 +35,7 @@
 #define TRAIN_MAX_SEED    2147483647 /* seed: 0..TRAIN_MAX_SEED (2^31-1) */
 #define TRAIN_MAX_LIMIT   100000000  /* limit: 0..TRAIN_MAX_LIMIT (0 = all samples) */
 #define TRAIN_MAX_THREADS 64         /* threads: 0..TRAIN_MAX_THREADS (0 = all cores) */
-/* augment.shift, .rotate, .scale, .thickness: [0, AUGMENT_MAX_*] (augment.h) */
+/* augment.shift, .rotate, .scale, .thicken, .thin: [0, AUGMENT_MAX_*] (augment.h) */
 
 typedef struct {
     int epochs;             /* default 5 */
@@ -64,7 +64,8 @@ typedef enum {
     TRAIN_FIELD_AUG_SHIFT,
     TRAIN_FIELD_AUG_ROTATE,
     TRAIN_FIELD_AUG_SCALE,
-    TRAIN_FIELD_AUG_THICKNESS,
+    TRAIN_FIELD_AUG_THICKEN,
+    TRAIN_FIELD_AUG_THIN,
 } train_field;
 
 /* The setting's name as the API spells it ("batch_size"; the augmentation

@@ -52,7 +52,8 @@ int jobstore_save(const char *dir, const job_info *in, char *err, size_t errlen)
             num(a, "shift", in->cfg.augment.shift);
             num(a, "rotate", in->cfg.augment.rotate);
             num(a, "scale", in->cfg.augment.scale);
-            num(a, "thickness", in->cfg.augment.thickness);
+            num(a, "thicken", in->cfg.augment.thicken);
+            num(a, "thin", in->cfg.augment.thin);
         }
     }
     num(o, "created_at", in->created_at);
@@ -142,7 +143,8 @@ static int parse_record(const char *text, job_info *in)
     in->cfg.augment.shift = (float)getnum(a, "shift", 0);
     in->cfg.augment.rotate = (float)getnum(a, "rotate", 0);
     in->cfg.augment.scale = (float)getnum(a, "scale", 0);
-    in->cfg.augment.thickness = (float)getnum(a, "thickness", 0);
+    in->cfg.augment.thicken = (float)getnum(a, "thicken", 0);
+    in->cfg.augment.thin = (float)getnum(a, "thin", 0);
     in->created_at = getnum(o, "created_at", 0);
     in->started_at = getnum(o, "started_at", 0);
     in->finished_at = getnum(o, "finished_at", 0);

@@ -18,6 +18,7 @@ Outputs:
   tests/fuzz/corpus/ckpt/*.safetensors     whole model files (one valid)
   tests/fuzz/corpus/ckpt_header/*.json     checkpoint JSON headers
   tests/fuzz/corpus/json_train/*.bin       flags, Authorization line, POST /train body
+  tests/fuzz/corpus/json_evaluate/*.bin    POST /evaluate body
   tests/fuzz/corpus/v2/*.bin               Inference-Header-Content-Length line, v2 infer body
   tests/fuzz/bombs/*.png                   small PNGs that would cost memory
 """
@@ -332,9 +333,35 @@ def json_train_seeds():
         "too-large.bin": (json_ct | too_large, b"", full),
         "floats-edge.bin": (json_ct, b"", b'{"learning_rate":1e-50,"validation_split":0.99999999999,'
                                           b'"limit":100000000,"seed":2147483647}'),
+        "augment.bin": (json_ct, b"", b'{"epochs":1,"augment":{"shift":2,"rotate":10,"scale":0.1,'
+                                      b'"thicken":1.5,"thin":0.5}}'),
+        "augment-out-of-range.bin": (json_ct, b"", b'{"augment":{"shift":4.5,"rotate":-1,"scale":"0.1",'
+                                                   b'"shear":1,"shift":1}}'),
+        "augment-not-object.bin": (json_ct, b"", b'{"augment":[2,10]}'),
     }
     for name, (flags, auth, body) in seeds.items():
         write(os.path.join(d, name), bytes([flags]) + auth + b"\n" + body)
+
+
+# ---- POST /evaluate ---------------------------------------------------------
+
+def json_evaluate_seeds():
+    """The body alone (see fuzz_json_evaluate.c)."""
+    d = os.path.join(CORPUS, "json_evaluate")
+    seeds = {
+        "empty.bin": b"",
+        "test.bin": b'{"set":"test"}',
+        "transformed.bin": b'{"set":"transformed"}',
+        "shifted-spaces.bin": b' { "set" : "shifted" } ',
+        "unknown-set.bin": b'{"set":"sheared"}',
+        "unknown-field.bin": b'{"set":"rotated","images":100}',
+        "duplicate.bin": b'{"set":"rotated","set":"thickened"}',
+        "not-a-string.bin": b'{"set":["shifted"]}',
+        "not-an-object.bin": b'["transformed"]',
+        "nul-in-name.bin": b'{"set":"thick\\u0000ened"}',
+    }
+    for name, body in seeds.items():
+        write(os.path.join(d, name), body)
 
 
 # ---- v2 infer ---------------------------------------------------------------
@@ -402,7 +429,7 @@ def main():
         if not os.access(tool, os.X_OK):
             print("mkseeds: %s not built (make test builds it)" % tool, file=sys.stderr)
             return 1
-    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train", "v2"):
+    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train", "json_evaluate", "v2"):
         shutil.rmtree(os.path.join(CORPUS, name), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, name))
     shutil.rmtree(BOMBS, ignore_errors=True)
@@ -413,6 +440,7 @@ def main():
     idx_seeds()
     ckpt_seeds(ckpt_tool)
     json_train_seeds()
+    json_evaluate_seeds()
     v2_seeds()
     return 0
 

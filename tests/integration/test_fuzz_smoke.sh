@@ -17,7 +17,7 @@ BUILD=${BUILD:-build}
 OUT=build/fuzz
 SECS=${FUZZ_SMOKE_SECONDS:-5}
 RUNS=${FUZZ_SMOKE_RUNS:-200000}
-HARNESSES=(png multipart idx ckpt ckpt_header json_train v2)
+HARNESSES=(png multipart idx ckpt ckpt_header json_train json_evaluate v2)
 fails=0
 
 pass() { echo "PASS $*"; }

@@ -2,8 +2,10 @@
  * malloc family (the executable's definitions win over every shared
  * library's, jemalloc's and OpenBLAS's included), counts every call, and
  * checks that training steps, Adam steps and forward passes after the first
- * ones allocate nothing at all, in any library. Skipped under sanitizers,
- * which own the allocator. */
+ * ones allocate nothing at all, in any library; so do the batches of
+ * train_run with augmentation (gathering, transforming, a step), counted
+ * between its progress callbacks. Skipped under sanitizers, which own the
+ * allocator. */
 #include "tests/unit/test.h"
 
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include "model/explain.h"
 #include "model/mem.h"
 #include "model/net.h"
+#include "model/train.h"
 
 #ifndef MNISTD_SANITIZER
 #include <stdatomic.h>
@@ -38,6 +41,51 @@ int posix_memalign(void **out, size_t al, size_t n)
         return ENOMEM;
     *out = p;
     return 0;
+}
+
+/* Allocations counted from the 2nd batch to the last of the 1st epoch. */
+typedef struct {
+    long at_second, at_last;
+} batch_count;
+
+static int count_batches(const train_progress *p, void *user)
+{
+    batch_count *c = user;
+    if (p->event == TRAIN_EV_BATCH && p->epoch == 1 && p->batch == 2)
+        c->at_second = atomic_load(&n_alloc);
+    if (p->event == TRAIN_EV_BATCH && p->epoch == 1 && p->batch == p->batches)
+        c->at_last = atomic_load(&n_alloc);
+    return 0;
+}
+
+/* An augmented train_run on a small synthetic set. */
+static void augmented_training(void)
+{
+    enum { N = 640 };
+    mnist_set s = {N, 28, 28, malloc((size_t)N * 784), malloc(N)};
+    for (int i = 0; i < N; i++) {
+        s.labels[i] = (uint8_t)(i % 10);
+        for (int k = 0; k < 784; k++)
+            s.images[(size_t)i * 784 + k] = (uint8_t)((k % 28 > 8 && k % 28 < 12 + i % 10 && k / 28 > 6) * 255);
+    }
+    train_config c;
+    train_config_default(&c);
+    c.epochs = 1;
+    c.batch_size = 32;
+    c.threads = 2;
+    c.augment = (augment_config){3.0f, 15.0f, 0.1f, 1.5f, 0.5f};
+    float *p = mem_aligned(4 * NET_NUM_PARAMS);
+    batch_count bc = {-1, -1};
+    char err[256] = "";
+    TEST_BEGIN("augmented_training_allocates_nothing");
+    int rc = train_run(p, &s, &c, count_batches, &bc, NULL, 0, err, sizeof err);
+    long d = bc.at_last - bc.at_second;
+    printf("  allocations during %d augmented training batches: %ld\n", N * 8 / 10 / 32 - 2, d);
+    CHECK(rc == TRAIN_OK && bc.at_second >= 0 && bc.at_last >= 0, "train_run %d: %s", rc, err);
+    CHECK(d == 0, "%ld allocations in the augmented training loop", d);
+    TEST_END();
+    mem_free(p);
+    mnist_free(&s);
 }
 
 int main(void)
@@ -90,6 +138,7 @@ int main(void)
     CHECK(ec && d == 0, "%ld allocations in the explanation path", d);
     explain_ctx_free(ec);
     TEST_END();
+    augmented_training();
     TEST_BEGIN("allocation_counter_works");
     before = atomic_load(&n_alloc);
     void *q = malloc(10);
@@ -107,6 +156,7 @@ int main(void)
     TEST_SKIP("training_steps_allocate_nothing", "sanitizer build owns malloc");
     TEST_SKIP("inference_allocates_nothing", "sanitizer build owns malloc");
     TEST_SKIP("explanation_allocates_nothing", "sanitizer build owns malloc");
+    TEST_SKIP("augmented_training_allocates_nothing", "sanitizer build owns malloc");
     return 0;
 }
 #endif
