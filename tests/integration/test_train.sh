@@ -5,6 +5,9 @@
 #     file loads and predicts the same), accuracy far above chance, and
 #     /evaluate agrees with the job's test figures;
 #   - while it runs, a client predicting in a loop gets only 200 answers;
+#   - /evaluate on the transformed test sets: the plain figures unchanged,
+#     one accuracy per transformation; its 400/413/415/422;
+#   - augmentation settings: echoed in the job, 422 on each bad one;
 #   - 409 on a second job, 422 on each bad field, 400/415, cancellation, a job
 #     whose data is missing fails with a clear error, /train lists newest first;
 #   - startup with a corrupt model file (refused, file untouched), with no
@@ -65,6 +68,12 @@ bad_field test_train_422_unknown '{"epoch":1}' epoch
 bad_field test_train_422_lr_underflow '{"learning_rate":1e-50}' learning_rate
 bad_field test_train_422_split_rounds_to_1 '{"validation_split":0.99999999999}' validation_split
 bad_field test_train_422_duplicate '{"epochs":1,"epochs":2}' epochs
+bad_field test_train_422_augment_shift '{"augment":{"shift":4.5}}' augment.shift
+bad_field test_train_422_augment_thin '{"augment":{"thin":-1}}' augment.thin
+bad_field test_train_422_augment_type '{"augment":{"rotate":"10"}}' augment.rotate
+bad_field test_train_422_augment_unknown '{"augment":{"shear":1}}' augment.shear
+bad_field test_train_422_augment_duplicate '{"augment":{"scale":0.1,"scale":0.2}}' augment.scale
+bad_field test_train_422_augment_not_object '{"augment":true}' augment
 req POST /train -H 'Content-Type: application/json' -d '{"epochs":'
 check test_train_400_json "status $status" test "$status" = 400
 req POST /train -H 'Content-Type: application/json' -d '[1,2]'
@@ -117,6 +126,8 @@ acc=$(jget "$body" 'd["test"]["accuracy"]')
 tloss=$(jget "$body" 'd["test"]["loss"]')
 v1=$(jget "$body" 'd["model_version"]')
 check test_train_job_accuracy "test accuracy $acc" python3 -c "import sys; sys.exit(not $acc > 0.6)"
+check test_train_job_no_augment "config $(jget "$body" 'd["config"]')" \
+  test "$(jget "$body" '"augment" in d["config"]')" = False
 touch "$WORK/stop"; wait "$LOOP"
 total=$(wc -l <"$WORK/loop.codes"); ok=$(grep -c '^200$' "$WORK/loop.codes")
 check test_train_predictions_during_job "$ok of $total predictions were 200 with the right digit" \
@@ -144,9 +155,44 @@ ok = abs(d['accuracy'] - $acc) < 1e-9 and abs(d['loss'] - $tloss) < 1e-6
 ok = ok and sum(map(sum, d['confusion'])) == 10000 and len(d['per_class']) == 10
 ok = ok and abs(sum(d['confusion'][k][k] for k in range(10)) / 10000 - d['accuracy']) < 1e-12
 sys.exit(not ok)"
+cp "$body" "$WORK/plain-eval.json"
 
-# ---- cancellation ---------------------------------------------------------------
-req POST /train -H 'Content-Type: application/json' -d '{"epochs":50}'
+# /evaluate on the transformed copies of the test set (four evaluations: more
+# than req's usual 30 s on a loaded machine)
+req POST /evaluate --max-time $((120 * ${SLOW:-1})) -d '{"set":"transformed"}'
+check test_train_evaluate_transformed "status $status $(head -c 300 "$body")" python3 -c "
+import json,sys; d=json.load(open('$body')); p=json.load(open('$WORK/plain-eval.json'))
+t = d['transformed']
+ok = d['set'] == 'transformed' and d['accuracy'] == p['accuracy'] and d['confusion'] == p['confusion']
+ok = ok and sorted(t) == ['rotated', 'shifted', 'thickened']
+ok = ok and all(v['images'] == 10000 and 0.1 < v['accuracy'] <= 1 and v['transformation'] for v in t.values())
+print('  plain %.4f, ' % d['accuracy'] + ', '.join('%s %.4f' % (k, v['accuracy']) for k, v in sorted(t.items())))
+sys.exit(not ok)"
+rot=$(jget "$body" 'd["transformed"]["rotated"]["accuracy"]')
+req POST /evaluate --max-time $((120 * ${SLOW:-1})) -H 'Content-Type: application/json' -d '{"set":"rotated"}'
+check test_train_evaluate_one_set "status $status $(head -c 300 "$body")" test "$status" = 200 \
+  -a "$(jget "$body" 'list(d["transformed"])')" = "['rotated']" \
+  -a "$(jget "$body" 'd["transformed"]["rotated"]["accuracy"]')" = "$rot"
+req POST /evaluate -H 'Content-Type: application/json' -d '{"set":"test"}'
+check test_train_evaluate_test_set "status $status $(head -c 200 "$body")" test "$status" = 200 \
+  -a "$(jget "$body" 'd["set"]')" = test -a "$(jget "$body" '"transformed" in d')" = False
+req POST /evaluate -H 'Content-Type: application/json' -d '{"set":"sheared"}'
+check test_train_evaluate_422_set "status $status $(cat "$body")" \
+  test "$status" = 422 -a "$(jget "$body" 'd["field"]')" = set
+req POST /evaluate -H 'Content-Type: application/json' -d '{"set":"rotated","images":5}'
+check test_train_evaluate_422_unknown "status $status $(cat "$body")" \
+  test "$status" = 422 -a "$(jget "$body" 'd["field"]')" = images
+req POST /evaluate -H 'Content-Type: application/json' -d '{"set":'
+check test_train_evaluate_400 "status $status" test "$status" = 400
+req POST /evaluate -H 'Content-Type: image/png' -d '{"set":"rotated"}'
+check test_train_evaluate_415 "status $status" test "$status" = 415
+req POST /evaluate -H 'Content-Type: application/json' -d "{\"set\":\"$(head -c 2000 /dev/zero | tr '\0' x)\"}"
+check test_train_evaluate_413 "status $status" test "$status" = 413
+
+# ---- cancellation (of a job that trains with augmentation) -------------------------
+req POST /train -H 'Content-Type: application/json' -d '{"epochs":50,"augment":{"shift":1.5,"thicken":1}}'
+check test_train_augment_echoed "config $(jget "$body" 'd["config"]')" \
+  test "$(jget "$body" 'd["config"]["augment"]')" = "{'shift': 1.5, 'rotate': 0, 'scale': 0, 'thicken': 1, 'thin': 0}"
 id2=$(jget "$body" 'd["id"]')
 wait_until 30 bash -c "curl -s http://127.0.0.1:$PORT/train/$id2 | grep -q '\"status\":\"running\"'"
 req DELETE "/train/$id2"
