@@ -12,6 +12,8 @@
 #                        (build/state/models) seeded with the shipped model
 #   make test-fresh      the README's two commands in a new Debian 12 root (slow)
 #   make model           retrain the shipped model with the recipe
+#   make robustness      train the augmented recipe and print the robustness
+#                        table (scripts/robustness.sh)
 #
 # Objects of a sanitizer build go to build/<sanitizer>/ so that a normal and a
 # sanitized build can live side by side.
@@ -93,7 +95,7 @@ TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC   := $(sort $(wildcard tests/tools/*.c bench/*.c))
 TOOL_BIN   := $(TOOL_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test check unit bench run model deps-build deps-test deps-bench clean fuzz check-deploy test-fresh
+.PHONY: all test check unit bench run model robustness deps-build deps-test deps-bench clean fuzz check-deploy test-fresh
 all: $(BUILD)/mnistd
 
 $(BUILD)/obj/%.o: %.c
@@ -182,6 +184,10 @@ run: deps-build
 model: deps-build
 	$(MAKE) --no-print-directory $(BUILD)/mnistd
 	./$(BUILD)/mnistd train --data "$(MNISTD_DATA)" --epochs 5 --seed 1 --threads 2 --out models/mnist-cnn.safetensors
+
+robustness: deps-build
+	$(MAKE) --no-print-directory $(BUILD)/mnistd
+	MNISTD_BIN=$(BUILD)/mnistd bash scripts/robustness.sh
 
 # The Dockerfile, compose and Kubernetes checks alone (they run in `make test` too).
 check-deploy: deps-test
