@@ -2,7 +2,8 @@
 # The command line on the daemon's binary: mnistd train / evaluate / predict.
 # --help describes every flag the code accepts; a short training run writes a
 # model that evaluate and predict read; bad flags and files exit with a
-# clear message and status 2 (usage) or 1 (failure).
+# clear message and status 2 (usage) or 1 (failure); augmented training is
+# reproducible and recorded; evaluate --set reports the transformed sets.
 . "$(dirname "$0")/../contract/lib.sh"
 lib_init
 B=$MNISTD_BIN
@@ -25,7 +26,8 @@ rc=$?
 check cli_train_bad_epochs "exit $rc: $(cat "$WORK/o")" test "$rc" = 2
 # the ranges of model/train.h (the API's): one past each end is refused
 for bad in "--epochs 101" "--batch-size=1025" "--lr 1.5" "--validation-split 1" "--seed -1" \
-           "--limit 100000001" "--threads 65" "--epochs 2.0"; do
+           "--limit 100000001" "--threads 65" "--epochs 2.0" "--augment-shift 4.5" \
+           "--augment-rotate -1" "--augment-scale 0.6" "--augment-thicken 2.1" "--augment-thin 1.5"; do
   "$B" train $bad --data /nonexistent >"$WORK/o" 2>&1
   rc=$?
   check "cli_train_range_${bad%% *}" "$bad: exit $rc: $(cat "$WORK/o")" \
@@ -72,4 +74,25 @@ check cli_predict "$(cat "$WORK/pred.out")" grep -q "d0.png 7 " "$WORK/pred.out"
 "$B" train --data "$MNISTD_DATA" --limit 2000 --epochs 2 --seed 5 --quiet --out "$WORK/m2.safetensors" >/dev/null 2>&1
 tail -c 373288 "$M" >"$WORK/t1"; tail -c 373288 "$WORK/m2.safetensors" >"$WORK/t2"
 check cli_train_reproducible "two runs with the same seed differ" cmp -s "$WORK/t1" "$WORK/t2"
+# augmented: reproducible too, other weights than without, the settings in the recipe
+aug=(--data "$MNISTD_DATA" --limit 2000 --epochs 2 --seed 5 --quiet --augment-shift 2 --augment-rotate 10
+     --augment-scale 0.1 --augment-thicken 1 --augment-thin 0.5)
+"$B" train "${aug[@]}" --out "$WORK/a1.safetensors" >/dev/null 2>&1
+"$B" train "${aug[@]}" --out "$WORK/a2.safetensors" >/dev/null 2>&1
+tail -c 373288 "$WORK/a1.safetensors" >"$WORK/t3"; tail -c 373288 "$WORK/a2.safetensors" >"$WORK/t4"
+check cli_train_augmented_reproducible "two augmented runs with the same seed differ" cmp -s "$WORK/t3" "$WORK/t4"
+check cli_train_augmented_differs "augmentation changed no weight" bash -c "! cmp -s '$WORK/t1' '$WORK/t3'"
+check cli_train_augmented_recipe "no augment in the model's recipe" \
+  grep -qF '\"augment\":{\"shift\":2,\"rotate\":10,\"scale\":0.1,\"thicken\":1,\"thin\":0.5}' "$WORK/a1.safetensors"
+check cli_train_plain_recipe_unchanged "the reference recipe's record names augment" \
+  bash -c "! grep -q augment '$M'"
+# evaluate on the transformed copies of the test set
+"$B" evaluate --model "$M" --data "$MNISTD_DATA" --set transformed >"$WORK/evalt.out" 2>&1
+rc=$?
+check cli_evaluate_transformed "exit $rc: $(grep '^set' "$WORK/evalt.out")" \
+  test "$rc" = 0 -a "$(awk '$1 == "set" {print $2}' "$WORK/evalt.out" | tr '\n' ' ')" = "test shifted rotated thickened " \
+  -a "$(awk '$1 == "set" && $2 == "test" {print $4}' "$WORK/evalt.out")" = "$acc_eval"
+"$B" evaluate --model "$M" --data "$MNISTD_DATA" --set sheared >"$WORK/o" 2>&1
+rc=$?
+check cli_evaluate_bad_set "exit $rc: $(cat "$WORK/o")" test "$rc" = 2 -a -n "$(grep 'unknown set' "$WORK/o")"
 [ "$FAILS" -eq 0 ]
