@@ -208,7 +208,7 @@ clean:
 # Fuzzing: libFuzzer harnesses in tests/fuzz/, built with clang under
 # ASan+UBSan into build/fuzz/ (never with jemalloc). Each harness runs for
 # FUZZ_SECONDS; FUZZ_TARGETS picks some (png multipart idx ckpt ckpt_header
-# json_train v2).
+# json_train json_evaluate v2).
 # Crash inputs go to build/fuzz/artifacts/; see tests/fuzz/README.md.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
