@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "api/evalreq.h"
-#include "api/respond.h"
+#include "api/jsonbody.h"
 #include "model/grid.h"
 #include "model/png.h"
 #include "model/net.h"
@@ -275,24 +275,14 @@ static enum MHD_Result bg_finish(api_request *r)
                              r->bg_status == 503 ? retry1 : NULL);
 }
 
-/* Both handlers are called again when the operation resumes the connection.
- * The body of POST /evaluate is read as JSON also when sent as what `curl -d`
- * sends (form-urlencoded, text/plain), as POST /train's. */
+/* Both handlers are called again when the operation resumes the connection. */
 enum MHD_Result api_post_evaluate(api_request *r)
 {
     if (r->bg_state)
         return bg_finish(r);
-    if (r->too_large) {
-        char d[96];
-        snprintf(d, sizeof(d), "an evaluation request body is at most %llu bytes",
-                 (unsigned long long)r->body_max);
-        return api_error(r, 413, "body too large", d, NULL);
-    }
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (r->len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0 &&
-        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 && strncasecmp(ct, "text/plain", 10) != 0)
-        return api_error(r, 415, "unsupported media type", "POST /evaluate takes a JSON object (application/json)",
-                         NULL);
+    enum MHD_Result refused;
+    if (api_json_body_refused(r, "an evaluation request", "POST /evaluate", &refused))
+        return refused;
     unsigned sets;
     char field[64], detail[160];
     int rc = evalreq_parse(r->body, r->len, &sets, field, sizeof(field), detail, sizeof(detail));

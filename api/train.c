@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/respond.h"
+#include "api/jsonbody.h"
 
 static void add_time(cJSON *o, const char *key, double t)
 {
@@ -187,19 +187,9 @@ static int read_field(api_request *r, const cJSON *body, train_field f, double *
 
 enum MHD_Result api_post_train(api_request *r)
 {
-    if (r->too_large) {
-        char d[96];
-        snprintf(d, sizeof(d), "a training request body is at most %llu bytes",
-                 (unsigned long long)r->body_max);
-        return api_error(r, 413, "body too large", d, NULL);
-    }
-    /* JSON, or what `curl -d '{...}'` sends without -H (form-urlencoded), or
-     * no type at all: the body is read as JSON in each case. */
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (r->len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0 &&
-        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 && strncasecmp(ct, "text/plain", 10) != 0)
-        return api_error(r, 415, "unsupported media type", "POST /train takes a JSON object (application/json)",
-                         NULL);
+    enum MHD_Result refused;
+    if (api_json_body_refused(r, "a training request", "POST /train", &refused))
+        return refused;
     train_config cfg;
     train_config_default(&cfg);
     promote_policy promote = PROMOTE_IF_BETTER;

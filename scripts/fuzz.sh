@@ -40,7 +40,7 @@ declare -A SRC=(
   [idx]="model/mnist.c model/err.c"
   [ckpt]="model/checkpoint.c model/atomicfile.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/err.c"
   [ckpt_header]="model/checkpoint.c model/atomicfile.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/err.c"
-  [json_train]="api/train.c api/auth.c model/train.c model/augment.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/atomicfile.c server/promote.c model/err.c"
+  [json_train]="api/train.c api/jsonbody.c api/auth.c model/train.c model/augment.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/atomicfile.c server/promote.c model/err.c"
   [json_evaluate]="api/evalreq.c model/robust.c model/augment.c model/train.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/atomicfile.c model/err.c"
   [v2]="api/oip.c api/oipscan.c api/oipreply.c server/strbuf.c server/log.c"
 )

@@ -172,6 +172,7 @@ int main(void)
     in.status = JOB_SUCCEEDED;
     train_config_default(&in.cfg);
     in.cfg.learning_rate = 0.5f;
+    in.cfg.augment = (augment_config){2.5f, 12.0f, 0.1f, 1.5f, 0.5f};
     in.created_at = 1700000000.25;
     in.n_history = 2;
     in.history[1].epoch = 2;
@@ -198,7 +199,8 @@ int main(void)
         CHECK(o->status == JOB_SUCCEEDED && o->cfg.learning_rate == 0.5f && o->created_at == 1700000000.25 &&
               o->n_history == 2 && o->history[1].epoch == 2 && isnan(o->history[1].val_loss) &&
               o->test_accuracy == 0.9876 && o->promote == PROMOTE_NEVER && o->promoted == 0 &&
-              strcmp(o->promotion, in.promotion) == 0 && strcmp(o->model_version, v[0]) == 0,
+              strcmp(o->promotion, in.promotion) == 0 && strcmp(o->model_version, v[0]) == 0 &&
+              memcmp(&o->cfg.augment, &in.cfg.augment, sizeof in.cfg.augment) == 0,
               "fields differ after a round trip");
     }
     free(all);
