@@ -372,9 +372,15 @@ static void test_robustness_direction(void)
         return;
     }
 #ifdef MNISTD_SANITIZER
-    enum { LIMIT = 3000, EVAL = 1000 };  /* instrumented code is slower */
+    /* Instrumented code is 3-10 times slower: a run cut short enough to
+     * keep the sanitizer pass quick is too short to judge the direction, so
+     * it is run for the sanitizer's sake and the direction judged in the
+     * normal build. */
+    enum { LIMIT = 3000, EVAL = 1000, JUDGE = 0 };
+    const char *name = "augment_robustness_run_sanitized";
 #else
-    enum { LIMIT = 8000, EVAL = 2000 };
+    enum { LIMIT = 8000, EVAL = 2000, JUDGE = 1 };
+    const char *name = "augment_improves_robustness";
 #endif
     /* the first EVAL test images, without copying them */
     mnist_set sub = test;
@@ -386,7 +392,7 @@ static void test_robustness_direction(void)
     c.validation_split = 0;
     c.threads = 2;
     float *plain = mem_aligned(4 * NET_NUM_PARAMS), *aug = mem_aligned(4 * NET_NUM_PARAMS);
-    TEST_BEGIN("augment_improves_robustness");
+    TEST_BEGIN(name);
     int rc = train_run(plain, &train, &c, NULL, NULL, NULL, 0, err, sizeof err);
     c.augment = (augment_config){2.5f, 12.0f, 0.1f, 1.5f, 0.5f};
     rc |= train_run(aug, &train, &c, NULL, NULL, NULL, 0, err, sizeof err);
@@ -406,13 +412,15 @@ static void test_robustness_direction(void)
                e[0][2].accuracy);
         printf("  with augmentation    %.4f / %.4f / %.4f\n", e[1][0].accuracy, e[1][1].accuracy,
                e[1][2].accuracy);
-        CHECK(e[1][1].accuracy > e[0][1].accuracy + 0.05, "shifted: %.4f with, %.4f without",
+        CHECK(!JUDGE || e[1][1].accuracy > e[0][1].accuracy + 0.05, "shifted: %.4f with, %.4f without",
               e[1][1].accuracy, e[0][1].accuracy);
-        CHECK(e[1][2].accuracy > e[0][2].accuracy + 0.02, "thickened: %.4f with, %.4f without",
+        CHECK(!JUDGE || e[1][2].accuracy > e[0][2].accuracy + 0.02, "thickened: %.4f with, %.4f without",
               e[1][2].accuracy, e[0][2].accuracy);
-        CHECK(e[1][0].accuracy > 0.8, "plain accuracy with augmentation %.4f", e[1][0].accuracy);
+        CHECK(e[1][0].accuracy > (JUDGE ? 0.8 : 0.5), "plain accuracy with augmentation %.4f", e[1][0].accuracy);
     }
     TEST_END();
+    if (!JUDGE)
+        TEST_SKIP("augment_improves_robustness", "judged in the normal build (a sanitized run is cut short)");
     mem_free(plain);
     mem_free(aug);
     mnist_free(&train);
