@@ -11,6 +11,9 @@
 #   metric NAME{labels}           the value of one series from GET /metrics
 #   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
 #   wait_job ID                   waits until training job ID has ended; $body is its record
+#   models_init TEST              lib_init for a test of the model repository: SKIP without
+#                                 MNISTD_DATA; sets $D (the data), $MODEL, $R (a path for
+#                                 the repository) and writes $WORK/d0.png (test image 0)
 #   crash_kill TOOL PATH MS       runs `TOOL loop PATH` (a crash tool), waits for its first
 #                                 line, kills it with SIGKILL at a random moment of the next MS ms
 #
@@ -68,6 +71,15 @@ wait_until() {
 wait_job() {
   wait_until 120 bash -c "curl -s http://127.0.0.1:$PORT/train/$1 | grep -qE '\"status\":\"(succeeded|failed|cancelled)\"'"
   req GET "/train/$1"
+}
+
+models_init() {
+  lib_init
+  need_data "$1"
+  D=$MNISTD_DATA
+  ensure_model || { fail "$1_model" "could not get a model"; exit 1; }
+  R=$WORK/repo
+  "$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
 }
 
 # crash_kill TOOL PATH MS: a crash tool (tests/tools/crash_*) changes PATH in

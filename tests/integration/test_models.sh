@@ -14,12 +14,7 @@
 #   - --keep-models; the metrics; a single model file keeps a bad job out.
 # With MNISTD_CAPTURE=FILE every exchange is recorded for the contract test.
 . "$(dirname "$0")/../contract/lib.sh"
-lib_init
-need_data test_models
-D=$MNISTD_DATA
-ensure_model || { fail test_models_model "could not get a model"; exit 1; }
-R=$WORK/repo
-"$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
+models_init test_models
 
 start_daemon a --model-dir "$R" --model "$MODEL" --data "$D" || { fail test_models_start "daemon did not start"; exit 1; }
 req GET /models

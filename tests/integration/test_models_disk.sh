@@ -6,10 +6,7 @@
 # left, and the daemon keeps serving. With the disk full an activation fails
 # with 500 and changes nothing; once space is freed it succeeds.
 . "$(dirname "$0")/../contract/lib.sh"
-lib_init
-need_data test_models_disk
-D=$MNISTD_DATA
-ensure_model || { fail test_models_disk_model "could not get a model"; exit 1; }
+models_init test_models_disk
 CR=$ROOT/$BUILD/tests/tools/crash_repo
 M=$WORK/small
 mkdir -p "$M"
@@ -27,7 +24,6 @@ lib_cleanup_disk() {
   rm -rf "$WORK"
 }
 R=$M/repo
-"$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
 # fill: leaves about $1 KiB free on the tmpfs (0: none)
 fill() {
   rm -f "$M/filler"

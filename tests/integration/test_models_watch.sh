@@ -5,13 +5,8 @@
 # each within --watch-s (plus a second of slack for a loaded machine), no
 # request fails, and every answer names one of the two versions.
 . "$(dirname "$0")/../contract/lib.sh"
-lib_init
-need_data test_models_watch
-D=$MNISTD_DATA
-ensure_model || { fail test_models_watch_model "could not get a model"; exit 1; }
-R=$WORK/repo
+models_init test_models_watch
 S=2
-"$MKPNG" --mnist "$D" --index 0 -o "$WORK/d0.png"
 
 start_daemon owner --model-dir "$R" --model "$MODEL" --data "$D" || { fail test_models_watch_start "owner did not start"; exit 1; }
 PA=$PORT; PIDA=$PID
