@@ -240,16 +240,21 @@ static int parse_number(const char *t, size_t n, double *out)
         *out = neg ? -v : v;
         return 0;
     }
-    /* anything else: strtod on a NUL-terminated copy, as cJSON does; cJSON
-     * reads at most 63 characters of a number, so a longer one is refused */
-    char buf[64];
-    if (n >= sizeof(buf))
+    /* anything else: strtod on a NUL-terminated copy, as cJSON does. cJSON
+     * (Debian's 1.7.15 with its security fixes) copies a number of any
+     * length, so a long one is copied to the heap here too (it is within the
+     * body, whose size is bounded). */
+    char small[64], *buf = small;
+    if (n >= sizeof(small) && !(buf = malloc(n + 1)))
         return -1;
     memcpy(buf, t, n);
     buf[n] = '\0';
     char *end = NULL;
     double v = strtod(buf, &end);
-    if (end != buf + n)
+    int ok = end == buf + n;
+    if (buf != small)
+        free(buf);
+    if (!ok)
         return -1;
     *out = v;
     return 0;

@@ -129,7 +129,10 @@ static void test_number_forms(void)
     TEST_BEGIN("oip_number_forms_match_strtod");
     static const char *forms[] = {"0", "1", "0.5", "5e-1", "5E-1", "0.50000000000000000001", "1.0e0",
                                   "-0", "0.0039215688593685627", "1e-30", "2.5e-3", "00.5", "0.",
-                                  "12e-2", "0.123456789012345678901234567890", "1E+0", "0.1e1"};
+                                  "12e-2", "0.123456789012345678901234567890", "1E+0", "0.1e1",
+                                  /* longer than 63 characters: cJSON reads it whole */
+                                  "0.01960784777777777777777777777777777777777777777777777777777777777777777777777"
+                                  "77777777777777777777731"};
     int n = (int)(sizeof forms / sizeof forms[0]);
     buf b = {0};
     puts_(&b, "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],\"datatype\":\"FP32\",\"data\":[");
