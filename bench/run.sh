@@ -32,6 +32,8 @@
 #   BENCH_REGRESS=REV   also run bench/regress.sh REV: this tree against
 #                       revision REV (instruction counts under callgrind,
 #                       /predict requests/s), as ratios of the same run
+#   BENCH_JOB=0         skip bench/train_job.sh (a POST /train epoch against
+#                       the engine's epoch)
 #   BENCH_CONTAINER=0   skip bench/container.sh (the image against the native
 #                       build, with a private Docker engine; needs root)
 #   TORCH_PYTHON        interpreter with torch (default /usr/bin/python3)
@@ -233,6 +235,10 @@ if [ "${BENCH_HTTP:-0}" = 1 ]; then
 elif [ "${BENCH_TLS:-1}" = 1 ]; then
   echo; echo "bench: bench/http.sh, part 3 (the cost of TLS)"
   BUILD=$BUILD HTTP_PARTS=3 bash bench/http.sh 5 || status=1
+fi
+if [ "${BENCH_JOB:-1}" = 1 ]; then
+  echo; echo "bench: bench/train_job.sh"
+  BUILD=$BUILD bash bench/train_job.sh || status=1
 fi
 if [ "${BENCH_V2:-1}" = 1 ]; then
   echo; echo "bench: bench/v2.sh"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# A training job over HTTP against the engine alone, interleaved in one run:
+#   job     one epoch as POST /train {"epochs":1,"seed":1} to a daemon
+#           serving the shipped model, timed from the POST until the job
+#           reads "succeeded" (polled every 20 ms by one client process):
+#           training, the test-set evaluation, saving and promotion; and the
+#           epoch's own seconds from the job's history;
+#   engine  bench_net --epochs 1 --no-infer: train_run's epoch and the
+#           test-set evaluation, in one process without HTTP.
+# BENCH_JOB_REPS rounds (default 3) of one each, on the same daemon (its
+# first job also loads the MNIST files; the medians hide that). Prints
+# "job.KEY=VALUE" lines, then the medians and the ratios job / engine.
+#
+#   bench/train_job.sh
+# Env: MNISTD_DATA, BUILD, BENCH_JOB_REPS.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+BIN=$ROOT/$BUILD/mnistd
+ENGINE=$ROOT/$BUILD/bench/bench_net
+REPS=${BENCH_JOB_REPS:-3}
+case "$REPS" in ''|*[!0-9]*|0) echo "train_job: BENCH_JOB_REPS must be a positive integer" >&2; exit 2 ;; esac
+[ -d "${MNISTD_DATA:-}" ] || { echo "train_job: set MNISTD_DATA" >&2; exit 2; }
+. "$ROOT/bench/lib.sh"
+WORK=$(mktemp -d /tmp/mnistd-train-job.XXXXXX)
+DPID=
+cleanup() { bench_stop; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cp "$ROOT/models/mnist-cnn.safetensors" "$WORK/served.safetensors"
+bench_start "$WORK/daemon.log" "$BIN" --model "$WORK/served.safetensors" --data "$MNISTD_DATA"
+
+# One job: POST, poll, print job.seconds and job.epoch_seconds.
+job() {
+  python3 - "$BASE" <<'PY'
+import json, sys, time, urllib.request
+base = sys.argv[1]
+body = json.dumps({"epochs": 1, "seed": 1}).encode()
+req = urllib.request.Request(base + "/train", body, {"Content-Type": "application/json"})
+t0 = time.monotonic()
+jid = json.load(urllib.request.urlopen(req))["id"]
+while True:
+    d = json.load(urllib.request.urlopen("%s/train/%d" % (base, jid)))
+    if d["status"] in ("succeeded", "failed", "cancelled"):
+        break
+    time.sleep(0.02)
+t1 = time.monotonic()
+if d["status"] != "succeeded":
+    sys.exit("train_job: job %d %s: %s" % (jid, d["status"], d.get("error")))
+print("job.seconds=%.3f" % (t1 - t0))
+print("job.epoch_seconds=%.3f" % d["history"][0]["seconds"])
+PY
+}
+
+log=$WORK/results.txt
+for ((r = 1; r <= REPS; r++)); do
+  echo "  [rep $r] training job, engine ..." >&2
+  job | tee -a "$log"
+  "$ENGINE" --epochs 1 --no-infer --seed 1 | grep -E '^ours\.(train|eval)_seconds=' |
+    sed 's/^ours\./job.engine_/' | tee -a "$log"
+done
+
+med() { tr '=' ' ' <"$log" | bench_median /dev/stdin "$1"; }
+js=$(med job.seconds); je=$(med job.epoch_seconds)
+et=$(med job.engine_train_seconds); ee=$(med job.engine_eval_seconds)
+echo
+echo "one training epoch, medians of $REPS round(s): a POST /train job against the engine alone"
+awk -v js="$js" -v je="$je" -v et="$et" -v ee="$ee" 'BEGIN {
+  printf "%-52s %8.2f s\n", "job, POST to succeeded (train, evaluate, save)", js
+  printf "%-52s %8.2f s\n", "engine, train_run epoch + test evaluation", et + ee
+  r = js / (et + ee)
+  printf "%-52s %8.2f   within 10%%: %s\n", "ratio job / engine", r, r <= 1.10 ? "met" : "MISSED"
+  printf "%-52s %8.2f s against %.2f s: ratio %.2f\n", "the epoch alone (job history / engine train_run)", je, et, je / et
+}'
