@@ -427,6 +427,7 @@ int cli_predict(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    net_ctx_prepare(ctx, params);  /* the weights rearranged once, as the daemon's workers do */
     img_limits lim;
     img_limits_default(&lim);
     for (int i = first; i < argc; i++) {
