@@ -132,6 +132,29 @@ static void nested_fn(void *arg, int tid, int n)
         atomic_fetch_add(&nj->failures, 1);
 }
 
+/* Phases separated by pool_barrier_wait: each thread writes its slot, waits,
+ * then every thread must see every slot of this phase written, and waits
+ * again before the next phase overwrites them. */
+typedef struct {
+    pool_barrier bar;
+    int slot[8];
+    int phases;
+    atomic_int failures;
+} barrier_job;
+
+static void barrier_fn(void *arg, int tid, int n)
+{
+    barrier_job *bj = arg;
+    for (int ph = 0; ph < bj->phases; ph++) {
+        __atomic_store_n(&bj->slot[tid], ph, __ATOMIC_RELAXED);
+        pool_barrier_wait(&bj->bar, n);
+        for (int t = 0; t < n; t++)
+            if (__atomic_load_n(&bj->slot[t], __ATOMIC_RELAXED) != ph)
+                atomic_fetch_add(&bj->failures, 1);
+        pool_barrier_wait(&bj->bar, n);
+    }
+}
+
 int main(void)
 {
     const int runs = TEST_UNDER_TSAN ? 200 : 1000;
@@ -204,6 +227,20 @@ int main(void)
     for (int t = 0; t < pool_size(p); t++)
         pool_free(nj.inner[t]);
     pool_free(p);
+    TEST_END();
+
+    TEST_BEGIN("pool_barrier_phases");
+    for (int size = 1; size <= 3; size++) {
+        p = pool_create(size);
+        barrier_job bj;
+        memset(&bj, 0, sizeof bj);
+        bj.phases = runs / 10;
+        for (int k = 0; k < 10; k++)
+            pool_run(p, barrier_fn, &bj);
+        CHECK(atomic_load(&bj.failures) == 0, "pool of %d: %d stale slots after a barrier", size,
+              atomic_load(&bj.failures));
+        pool_free(p);
+    }
     TEST_END();
 
     TEST_BEGIN("pool_shutdown");
