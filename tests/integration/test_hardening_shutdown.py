@@ -12,7 +12,8 @@
 2. A running training job (many epochs) and SIGTERM with the default
    --shutdown-timeout-s 0: the daemon cancels it and exits 0 within a few
    seconds; the model file keeps its bytes and no temporary file is left.
-3. The grace: with --shutdown-timeout-s 60 a short job finishes during the
+3. The grace: with --shutdown-timeout-s 60 (x SLOW: ThreadSanitizer's
+   slowdown) a short job finishes during the
    shutdown and its model is saved (complete, loadable), while the daemon
    answers /readyz 503 and predictions 503 "shutting down" on connections
    opened before (each answer with `Connection: close`); with --shutdown-timeout-s 1 a long job is cancelled after
@@ -208,7 +209,8 @@ def test_training_cancelled(work, model, grace, tag):
 
 def test_training_grace(work, model):
     before = md5(model)
-    d = H.Daemon("grace", ["--model", model, "--data", H.DATA, "--shutdown-timeout-s", "60"], work)
+    # a grace the job fits in; a passing run waits for the job, not for it
+    d = H.Daemon("grace", ["--model", model, "--data", H.DATA, "--shutdown-timeout-s", str(60 * H.SLOW)], work)
     keep = d.conn()      # for /readyz
     keep2 = d.conn()     # for a prediction, idle until then
     keep.request("GET", "/readyz")
@@ -242,7 +244,7 @@ def test_training_grace(work, model):
     H.report("test_hardening_shutdown_connection_close", closes == ["close", "close"],
              "Connection headers of the answers during the shutdown: %s" % closes)
     try:
-        rc = d.proc.wait(90)
+        rc = d.proc.wait(90 * H.SLOW)
     except subprocess.TimeoutExpired:
         rc = None
     d.stop()
