@@ -2,6 +2,7 @@
  *
  * Routes (see openapi.yaml, which is served at GET /openapi.yaml):
  *   POST /predict        classify PNGs (raw body or multipart/form-data)
+ *   POST /explain        attributions of a prediction (Integrated Gradients)
  *   GET  /model          the served model
  *   GET  /healthz        liveness (always 200 while the process runs)
  *   GET  /readyz         readiness (200 while a model is loaded, else 503)
@@ -21,6 +22,7 @@
 
 #include "server/batcher.h"
 #include "server/config.h"
+#include "server/explainer.h"
 #include "server/jobs.h"
 #include "server/metrics.h"
 #include "server/lifecycle.h"
@@ -29,9 +31,10 @@
 typedef struct api_server api_server;
 
 /* Starts the HTTP daemon on cfg->bind:cfg->port with its own threads.
- * cfg, ms, b, jb and lc (the model lifecycle) must outlive the server. Returns NULL with err set (e.g. the
+ * cfg, ms, b, ex (the explanation queue), jb and lc (the model lifecycle)
+ * must outlive the server. Returns NULL with err set (e.g. the
  * port is taken). */
-api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b,
+api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, explainer *ex,
                       jobs *jb, lifecycle *lc, char *err, size_t errlen);
 
 /* The port actually bound (differs from cfg->port when that was 0). */
@@ -55,8 +58,9 @@ void api_tls_info(const api_server *s, char *buf, size_t len);
 void api_quiesce(api_server *s);
 
 /* Stops the HTTP threads, closes every connection, frees. NULL ignored.
- * The batcher must be stopped first so no connection stays suspended; this
- * waits for running evaluations (their connections are suspended too). */
+ * The batcher and the explainer must be stopped first so no connection
+ * stays suspended; this waits for running evaluations (their connections
+ * are suspended too). */
 void api_stop(api_server *s);
 
 /* The label values of the HTTP metrics, for metrics_init: one route label

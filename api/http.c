@@ -204,6 +204,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(r, status, secs * 1e3);
     free(r->body);
     free(r->jobs);
+    free(r->xjobs);
+    free(r->xfields);
     if (r->v2)
         oip_request_free(r->v2);
     free(r->v2);
@@ -243,8 +245,8 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     log_event(LOG_ERROR, msg, LOG_STR("source", "libmicrohttpd"));
 }
 
-api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs *jb, lifecycle *lc,
-                      char *err, size_t errlen)
+api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, explainer *ex, jobs *jb,
+                      lifecycle *lc, char *err, size_t errlen)
 {
     api_server *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -254,6 +256,7 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, jobs
     s->cfg = cfg;
     s->ms = ms;
     s->b = b;
+    s->ex = ex;
     s->jobs = jb;
     s->lc = lc;
     pthread_mutex_init(&s->bg_mu, NULL);

@@ -1,12 +1,15 @@
-/* api/infer.h -- inference shared by POST /predict and the v2 infer routes
- * (api/predict.c): the same refusals, limits, PNG decoding and batcher. */
+/* api/infer.h -- inference shared by POST /predict, POST /explain and the
+ * v2 infer and explain routes (api/predict.c, api/explain.c): the same
+ * refusals, limits, PNG decoding, batcher and explanation queue. */
 #ifndef MNISTD_API_INFER_H
 #define MNISTD_API_INFER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/multipart.h"
 #include "api/respond.h"
+#include "model/preprocess.h"
 
 /* Why a prediction (or its request) was refused: the reason label of
  * mnistd_predict_rejected_total (names in api/predict.c). */
@@ -27,9 +30,14 @@ typedef enum {
 /* api_infer_refused: when the daemon is stopping or has no model, answers
  * 503 and returns 1; else 0. api_body_begin: checks Content-Length against
  * --max-body-bytes (413), 411 without a length, and allocates the body.
- * api_decode_png: one PNG into job->input as /predict preprocesses it;
- * returns 0, or answers the error (naming part when > 0) in *ret and
- * returns -1. api_submit_jobs: frees the body and hands r->jobs (nimages) to
+ * api_decode_png: one PNG into input (784 floats) as /predict preprocesses
+ * it, and where the network's field lies over it into *field (may be
+ * NULL); returns 0, or answers the error (naming part when > 0) in *ret and
+ * returns -1. api_body_images: the PNGs of a complete body, as /predict
+ * takes them (r->multipart: each part, at most max_images, else the whole
+ * body), into parts (max_images places, pointing into the body); returns
+ * how many, or answers the error (413 naming limit_flag, 400, 415) in *ret
+ * and returns -1. api_submit_jobs: frees the body and hands r->jobs (nimages) to
  * the batcher; the connection stays suspended until the last job is
  * answered. api_jobs_failed: after the batcher, answers the first failure
  * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
@@ -42,10 +50,20 @@ typedef enum {
  * handler is done, 0 when it goes on with the body. */
 int api_infer_refused(api_request *r);
 enum MHD_Result api_body_begin(api_request *r);
-int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
-                   enum MHD_Result *ret);
+int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input, img_field *field,
+                   int part, enum MHD_Result *ret);
+int api_body_images(api_request *r, mp_part *parts, int max_images, const char *limit_flag,
+                    enum MHD_Result *ret);
 enum MHD_Result api_submit_jobs(api_request *r);
 int api_jobs_failed(api_request *r, enum MHD_Result *ret);
+/* The explanation queue's (api/explain.c), for POST /explain and the v2
+ * explain extension: api_explain_submit frees the body and hands r->xjobs
+ * (nimages, inputs, targets and steps set) to the explainer, the
+ * connection suspended until the last is answered; api_explain_failed,
+ * after it, answers the first failure (queue full, deadline, no model) in
+ * *ret and returns 1, or 0 when every image was explained. */
+enum MHD_Result api_explain_submit(api_request *r);
+int api_explain_failed(api_request *r, enum MHD_Result *ret);
 enum MHD_Result api_reject(api_request *r, reject_reason why, int status, const char *error,
                            const char *detail, const char *const *headers);
 int api_infer_finish_once(api_request *r, enum MHD_Result (*answer)(api_request *), const char *too_large,

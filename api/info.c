@@ -76,6 +76,8 @@ enum MHD_Result api_get_metrics(api_request *r)
     metrics_live live = {
         .queue_depth = batcher_queue_depth(r->srv->b),
         .queue_capacity = cfg->max_queue,
+        .explain_queue_depth = r->srv->ex ? explainer_queue_depth(r->srv->ex) : 0,
+        .explain_queue_capacity = cfg->explain_queue,
         .max_batch = cfg->max_batch,
         .workers = cfg->threads,
         .ready = m != NULL && !atomic_load(&r->srv->quiescing),

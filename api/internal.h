@@ -11,13 +11,16 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/explainopt.h"
 #include "api/tls.h"
+#include "model/preprocess.h"
 #include "server/jobs.h"
 
 struct api_server {
     const mnistd_config *cfg;
     modelstore *ms;
     batcher *b;
+    explainer *ex;       /* the explanation queue (POST /explain) */
     jobs *jobs;          /* training jobs and the data sets */
     lifecycle *lc;       /* the model repository (or the single model file) */
     struct MHD_Daemon *mhd;
@@ -72,6 +75,10 @@ typedef struct api_request {
     int suspended;
     int submit_error;    /* BATCHER_FULL / BATCHER_STOPPED when the submit failed */
     uint64_t decode_ns;
+    /* explain: its options, one job and one field per image (nimages) */
+    explain_opts xopts;
+    struct explain_job *xjobs;
+    img_field *xfields;
     /* a background operation (POST /evaluate, GET /samples.png): the
      * connection is suspended while it runs; its result waits here */
     int bg_state;        /* 0 none, 1 running, 2 done (result below) */

@@ -388,6 +388,20 @@ static int parse_outputs(const cJSON *root, oip_request *req, char *err, size_t 
             return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"binary_data_output\" must be true or false");
         if (bdo && cJSON_IsTrue(bdo))
             req->out_binary = 1;
+        /* the explain extension's (ignored by infer) */
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(params, "target");
+        uint64_t v = 0;
+        if (t && get_uint(t, NET_CLASSES - 1, &v) != 0)
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"target\" must be a class, an integer 0..%d",
+                            NET_CLASSES - 1);
+        if (t)
+            req->explain_target = (int)v;
+        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(params, "steps");
+        if (steps && (get_uint(steps, OIP_EXPLAIN_STEPS_MAX, &v) != 0 || v == 0))
+            return oip_fail(err, errlen, OIP_BAD_REQUEST, "\"steps\" must be an integer 1..%d",
+                            OIP_EXPLAIN_STEPS_MAX);
+        if (steps)
+            req->explain_steps = (int)v;
     }
     const cJSON *outs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     if (!outs)
@@ -476,6 +490,7 @@ static int parse(const uint8_t *body, size_t len, const char *header_len, const 
                  oip_request *req, int fast, char *err, size_t errlen)
 {
     memset(req, 0, sizeof(*req));
+    req->explain_target = -1;
     parse_ctx pc = {.body = body, .len = len, .lim = lim, .json = (const char *)body, .json_len = len};
     int st;
     if (header_len) {

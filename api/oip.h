@@ -16,6 +16,10 @@
  *     "score:index" strings, highest score first.
  * N is 1..limits.max_images.
  *
+ * The explain extension (POST .../explain) takes the same request, with
+ * two optional request parameters: "target" (the class explained, 0..9)
+ * and "steps" (Integrated Gradients steps); api/v2.c answers it.
+ *
  * The binary tensor data extension: when the Inference-Header-Content-Length
  * header is given, the body is that many bytes of JSON followed by the
  * tensors whose parameters carry "binary_data_size", in the order of the
@@ -39,8 +43,10 @@
 
 #define OIP_INPUT_NAME "input"
 #define OIP_OUTPUT_NAME "probabilities"
+#define OIP_EXPLAIN_OUTPUT "attributions"
 #define OIP_ID_MAX 256          /* longest request id echoed */
 #define OIP_IMAGE_BYTES (NET_IN_PIXELS * 4)  /* one FP32 image */
+#define OIP_EXPLAIN_STEPS_MAX 1024  /* the most any setting allows (EXPLAIN_STEPS_LIMIT) */
 
 typedef enum { OIP_FP32 = 1, OIP_UINT8, OIP_BYTES } oip_dtype;
 
@@ -74,6 +80,10 @@ typedef struct oip_request {
     int has_id;
     int out_binary;          /* the output goes in binary form */
     int class_k;             /* classification: top k (0: probabilities) */
+    /* the explain extension: request parameters "target" (0..9; -1 when
+     * absent) and "steps" (1..OIP_EXPLAIN_STEPS_MAX; 0 when absent) */
+    int explain_target;
+    int explain_steps;
 } oip_request;
 
 /* Parses an infer request. body/len is the whole request body; header_len
@@ -108,6 +118,25 @@ void oip_request_pixels(const oip_request *req, int i, float out[NET_IN_PIXELS])
  * application/octet-stream). Returns 0, or -1 when out of memory. */
 int oip_write_response(const oip_request *req, const float *probs, const char *model_name,
                        const char *model_version, char **body, size_t *len, size_t *json_len);
+
+/* The explain extension's answer for req's n images: the attributions
+ * (n x 784, rows of the 28x28 input), the class each explains (n), the
+ * probabilities (n x 10) and completeness's error (n). */
+typedef struct {
+    const float *attributions;
+    const int *target;
+    const float *probs;
+    const float *delta;
+} oip_explanation;
+
+/* Writes the explain response: JSON always (binary outputs are not
+ * offered), outputs "attributions" FP32 [n,28,28], "target" INT32 [n],
+ * "probabilities" FP32 [n,10] and "delta" FP32 [n], and the parameters
+ * method, baseline and steps. *body (the caller frees) and *len as for
+ * oip_write_response. 0, or -1 when out of memory. */
+int oip_write_explain_response(const oip_request *req, const oip_explanation *ex, int steps,
+                               const char *model_name, const char *model_version, char **body,
+                               size_t *len);
 
 /* Appends the top-k classification "score:index" (score as "%f") of one
  * row of probabilities: the strings Triton's classification extension

@@ -1,6 +1,7 @@
 /* api/oipreply.c -- Open Inference Protocol (KServe v2) responses for the
  * MNIST model: the probabilities, or the classification extension's top
- * classes, as JSON or as binary tensors (see oip.h). */
+ * classes, as JSON or as binary tensors, and the explain extension's
+ * attributions (see oip.h). */
 #include "api/oip.h"
 
 #include <stdint.h>
@@ -32,6 +33,17 @@ static void json_str(strbuf *sb, const char *s)
     json_escape(buf, sizeof(buf) - 1, &n, s);
     buf[n++] = '"';
     sb_append(sb, buf, n);
+}
+
+/* n values as JSON numbers of 9 significant digits (a float reads back as
+ * itself), comma separated. */
+static void json_floats(strbuf *sb, const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char num[32];
+        int l = snprintf(num, sizeof(num), i ? ",%.9g" : "%.9g", (double)v[i]);
+        sb_append(sb, num, (size_t)l);
+    }
 }
 
 int oip_write_response(const oip_request *req, const float *probs, const char *model_name,
@@ -86,12 +98,7 @@ int oip_write_response(const oip_request *req, const float *probs, const char *m
             }
         } else {
             sb_append(&sb, "\"data\":[", 8);
-            for (size_t i = 0; i < (size_t)n * NET_CLASSES; i++) {
-                char num[32];
-                /* 9 significant digits: a float reads back as itself */
-                int l = snprintf(num, sizeof(num), i ? ",%.9g" : "%.9g", (double)probs[i]);
-                sb_append(&sb, num, (size_t)l);
-            }
+            json_floats(&sb, probs, (size_t)n * NET_CLASSES);
             sb_append(&sb, "]", 1);
         }
     }
@@ -110,4 +117,35 @@ int oip_write_response(const oip_request *req, const float *probs, const char *m
     *body = out;
     *json_len = jl;
     return 0;
+}
+
+int oip_write_explain_response(const oip_request *req, const oip_explanation *ex, int steps,
+                               const char *model_name, const char *model_version, char **body,
+                               size_t *len)
+{
+    strbuf sb = {0};
+    const int n = req->n;
+    sb_append(&sb, "{\"model_name\":", 14);
+    json_str(&sb, model_name);
+    sb_append(&sb, ",\"model_version\":", 17);
+    json_str(&sb, model_version);
+    if (req->has_id) {
+        sb_append(&sb, ",\"id\":", 6);
+        json_str(&sb, req->id);
+    }
+    sb_printf(&sb, ",\"parameters\":{\"method\":\"integrated_gradients\",\"baseline\":\"black\","
+              "\"steps\":%d},\"outputs\":[{\"name\":\"" OIP_EXPLAIN_OUTPUT "\",\"datatype\":\"FP32\","
+              "\"shape\":[%d,%d,%d],\"data\":[", steps, n, NET_IN_H, NET_IN_W);
+    json_floats(&sb, ex->attributions, (size_t)n * NET_IN_PIXELS);
+    sb_printf(&sb, "]},{\"name\":\"target\",\"datatype\":\"INT32\",\"shape\":[%d],\"data\":[", n);
+    for (int i = 0; i < n; i++)
+        sb_printf(&sb, i ? ",%d" : "%d", ex->target[i]);
+    sb_printf(&sb, "]},{\"name\":\"" OIP_OUTPUT_NAME "\",\"datatype\":\"FP32\",\"shape\":[%d,%d],"
+              "\"data\":[", n, NET_CLASSES);
+    json_floats(&sb, ex->probs, (size_t)n * NET_CLASSES);
+    sb_printf(&sb, "]},{\"name\":\"delta\",\"datatype\":\"FP32\",\"shape\":[%d],\"data\":[", n);
+    json_floats(&sb, ex->delta, (size_t)n);
+    sb_append(&sb, "]}]}\n", 5);
+    *body = sb_take(&sb, len);
+    return *body ? 0 : -1;
 }

@@ -126,8 +126,8 @@ static void job_done(batch_job *job, void *user)
         MHD_resume_connection(r->conn);
 }
 
-int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *job, int part,
-                   enum MHD_Result *ret)
+int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input, img_field *field,
+                   int part, enum MHD_Result *ret)
 {
     const mnistd_config *cfg = r->srv->cfg;
     img_limits lim;
@@ -140,7 +140,7 @@ int api_decode_png(api_request *r, const uint8_t *png, size_t len, batch_job *jo
     uint32_t w = 0, h = 0;
     int st = img_decode_png(png, len, &lim, &gray, &w, &h, err, sizeof(err));
     if (st == IMG_OK) {
-        st = img_to_mnist(gray, w, h, job->input, err, sizeof(err));
+        st = img_to_mnist_field(gray, w, h, input, field, err, sizeof(err));
         free(gray);
     }
     if (st == IMG_OK)
@@ -271,6 +271,48 @@ int api_infer_finish_once(api_request *r, enum MHD_Result (*answer)(api_request 
     return 1;
 }
 
+int api_body_images(api_request *r, mp_part *parts, int max_images, const char *limit_flag,
+                    enum MHD_Result *ret)
+{
+    char err[256];
+    if (!r->multipart) {
+        parts[0] = (mp_part){0};
+        parts[0].data = r->body;
+        parts[0].len = r->len;
+        return 1;
+    }
+    char boundary[MP_MAX_BOUNDARY + 1];
+    const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (mp_boundary(ct, boundary, err, sizeof(err)) != MP_OK) {
+        *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+        return -1;
+    }
+    int n = 0;
+    int st = mp_parse(r->body, r->len, boundary, parts, max_images, &n, err, sizeof(err));
+    if (st == MP_ERR_TOO_MANY) {
+        char detail[128];
+        snprintf(detail, sizeof(detail), "more than %d images in one request (%s)", max_images,
+                 limit_flag);
+        *ret = api_reject(r, MREJ_TOO_MANY_IMAGES, 413, "too many images", detail, NULL);
+        return -1;
+    }
+    if (st != MP_OK) {
+        *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *pct = parts[i].content_type;
+        if (pct[0] && !mp_media_type_is(pct, "image/png") &&
+            !mp_media_type_is(pct, "application/octet-stream")) {
+            char detail[256];
+            snprintf(detail, sizeof(detail), "part %d: Content-Type '%.100s' is not image/png", i + 1, pct);
+            *ret = api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
+            return -1;
+        }
+    }
+    return n;
+}
+
 /* The body is complete (or the request came back from the batcher). */
 static enum MHD_Result predict_finish(api_request *r)
 {
@@ -283,57 +325,25 @@ static enum MHD_Result predict_finish(api_request *r)
 
     uint64_t t0 = clock_mono_ns();
     ret = MHD_YES;
-    char err[256];
-    if (r->multipart) {
-        char boundary[MP_MAX_BOUNDARY + 1];
-        const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (mp_boundary(ct, boundary, err, sizeof(err)) != MP_OK)
-            return api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
-        mp_part *parts = calloc((size_t)cfg->max_images, sizeof(*parts));
-        if (!parts)
-            return api_error(r, 500, "out of memory", NULL, NULL);
-        int n = 0;
-        int st = mp_parse(r->body, r->len, boundary, parts, cfg->max_images, &n, err, sizeof(err));
-        if (st == MP_ERR_TOO_MANY) {
-            char detail[128];
-            snprintf(detail, sizeof(detail), "more than %d images in one request (--max-images)",
-                     cfg->max_images);
-            free(parts);
-            return api_reject(r, MREJ_TOO_MANY_IMAGES, 413, "too many images", detail, NULL);
-        }
-        if (st != MP_OK) {
-            free(parts);
-            return api_reject(r, MREJ_BAD_REQUEST, 400, "bad multipart body", err, NULL);
-        }
-        r->jobs = calloc((size_t)n, sizeof(*r->jobs));
-        if (!r->jobs) {
-            free(parts);
-            return api_error(r, 500, "out of memory", NULL, NULL);
-        }
-        r->nimages = n;
-        for (int i = 0; i < n; i++) {
-            const char *pct = parts[i].content_type;
-            if (pct[0] && !mp_media_type_is(pct, "image/png") &&
-                !mp_media_type_is(pct, "application/octet-stream")) {
-                char detail[256];
-                snprintf(detail, sizeof(detail), "part %d: Content-Type '%.100s' is not image/png", i + 1, pct);
-                free(parts);
-                return api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
-            }
-            if (api_decode_png(r, parts[i].data, parts[i].len, &r->jobs[i], i + 1, &ret) < 0) {
-                free(parts);
-                return ret;
-            }
-        }
-        free(parts);
-    } else {
-        r->jobs = calloc(1, sizeof(*r->jobs));
-        if (!r->jobs)
-            return api_error(r, 500, "out of memory", NULL, NULL);
-        r->nimages = 1;
-        if (api_decode_png(r, r->body, r->len, &r->jobs[0], 0, &ret) < 0)
-            return ret;
+    mp_part *parts = calloc((size_t)cfg->max_images, sizeof(*parts));
+    if (!parts)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    int n = api_body_images(r, parts, cfg->max_images, "--max-images", &ret);
+    if (n > 0 && !(r->jobs = calloc((size_t)n, sizeof(*r->jobs)))) {
+        ret = api_error(r, 500, "out of memory", NULL, NULL);
+        n = -1;
     }
+    for (int i = 0; i < n; i++) {
+        if (api_decode_png(r, parts[i].data, parts[i].len, r->jobs[i].input, NULL,
+                           r->multipart ? i + 1 : 0, &ret) < 0) {
+            n = -1;
+            break;
+        }
+    }
+    free(parts);
+    if (n < 0)
+        return ret;
+    r->nimages = n;
     r->decode_ns = clock_mono_ns() - t0;
     return api_submit_jobs(r);
 }

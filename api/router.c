@@ -8,9 +8,10 @@
 #include "api/router.h"
 #include "api/web.h"
 
-/* The handlers (api/predict.c, info.c, embed.c, train.c, evaluate.c,
+/* The handlers (api/predict.c, explain.c, info.c, embed.c, train.c, evaluate.c,
  * models.c, v2.c). */
 enum MHD_Result api_predict(api_request *r);
+enum MHD_Result api_explain(api_request *r);
 enum MHD_Result api_get_model(api_request *r);
 enum MHD_Result api_get_healthz(api_request *r);
 enum MHD_Result api_get_readyz(api_request *r);
@@ -32,6 +33,7 @@ enum MHD_Result api_v2_ready(api_request *r);
 enum MHD_Result api_v2_model(api_request *r);
 enum MHD_Result api_v2_model_ready(api_request *r);
 enum MHD_Result api_v2_infer(api_request *r);
+enum MHD_Result api_v2_explain(api_request *r);
 /* The reasons a prediction is refused (api/predict.c), for the metrics. */
 extern const char *const api_predict_reasons[];
 extern const int api_predict_nreasons;
@@ -47,6 +49,7 @@ extern const int api_predict_nreasons;
 static const api_route routes[] = {
     /* path            method    label            body_max          access     on_headers handler */
     {"/predict",      "POST",   "/predict",      API_BODY_SETTING, API_OPEN,  1, api_predict},
+    {"/explain",      "POST",   "/explain",      API_BODY_SETTING, API_OPEN,  1, api_explain},
     {"/model",        "GET",    "/model",        0,                API_OPEN,  0, api_get_model},
     {"/healthz",      "GET",    "/healthz",      0,                API_OPEN,  0, api_get_healthz},
     {"/readyz",       "GET",    "/readyz",       0,                API_OPEN,  0, api_get_readyz},
@@ -80,12 +83,16 @@ static const api_route routes[] = {
      0, API_OPEN, 0, api_v2_model_ready},
     {"/v2/models/{model}/infer", "POST", "/v2/models/{model}/infer",
      API_BODY_SETTING, API_OPEN, 1, api_v2_infer},
+    {"/v2/models/{model}/explain", "POST", "/v2/models/{model}/explain",
+     API_BODY_SETTING, API_OPEN, 1, api_v2_explain},
     {"/v2/models/{model}/versions/{version}", "GET", "/v2/models/{model}/versions/{version}",
      0, API_OPEN, 0, api_v2_model},
     {"/v2/models/{model}/versions/{version}/ready", "GET", "/v2/models/{model}/versions/{version}/ready",
      0, API_OPEN, 0, api_v2_model_ready},
     {"/v2/models/{model}/versions/{version}/infer", "POST", "/v2/models/{model}/versions/{version}/infer",
      API_BODY_SETTING, API_OPEN, 1, api_v2_infer},
+    {"/v2/models/{model}/versions/{version}/explain", "POST", "/v2/models/{model}/versions/{version}/explain",
+     API_BODY_SETTING, API_OPEN, 1, api_v2_explain},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

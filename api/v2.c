@@ -4,6 +4,9 @@
  *   GET  /v2/models/{model}[/versions/{v}]      model metadata
  *   GET  /v2/models/{model}[/versions/{v}]/ready
  *   POST /v2/models/{model}[/versions/{v}]/infer
+ *   POST /v2/models/{model}[/versions/{v}]/explain   the explain extension:
+ *        the infer request (parameters "target", "steps"), answered with
+ *        Integrated Gradients attributions from the explanation queue
  * {model} is --model-name; {v} must be the served model's version. The
  * request format lives in api/oip.c; inference goes through the same
  * batcher, limits and refusals as POST /predict. Not ready answers 503,
@@ -15,12 +18,15 @@
 
 #include "api/infer.h"
 #include "api/oip.h"
+#include "model/explain.h"
 #include "model/net.h"
 #include "server/clock.h"
 
 static const char *const retry5[] = {"Retry-After", "5", NULL};
 
-typedef enum { V2_SERVER, V2_LIVE, V2_READY, V2_MODEL, V2_MODEL_READY, V2_INFER } v2_op;
+typedef enum { V2_SERVER, V2_LIVE, V2_READY, V2_MODEL, V2_MODEL_READY, V2_INFER, V2_EXPLAIN } v2_op;
+
+_Static_assert(OIP_EXPLAIN_STEPS_MAX == EXPLAIN_STEPS_LIMIT, "the v2 steps bound is the engine's");
 
 #define SEG_MAX 6
 
@@ -86,6 +92,8 @@ static int route_of(const char *url, v2_op *op, char name[80], char ver[40])
         *op = V2_MODEL_READY;
     else if (i + 1 == n && seg_is(seg[i], len[i], "infer"))
         *op = V2_INFER;
+    else if (i + 1 == n && seg_is(seg[i], len[i], "explain"))
+        *op = V2_EXPLAIN;
     else
         return -1;
     return 0;
@@ -126,7 +134,7 @@ static enum MHD_Result model_metadata(api_request *r, const served_model *m)
 static enum MHD_Result server_metadata(api_request *r)
 {
     static const char body[] = "{\"name\":\"mnistd\",\"version\":\"" MNISTD_VERSION "\","
-                               "\"extensions\":[\"binary_tensor_data\",\"classification\"]}\n";
+                               "\"extensions\":[\"binary_tensor_data\",\"classification\",\"explain\"]}\n";
     return api_respond_static(r, 200, "application/json", body, sizeof(body) - 1, NULL);
 }
 
@@ -246,12 +254,67 @@ static enum MHD_Result respond(api_request *r)
     return api_respond_owned(r, 200, "application/octet-stream", body, len, hdr);
 }
 
-/* The body is complete, or the request came back from the batcher. */
-static enum MHD_Result v2_infer_finish(api_request *r)
+/* Back from the explainer: the explain extension's answer. */
+static enum MHD_Result respond_explain(api_request *r)
+{
+    enum MHD_Result ret;
+    if (api_explain_failed(r, &ret))
+        return ret;
+    for (int i = 0; r->v2_version[0] && i < r->nimages; i++)
+        if (strcmp(r->xjobs[i].model_version, r->v2_version) != 0)
+            return v2_error(r, 503, "the served model changed while the request ran; retry", retry5);
+    const size_t n = (size_t)r->nimages;
+    float *attr = malloc(sizeof(float) * NET_IN_PIXELS * n), *probs = malloc(sizeof(float) * NET_CLASSES * n);
+    float *delta = malloc(sizeof(float) * n);
+    int *target = malloc(sizeof(int) * n);
+    char *body = NULL;
+    size_t len = 0;
+    int st = -1;
+    if (attr && probs && delta && target) {
+        for (size_t i = 0; i < n; i++) {
+            const explain_result *x = &r->xjobs[i].result;
+            memcpy(attr + i * NET_IN_PIXELS, x->attr, sizeof(x->attr));
+            memcpy(probs + i * NET_CLASSES, x->probs, sizeof(x->probs));
+            delta[i] = (float)x->delta;
+            target[i] = x->target;
+        }
+        oip_explanation ex = {attr, target, probs, delta};
+        st = oip_write_explain_response(r->v2, &ex, r->xjobs[0].steps, r->srv->cfg->model_name,
+                                        r->xjobs[0].model_version, &body, &len);
+    }
+    free(attr);
+    free(probs);
+    free(delta);
+    free(target);
+    if (st != 0)
+        return api_error(r, 500, "out of memory", NULL, NULL);
+    return api_respond_owned(r, 200, "application/json", body, len, NULL);
+}
+
+/* The request's images into n inputs, the first at base, each stride bytes
+ * after the previous (the jobs' input fields). 0, or -1 with the error
+ * answered in *ret. */
+static int v2_inputs(api_request *r, float *base, size_t stride, enum MHD_Result *ret)
+{
+    oip_request *req = r->v2;
+    for (int i = 0; i < req->n; i++) {
+        float *in = (float *)(void *)((char *)base + (size_t)i * stride);
+        if (req->dtype != OIP_BYTES)
+            oip_request_pixels(req, i, in);
+        else if (api_decode_png(r, req->elem[i], req->elem_len[i], in, NULL, req->n > 1 ? i + 1 : 0, ret) != 0)
+            return -1;
+    }
+    oip_request_drop_data(req);  /* the inputs are in the jobs now */
+    return 0;
+}
+
+/* The body is complete, or the request came back from the batcher (or, for
+ * the explain extension, the explainer). */
+static enum MHD_Result v2_finish(api_request *r, v2_op op)
 {
     const mnistd_config *cfg = r->srv->cfg;
     enum MHD_Result ret;
-    if (api_infer_finish_once(r, respond, NULL, &ret))
+    if (api_infer_finish_once(r, op == V2_EXPLAIN ? respond_explain : respond, NULL, &ret))
         return ret;
     char err[512];
     uint64_t t0 = clock_mono_ns();
@@ -259,7 +322,7 @@ static enum MHD_Result v2_infer_finish(api_request *r)
     if (!r->v2)
         return api_error(r, 500, "out of memory", NULL, NULL);
     const char *ihcl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
-    oip_limits lim = {.max_images = cfg->max_images};
+    oip_limits lim = {.max_images = op == V2_EXPLAIN ? cfg->explain_max_images : cfg->max_images};
     int st = oip_parse_request(r->body, r->len, ihcl, &lim, r->v2, err, sizeof(err));
     if (st != OIP_OK) {
         reject_reason why = st == OIP_TOO_LARGE ? MREJ_TOO_MANY_IMAGES
@@ -269,19 +332,32 @@ static enum MHD_Result v2_infer_finish(api_request *r)
         return api_reject(r, why, st, err, NULL, NULL);
     }
     oip_request *req = r->v2;
+    r->nimages = req->n;
+    if (op == V2_EXPLAIN) {
+        const int max_steps = cfg->explain_max_steps;
+        const int steps = req->explain_steps ? req->explain_steps
+                          : max_steps < EXPLAIN_STEPS_DEFAULT ? max_steps : EXPLAIN_STEPS_DEFAULT;
+        if (steps > max_steps) {
+            snprintf(err, sizeof(err), "\"steps\" must be an integer 1..%d (--explain-max-steps)", max_steps);
+            return v2_error(r, 400, err, NULL);
+        }
+        r->xjobs = calloc((size_t)req->n, sizeof(*r->xjobs));
+        if (!r->xjobs)
+            return api_error(r, 500, "out of memory", NULL, NULL);
+        for (int i = 0; i < req->n; i++) {
+            r->xjobs[i].target = req->explain_target;
+            r->xjobs[i].steps = steps;
+        }
+        if (v2_inputs(r, r->xjobs[0].input, sizeof(*r->xjobs), &ret) != 0)
+            return ret;
+        r->decode_ns = clock_mono_ns() - t0;
+        return api_explain_submit(r);
+    }
     r->jobs = calloc((size_t)req->n, sizeof(*r->jobs));
     if (!r->jobs)
         return api_error(r, 500, "out of memory", NULL, NULL);
-    r->nimages = req->n;
-    for (int i = 0; i < req->n; i++) {
-        if (req->dtype != OIP_BYTES) {
-            oip_request_pixels(req, i, r->jobs[i].input);
-            continue;
-        }
-        if (api_decode_png(r, req->elem[i], req->elem_len[i], &r->jobs[i], req->n > 1 ? i + 1 : 0, &ret) != 0)
-            return ret;
-    }
-    oip_request_drop_data(req);  /* the inputs are in the jobs now */
+    if (v2_inputs(r, r->jobs[0].input, sizeof(*r->jobs), &ret) != 0)
+        return ret;
     r->decode_ns = clock_mono_ns() - t0;
     return api_submit_jobs(r);
 }
@@ -313,8 +389,13 @@ enum MHD_Result api_v2_model_ready(api_request *r)
 }
 
 /* Dispatched on the headers (limits before the body), then again once the
- * body is complete and after the batcher. */
+ * body is complete and after the batcher (the explainer). */
 enum MHD_Result api_v2_infer(api_request *r)
 {
-    return r->body_done ? v2_infer_finish(r) : v2_answer(r, V2_INFER);
+    return r->body_done ? v2_finish(r, V2_INFER) : v2_answer(r, V2_INFER);
+}
+
+enum MHD_Result api_v2_explain(api_request *r)
+{
+    return r->body_done ? v2_finish(r, V2_EXPLAIN) : v2_answer(r, V2_EXPLAIN);
 }

@@ -22,6 +22,7 @@
 #include "server/batcher.h"
 #include "server/clock.h"
 #include "server/config.h"
+#include "server/explainer.h"
 #include "server/jobs.h"
 #include "server/log.h"
 #include "server/lifecycle.h"
@@ -214,6 +215,7 @@ int daemon_main(int argc, char **argv)
     int rc = 1;
     modelstore ms;
     batcher *b = NULL;
+    explainer *ex = NULL;
     api_server *srv = NULL;
     jobs *jb = NULL;
     lifecycle *lc = NULL;
@@ -260,7 +262,13 @@ int daemon_main(int argc, char **argv)
         log_event(LOG_ERROR, err);
         goto done;
     }
-    srv = api_start(&cfg, &ms, b, jb, lc, err, sizeof(err));
+    ex = explainer_create(&ms, cfg.explain_threads, cfg.explain_queue, cfg.explain_max_steps, err,
+                          sizeof(err));
+    if (!ex) {
+        log_event(LOG_ERROR, err);
+        goto done;
+    }
+    srv = api_start(&cfg, &ms, b, ex, jb, lc, err, sizeof(err));
     if (!srv) {
         log_event(LOG_ERROR, err);
         goto done;
@@ -296,11 +304,12 @@ int daemon_main(int argc, char **argv)
     log_event(LOG_INFO, "shutting down: finishing queued predictions",
               LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     /* Order: stop taking connections (and answer /readyz 503 on open
-     * ones), answer everything queued (which resumes every suspended
-     * connection), end the training job (finished within the grace, or
-     * cancelled), then close the HTTP side. */
+     * ones), answer everything queued, predictions and explanations
+     * (which resumes every suspended connection), end the training job
+     * (finished within the grace, or cancelled), then close the HTTP side. */
     api_quiesce(srv);
     batcher_stop(b);
+    explainer_stop(ex);
     stop_training(&cfg, jb);
     rc = 0;
 done:
@@ -310,6 +319,7 @@ done:
     jobs_destroy(jb);
     lifecycle_destroy(lc);
     batcher_free(b);
+    explainer_free(ex);
     modelstore_destroy(&ms);
     if (rc == 0)
         log_event(LOG_INFO, "stopped");

@@ -88,7 +88,8 @@ int explain_ig(explain_ctx *c, const float *params, const float *x, int target, 
         double g = 0.0;
         for (int k = 0; k < steps; k++)
             g += c->dx[(size_t)k * NET_IN_PIXELS + i];
-        double a = (double)x[i] * g / steps;
+        /* an unlit pixel (the baseline's value) gets exactly 0, not -0 */
+        double a = x[i] != 0.0f ? (double)x[i] * g / steps : 0.0;
         out->attr[i] = (float)a;
         sum += a;
     }
@@ -120,7 +121,7 @@ int explain_heatmap(const float *x, const float *attr, int scale, uint8_t **rgb,
     for (int i = 0; i < NET_IN_PIXELS; i++) {
         /* the input at 60% brightness, so that strokes show under the colour */
         float gray = 153.0f * fminf(fmaxf(x[i], 0.0f), 1.0f);
-        float t = top > 0.0f ? fabsf(attr[i]) / top : 0.0f;
+        float t = top > 0.0f ? sqrtf(fabsf(attr[i]) / top) : 0.0f;
         const float *col = attr[i] >= 0.0f ? pos : neg;
         uint8_t px[3];
         for (int ch = 0; ch < 3; ch++)

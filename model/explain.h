@@ -52,7 +52,8 @@ int explain_ig(explain_ctx *c, const float *params, const float *x, int target, 
 
 /* The heat map: x (784 floats in [0,1]) dimmed to gray, and over it each
  * pixel's attribution as a colour, red for positive and blue for negative,
- * its opacity |a| / max |a| over the image. Each of the 28x28 pixels is a
+ * its opacity sqrt(|a| / max |a|) over the image (the square root lifts the
+ * many small attributions into view). Each of the 28x28 pixels is a
  * scale x scale square (1..64). *rgb (malloc'd, the caller's to free) gets
  * (28 scale)^2 RGB pixels; *w and *h its size. 0, or -1 (bad scale, out of
  * memory). */

@@ -110,6 +110,12 @@ static long round_nearest(double v)
 int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
                  char *err, size_t errlen)
 {
+    return img_to_mnist_field(gray, w, h, out, NULL, err, errlen);
+}
+
+int img_to_mnist_field(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
+                       img_field *field, char *err, size_t errlen)
+{
     uint8_t *g = NULL;
     float *tmp = NULL, *small = NULL;
     box_axis ax = {0}, ay = {0};
@@ -142,6 +148,8 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
             memset(out, 0, 784 * sizeof(float));
             return IMG_ERR_EMPTY;
         }
+        if (field)
+            *field = (img_field){0, 0, IMG_FIELD, IMG_FIELD};
         return IMG_OK;
     }
 
@@ -252,6 +260,11 @@ int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
             float v = small[(size_t)y * nw + x] / 255.0f;
             out[ty * IMG_FIELD + tx] = v < 0 ? 0 : v > 1 ? 1 : v;
         }
+    }
+    if (field) {
+        /* field column f shows source columns from x0 + (f - dx) cw/nw */
+        const double scx = (double)cw / nw, scy = (double)chh / nh;
+        *field = (img_field){x0 - dx * scx, y0 - dy * scy, IMG_FIELD * scx, IMG_FIELD * scy};
     }
     rc = IMG_OK;
 

@@ -21,4 +21,18 @@
 int img_to_mnist(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
                  char *err, size_t errlen);
 
+/* Where the network's 28x28 field lies over the source image: the field's
+ * square [0,28) x [0,28) shows the rectangle at x, y of width by height in
+ * the source's pixel coordinates (pixel i spans [i, i+1)); parts of it may
+ * lie outside the image. A 28x28 image is its own field. */
+typedef struct {
+    double x, y, width, height;
+} img_field;
+
+/* img_to_mnist that also tells where the field lies (field may be NULL):
+ * for drawing something computed on the 28x28 input (a heat map) over the
+ * image the user sent. */
+int img_to_mnist_field(const uint8_t *gray, uint32_t w, uint32_t h, float out[784],
+                       img_field *field, char *err, size_t errlen);
+
 #endif

@@ -88,6 +88,19 @@ static const opt_def opts[] = {
      "largest request line plus headers; over it a request gets a JSON 431 (a "
      "request line alone over it: 414) and the connection closes. Each connection's "
      "buffer is twice this plus 8 KiB"},
+    {"explain-threads", "MNISTD_EXPLAIN_THREADS", OPT_INT, OFF(explain_threads), 0, 1, 64,
+     "explanation workers (POST /explain), each explaining one image at a time on one core, "
+     "at a lower priority than the inference workers"},
+    {"explain-queue", "MNISTD_EXPLAIN_QUEUE", OPT_INT, OFF(explain_queue), 0, 1, 100000,
+     "images waiting for an explanation worker; beyond it POST /explain answers 503 + "
+     "Retry-After (predictions have their own queue)"},
+    {"explain-max-images", "MNISTD_EXPLAIN_MAX_IMAGES", OPT_INT, OFF(explain_max_images), 0, 1, 1024,
+     "images (multipart parts) in one POST /explain request; more answers 413"},
+    {"explain-max-steps", "MNISTD_EXPLAIN_MAX_STEPS", OPT_INT, OFF(explain_max_steps), 0, 1, 1024,
+     "most Integrated Gradients steps a request may ask for (?steps=; the default is 64, or "
+     "this when lower); more answers 400"},
+    {"explain-timeout-ms", "MNISTD_EXPLAIN_TIMEOUT_MS", OPT_INT, OFF(explain_timeout_ms), 0, 1, 600000,
+     "deadline of an explanation from its arrival; an image not started by then answers 504"},
     {"shutdown-timeout-s", "MNISTD_SHUTDOWN_TIMEOUT_S", OPT_INT, OFF(shutdown_timeout_s), 0, 0, 3600,
      "on SIGTERM, seconds a running training job may take to finish before it is "
      "cancelled; 0 cancels it at once (its model is then not saved)"},
@@ -141,6 +154,11 @@ void config_defaults(mnistd_config *c)
     c->connection_timeout = 30;
     c->request_timeout_ms = 5000;
     c->max_header_bytes = 8192;
+    c->explain_threads = 1;
+    c->explain_queue = 16;
+    c->explain_max_images = 8;
+    c->explain_max_steps = 256;
+    c->explain_timeout_ms = 10000;
     c->shutdown_timeout_s = 0;
     c->job_history = 32;
     c->model_dir[0] = '\0';
@@ -243,6 +261,11 @@ static int check_cross(const mnistd_config *c, char *err, size_t errlen)
     if (c->max_images > c->max_queue) {
         snprintf(err, errlen, "max-images (%d) cannot exceed max-queue (%d): such a request "
                  "could never be queued", c->max_images, c->max_queue);
+        return -1;
+    }
+    if (c->explain_max_images > c->explain_queue) {
+        snprintf(err, errlen, "explain-max-images (%d) cannot exceed explain-queue (%d): such a "
+                 "request could never be queued", c->explain_max_images, c->explain_queue);
         return -1;
     }
     if (c->model[0] == '\0') {

@@ -42,6 +42,11 @@ typedef struct {
     int connection_timeout;     /* idle seconds before a connection is closed */
     int request_timeout_ms;     /* deadline of a prediction from its arrival */
     int max_header_bytes;       /* per-connection memory for the request line and headers */
+    int explain_threads;        /* explanation workers */
+    int explain_queue;          /* images waiting for an explanation worker */
+    int explain_max_images;     /* images per POST /explain request */
+    int explain_max_steps;      /* Integrated Gradients steps a request may ask for */
+    int explain_timeout_ms;     /* deadline of an explanation from its arrival */
     int shutdown_timeout_s;     /* grace a running training job gets on SIGTERM */
     int job_history;            /* finished training jobs kept for GET /train */
     char token_file[CONFIG_PATH_MAX]; /* file holding the API token, "" = none */

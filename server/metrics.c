@@ -297,6 +297,12 @@ void metrics_render(strbuf *sb, const metrics_live *live)
         family(sb, "mnistd_inference_queue_capacity", "gauge",
                "Most images that may wait (--max-queue).");
         sb_printf(sb, "mnistd_inference_queue_capacity %d\n", live->queue_capacity);
+        family(sb, "mnistd_explain_queue_depth", "gauge",
+               "Images waiting for an explanation worker now (POST /explain).");
+        sb_printf(sb, "mnistd_explain_queue_depth %d\n", live->explain_queue_depth);
+        family(sb, "mnistd_explain_queue_capacity", "gauge",
+               "Most images that may wait for an explanation (--explain-queue).");
+        sb_printf(sb, "mnistd_explain_queue_capacity %d\n", live->explain_queue_capacity);
         family(sb, "mnistd_inference_max_batch", "gauge", "Most images per forward pass (--max-batch).");
         sb_printf(sb, "mnistd_inference_max_batch %d\n", live->max_batch);
         family(sb, "mnistd_inference_workers", "gauge", "Inference worker threads.");

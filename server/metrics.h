@@ -55,6 +55,8 @@ typedef struct {
 typedef struct {
     int queue_depth;          /* images waiting now */
     int queue_capacity;       /* --max-queue */
+    int explain_queue_depth;  /* images waiting for an explanation worker now */
+    int explain_queue_capacity; /* --explain-queue */
     int max_batch;
     int workers;
     int ready;                /* 1 if a model is loaded and serving */

@@ -8,6 +8,7 @@
 #   req METHOD PATH [curl args]   one request; sets $status, $ctype, $body (a file),
 #                                 $hdrs (a file); records the exchange in $MNISTD_CAPTURE
 #   pass NAME / fail NAME WHY / skip NAME WHY / check NAME COND-COMMAND...
+#   expect_error NAME STATUS [HEADER]  the last response is a JSON error with STATUS
 #   metric NAME{labels}           the value of one series from GET /metrics
 #   wait_until TIMEOUT CMD...     polls CMD (no fixed sleeps) until it succeeds
 #   wait_job ID                   waits until training job ID has ended; $body is its record
@@ -160,6 +161,20 @@ req() {
   if [ -n "${MNISTD_CAPTURE:-}" ]; then
     printf '{"method":"%s","path":"%s","status":%s,"content_type":"%s","body":"%s","headers":"%s"}\n' \
       "$method" "$path" "${status:-0}" "$ctype" "$out.body" "$out.hdr" >>"$MNISTD_CAPTURE"
+  fi
+}
+
+# expect_error NAME STATUS [header]: the last response is JSON {"error","status"} with STATUS.
+expect_error() {
+  local name=$1 want=$2 hdr=${3:-}
+  local s e
+  s=$(jget "$body" 'd["status"]'); e=$(jget "$body" 'd["error"]')
+  if [ "$status" != "$want" ] || [ "$s" != "$want" ] || [ -z "$e" ] || [ "${ctype%%;*}" != application/json ]; then
+    fail "$name" "status $status (want $want), body $(head -c 300 "$body")"
+  elif [ -n "$hdr" ] && [ -z "$(resp_header "$hdr")" ]; then
+    fail "$name" "no $hdr header"
+  else
+    pass "$name"
   fi
 }
 

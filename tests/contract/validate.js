@@ -73,7 +73,7 @@ async function main() {
       } else {
         resp = op.responses[String(ex.status)] || op.responses[String(ex.status)[0] + 'XX'] || op.responses.default;
         if (!resp) problems.push(`status ${ex.status} is not declared for ${ex.method} ${ex.path}`);
-        else seen.add(`${ex.method === 'HEAD' ? 'GET' : ex.method} ${ex.path} ${ex.status}`);
+        else seen.add(`${ex.method === 'HEAD' ? 'GET' : ex.method} ${ex.path.split('?')[0]} ${ex.status}`);
       }
     }
     if (resp) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Contract test: openapi.yaml lints clean (@redocly/cli), and every response
 # the HTTP integration tests receive (tests/integration/test_http.sh,
-# test_train.sh, test_v2_http.sh and test_models.sh, run here with their
-# exchanges recorded) matches openapi.yaml: declared status,
+# test_train.sh, test_v2_http.sh, test_models.sh and test_explain.sh, run
+# here with their exchanges recorded) matches openapi.yaml: declared status,
 # media type, headers and JSON schema (tests/contract/validate.js with Ajv).
 # The npm packages are pinned in tests/contract/package-lock.json and
 # installed with `npm ci`; the test SKIPs only when npm or its registry is
@@ -59,6 +59,12 @@ if bash "$ROOT/tests/integration/test_models.sh" >"$WORK/models.log" 2>&1; then
   pass test_contract_models_run
 else
   fail test_contract_models_run "test_models.sh failed: $(grep '^FAIL' "$WORK/models.log" | head -5)"
+fi
+# and the explanations'
+if bash "$ROOT/tests/integration/test_explain.sh" >"$WORK/explain.log" 2>&1; then
+  pass test_contract_explain_run
+else
+  fail test_contract_explain_run "test_explain.sh failed: $(grep '^FAIL' "$WORK/explain.log" | head -5)"
 fi
 node "$C/validate.js" "$ROOT/openapi.yaml" "$MNISTD_CAPTURE" | tee "$WORK/validate.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || FAILS=$((FAILS + 1))

@@ -44,20 +44,6 @@ start_daemon main --model "$MODEL" || { fail test_http_start "daemon did not sta
 check test_http_startup_line "no startup line with the address" \
   grep -q "\"msg\":\"listening on http://127.0.0.1:$PORT\"" "$LOG"
 
-# expect_error NAME STATUS [header]: the last response is JSON {"error","status"} with STATUS.
-expect_error() {
-  local name=$1 want=$2 hdr=${3:-}
-  local s e
-  s=$(jget "$body" 'd["status"]'); e=$(jget "$body" 'd["error"]')
-  if [ "$status" != "$want" ] || [ "$s" != "$want" ] || [ -z "$e" ] || [ "${ctype%%;*}" != application/json ]; then
-    fail "$name" "status $status (want $want), body $(head -c 300 "$body")"
-  elif [ -n "$hdr" ] && [ -z "$(resp_header "$hdr")" ]; then
-    fail "$name" "no $hdr header"
-  else
-    pass "$name"
-  fi
-}
-
 # ---- GET paths -------------------------------------------------------------------
 req GET /healthz
 check test_http_healthz "status $status body $(cat "$body")" \

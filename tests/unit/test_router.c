@@ -17,12 +17,13 @@ static int label_of(const char *url, const char *method, const api_route **row)
 int main(void)
 {
     static const char *const want_routes[] = {
-        "/predict", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
+        "/predict", "/explain", "/model", "/healthz", "/readyz", "/metrics", "/openapi.yaml",
         "/train", "/train/{id}", "/evaluate", "/samples.png",
         "/models", "/models/{version}", "/models/{version}/activate",
         "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{model}", "/v2/models/{model}/ready",
-        "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}",
+        "/v2/models/{model}/infer", "/v2/models/{model}/explain", "/v2/models/{model}/versions/{version}",
         "/v2/models/{model}/versions/{version}/ready", "/v2/models/{model}/versions/{version}/infer",
+        "/v2/models/{model}/versions/{version}/explain",
         "web", "other",
     };
     static const char *const want_reasons[] = {
