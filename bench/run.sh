@@ -29,6 +29,7 @@
 #                       /predict over HTTPS against HTTP, with keep-alive and
 #                       a connection per request; it runs anyway with BENCH_HTTP=1)
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
+#   BENCH_EXPLAIN=0     skip bench/explain.sh (one explanation against one /predict)
 #   BENCH_REGRESS=REV   also run bench/regress.sh REV: this tree against
 #                       revision REV (instruction counts under callgrind,
 #                       /predict requests/s), as ratios of the same run
@@ -247,5 +248,9 @@ fi
 if [ -n "${BENCH_REGRESS:-}" ]; then
   echo; echo "bench: bench/regress.sh $BENCH_REGRESS"
   BUILD=$BUILD bash bench/regress.sh "$BENCH_REGRESS" || status=1
+fi
+if [ "${BENCH_EXPLAIN:-1}" = 1 ]; then
+  echo; echo "bench: bench/explain.sh (one explanation against one /predict)"
+  BUILD=$BUILD bash bench/explain.sh || status=1
 fi
 exit $status

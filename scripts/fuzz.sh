@@ -33,7 +33,7 @@ NICE=${FUZZ_NICE:-10}
 EXTRA=${FUZZ_ARGS:-}
 
 # name -> project sources and libraries it links.
-ALL=(png multipart idx ckpt ckpt_header json_train json_evaluate v2)
+ALL=(png multipart idx ckpt ckpt_header json_train json_evaluate v2 explain)
 declare -A SRC=(
   [png]="model/png.c model/preprocess.c model/err.c"
   [multipart]="api/multipart.c"
@@ -43,6 +43,7 @@ declare -A SRC=(
   [json_train]="api/train.c api/jsonbody.c api/auth.c model/train.c model/augment.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/atomicfile.c server/promote.c model/err.c"
   [json_evaluate]="api/evalreq.c model/robust.c model/augment.c model/train.c model/net.c model/kernels.c model/isa/kernels.c model/layers.c model/pool.c model/mnist.c model/checkpoint.c model/atomicfile.c model/err.c"
   [v2]="api/oip.c api/oipscan.c api/oipreply.c server/strbuf.c server/log.c"
+  [explain]="api/explainopt.c"
 )
 declare -A LIBS=(
   [png]="-lpng -lz -lm"
@@ -53,6 +54,7 @@ declare -A LIBS=(
   [json_train]="-lcjson -lopenblas -lz -lm"
   [json_evaluate]="-lcjson -lopenblas -lz -lm"
   [v2]="-lcjson -lm"
+  [explain]=""
 )
 # Per-input time limit (seconds) and memory limit (MB) of every run.
 TIMEOUT=10

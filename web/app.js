@@ -215,11 +215,101 @@
         else
           showError($('predict-error'), r.message);
         $('result').dataset.strokes = String(upTo);
+        if (r.ok)
+          explainPad(blob, upTo, gen);
       } while (queued);
     } finally {
       inflight = false;
     }
   }
+
+  /* ---- the heat map over the drawing ------------------------------------------ */
+
+  const heat = $('heat');
+  const hctx = heat.getContext('2d');
+  const heatToggle = $('heat-toggle');
+  let heatWant = null;     /* the newest drawing to explain: {blob, strokes, gen} */
+  let heatBusy = false;
+  let heatShown = null;    /* the explanation drawn, for the toggle */
+
+  /* Asks POST /explain about the drawing once its prediction is shown. One
+   * request at a time; strokes that end meanwhile replace the one waiting.
+   * Explanations have their own queue in the daemon, so they never delay
+   * the predictions. */
+  async function explainPad(blob, upTo, gen) {
+    heatWant = { blob: blob, strokes: upTo, gen: gen };
+    if (heatBusy || !heatToggle.checked)
+      return;
+    heatBusy = true;
+    try {
+      while (heatWant && heatToggle.checked) {
+        const w = heatWant;
+        heatWant = null;
+        const r = await api('POST', 'explain', { body: w.blob, headers: { 'Content-Type': 'image/png' } });
+        if (w.gen !== generation)
+          continue;
+        if (r.ok)
+          drawHeat(r.data, w.strokes);
+        else
+          heat.dataset.error = r.message;
+      }
+    } finally {
+      heatBusy = false;
+    }
+  }
+
+  /* Each of the 28x28 attributions as a square over the part of the drawing
+   * the network saw there (the answer's field: where its 28x28 input lies
+   * over the PNG sent, which is the pad itself): red where it raised the
+   * score, blue where it lowered it, stronger for larger ones. */
+  function drawHeat(e, upTo) {
+    hctx.clearRect(0, 0, heat.width, heat.height);
+    let top = 0;
+    for (const row of e.attributions)
+      for (const a of row)
+        top = Math.max(top, Math.abs(a));
+    const f = e.field;
+    const cw = f.width / 28, ch = f.height / 28;
+    let cells = 0;
+    for (let y = 0; y < 28 && top > 0; y++)
+      for (let x = 0; x < 28; x++) {
+        const a = e.attributions[y][x];
+        if (a === 0)
+          continue;
+        const alpha = 0.75 * Math.sqrt(Math.abs(a) / top);
+        hctx.fillStyle = a > 0 ? 'rgba(220, 38, 38, ' + alpha.toFixed(3) + ')'
+                               : 'rgba(37, 99, 235, ' + alpha.toFixed(3) + ')';
+        hctx.fillRect(f.x + x * cw, f.y + y * ch, cw, ch);
+        cells++;
+      }
+    heatShown = { e: e, strokes: upTo };
+    heat.dataset.strokes = String(upTo);
+    heat.dataset.target = String(e.target);
+    heat.dataset.cells = String(cells);
+    delete heat.dataset.error;
+  }
+
+  function clearHeat() {
+    hctx.clearRect(0, 0, heat.width, heat.height);
+    heatWant = null;
+    heatShown = null;
+    heat.dataset.strokes = '0';
+    heat.dataset.cells = '0';
+    delete heat.dataset.error;
+  }
+
+  /* Off: the map is hidden and no more explanations are asked; on again:
+   * the drawing as it is now is explained. */
+  heatToggle.addEventListener('change', function () {
+    heat.hidden = !heatToggle.checked;
+    if (heatToggle.checked && strokes > 0 && (!heatShown || heatShown.strokes !== strokes)) {
+      const gen = generation, upTo = strokes;
+      pad.toBlob(function (blob) {
+        if (blob)
+          explainPad(blob, upTo, gen);
+      }, 'image/png');
+    }
+  });
 
   function buildBars() {
     const ol = $('bars');
@@ -284,6 +374,7 @@
     strokes = 0;
     pad.dataset.strokes = '0';
     resetPad();
+    clearHeat();
     resetResult();
   }
 

@@ -579,48 +579,39 @@ static void conv1_pool_backward(float *dweight, float *dbias, const float *dout,
 }
 #endif
 
-/* The input gradient of the fused first layer (model/layers.h). Per pooling
- * window, the gradient of each channel (kept where the pooled value is > 0,
- * the relu's derivative) belongs to the window position its argmax names;
- * for each of the four positions the 3x3 patch below it receives the sum
- * over channels of gradient times weight. The loops over the channels are
- * what the compiler vectorises for each level. */
+/* The input gradient of the fused first layer (model/layers.h). The
+ * gradient of each pooled value (kept where it is > 0, the relu's
+ * derivative) goes to its window's argmax pixel of a 26x26 map per channel,
+ * channel-major so that each map row is contiguous; then every channel's
+ * map, weighted by each of its 9 weights, is added into the input shifted
+ * by the weight's offset: rows of 26 multiply-adds, which the compiler
+ * vectorises for each level. */
 static void conv1_pool_backward_input(float *dinp, const float *dout, const uint8_t *idx,
                                       const float *out, const float *weight, int B)
 {
     // dinp (B,28,28,1), dout/idx/out (B,13,13,32), weight (32,3,3,1)
-    float wt[9][32];
-    for (int oc = 0; oc < 32; oc++)
-        for (int k = 0; k < 9; k++)
-            wt[k][oc] = weight[oc * 9 + k];
-    memset(dinp, 0, (size_t)B * 784 * sizeof(float));
+    float da[32][26][26];
     for (int b = 0; b < B; b++) {
         float *dx = dinp + (size_t)b * 784;
+        memset(da, 0, sizeof(da));
+        memset(dx, 0, 784 * sizeof(float));
         for (int ph = 0; ph < 13; ph++)
             for (int pw = 0; pw < 13; pw++) {
                 const size_t o = ((size_t)(b * 13 + ph) * 13 + pw) * 32;
-                float g[32];
-                for (int c = 0; c < 32; c++)
-                    g[c] = out[o + c] > 0.0f ? dout[o + c] : 0.0f;
-                for (int q = 0; q < 4; q++) {
-                    float gq[32];
-                    for (int c = 0; c < 32; c++)
-                        gq[c] = idx[o + c] == q ? g[c] : 0.0f;
-                    float *d = dx + (2 * ph + (q >> 1)) * 28 + 2 * pw + (q & 1);
-                    for (int kh = 0; kh < 3; kh++)
-                        for (int kw = 0; kw < 3; kw++) {
-                            /* eight partial sums: a vector, without
-                             * reordering a float sum behind our back */
-                            const float *w = wt[kh * 3 + kw];
-                            float part[8] = {0};
-                            for (int c = 0; c < 32; c += 8)
-                                for (int l = 0; l < 8; l++)
-                                    part[l] += gq[c + l] * w[c + l];
-                            float s = 0.0f;
-                            for (int l = 0; l < 8; l++)
-                                s += part[l];
-                            d[kh * 28 + kw] += s;
-                        }
+                for (int c = 0; c < 32; c++) {
+                    const int q = idx[o + c];
+                    da[c][2 * ph + (q >> 1)][2 * pw + (q & 1)] = out[o + c] > 0.0f ? dout[o + c] : 0.0f;
+                }
+            }
+        for (int c = 0; c < 32; c++)
+            for (int k = 0; k < 9; k++) {
+                const float w = weight[c * 9 + k];
+                const int kh = k / 3, kw = k % 3;
+                for (int y = 0; y < 26; y++) {
+                    float *d = dx + (y + kh) * 28 + kw;
+                    const float *a = da[c][y];
+                    for (int x = 0; x < 26; x++)
+                        d[x] += w * a[x];
                 }
             }
     }

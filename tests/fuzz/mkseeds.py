@@ -418,6 +418,21 @@ def v2_seeds():
         write(os.path.join(d, name), line + b"\n" + body)
 
 
+def explain_seeds():
+    """POST /explain options: a presence byte (steps, target, format,
+    Accept), --explain-max-steps as 16 bits, the values one per line."""
+    d = os.path.join(CORPUS, "explain")
+    seeds = {
+        "all.bin": (0x0F, 255, [b"128", b"7", b"png", b"image/png"]),
+        "none.bin": (0x00, 256, []),
+        "accept.bin": (0x08, 256, [b"", b"", b"", b"text/html, image/png;q=0.9, application/json"]),
+        "over.bin": (0x03, 16, [b"999", b"10"]),
+        "format.bin": (0x04, 256, [b"", b"", b"gif"]),
+    }
+    for name, (present, max_steps, values) in seeds.items():
+        write(os.path.join(d, name), bytes([present]) + struct.pack("<H", max_steps) + b"\n".join(values))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tools", default=os.path.join(ROOT, "build", "tests", "tools"),
@@ -429,7 +444,7 @@ def main():
         if not os.access(tool, os.X_OK):
             print("mkseeds: %s not built (make test builds it)" % tool, file=sys.stderr)
             return 1
-    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train", "json_evaluate", "v2"):
+    for name in ("png", "multipart", "idx", "ckpt", "ckpt_header", "json_train", "json_evaluate", "v2", "explain"):
         shutil.rmtree(os.path.join(CORPUS, name), ignore_errors=True)
         os.makedirs(os.path.join(CORPUS, name))
     shutil.rmtree(BOMBS, ignore_errors=True)
@@ -442,6 +457,7 @@ def main():
     json_train_seeds()
     json_evaluate_seeds()
     v2_seeds()
+    explain_seeds()
     return 0
 
 

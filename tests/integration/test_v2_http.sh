@@ -78,8 +78,10 @@ req GET /v2/models/mnist/versions/0000000000000000
 check v2_unknown_version_404 "status $status" err_json 404
 req GET /v2/models/mnist/versions/0000000000000000/ready
 check v2_unknown_version_ready_404 "status $status" err_json 404
-req GET /v2/models/mnist/explain
+req GET /v2/models/mnist/generate
 check v2_unknown_path_404 "status $status" err_json 404
+req GET /v2/models/mnist/explain
+check v2_explain_get_405 "status $status" err_json 405
 req DELETE /v2/models/mnist
 check v2_method_405 "status $status allow '$(resp_header Allow)'" \
   eval '[ "$status" = 405 ] && [ "$(resp_header Allow)" = "GET, HEAD" ]'

@@ -279,11 +279,85 @@ async function main() {
       console.log(`# drawn digits (label->shown): ${got.join(' ')}`);
     }
 
+    // The heat map over the drawing (the last digit drawn is still on the
+    // pad): once the explanation of every stroke is in, the overlay's own
+    // pixels lie on the ink, and the page as Chromium renders it (a
+    // screenshot of the pad, read back pixel by pixel) shows red and blue
+    // over the black-and-white drawing; the toggle hides them and shows
+    // them again.
+    {
+      const n = Number(await page.locator('#pad').getAttribute('data-strokes'));
+      const explained = await page.waitForFunction(
+        (k) => document.getElementById('heat').dataset.strokes === String(k), n, { timeout: 60000 })
+        .then(() => true, () => false);
+      const px = await page.evaluate(() => {
+        const w = 280, h = 280;
+        const heat = document.getElementById('heat').getContext('2d').getImageData(0, 0, w, h).data;
+        const pad = document.getElementById('pad').getContext('2d').getImageData(0, 0, w, h).data;
+        let ink = 0, inkCovered = 0, coloured = 0, offInk = 0;
+        for (let i = 0; i < w * h * 4; i += 4) {
+          const isInk = pad[i] < 128, c = heat[i + 3] > 0;
+          ink += isInk;
+          inkCovered += isInk && c;
+          coloured += c;
+          /* coloured, and no ink within 12 px (about one cell of the field) */
+          if (c && !isInk) {
+            const x = (i / 4) % w, y = Math.floor(i / 4 / w);
+            let near = false;
+            for (let dy = -12; dy <= 12 && !near; dy += 2)
+              for (let dx = -12; dx <= 12 && !near; dx += 2) {
+                const xx = x + dx, yy = y + dy;
+                near = xx >= 0 && yy >= 0 && xx < w && yy < h && pad[(yy * w + xx) * 4] < 128;
+              }
+            offInk += !near;
+          }
+        }
+        return { ink, inkCovered, coloured, offInk };
+      });
+      // Tinted pixels of a screenshot of the pad (inside its border): the
+      // drawing itself is gray, so any colour is the overlay's.
+      const tinted = async () => {
+        const shot = (await page.locator('#pad').screenshot()).toString('base64');
+        return page.evaluate(async (b64) => {
+          const img = new Image();
+          img.src = 'data:image/png;base64,' + b64;
+          await img.decode();
+          const c = document.createElement('canvas');
+          c.width = img.width;
+          c.height = img.height;
+          const g = c.getContext('2d');
+          g.drawImage(img, 0, 0);
+          const d = g.getImageData(4, 4, img.width - 8, img.height - 8).data;
+          let red = 0, blue = 0;
+          for (let i = 0; i < d.length; i += 4) {
+            red += d[i] - d[i + 2] > 40;
+            blue += d[i + 2] - d[i] > 40;
+          }
+          return { red, blue };
+        }, shot);
+      };
+      const on = await tinted();
+      check('web_heat_overlay',
+        explained && px.ink > 0 && px.inkCovered >= 0.8 * px.ink && px.offInk === 0 && on.red > 200 &&
+        on.red > on.blue,
+        `explained ${explained}, heat pixels ${JSON.stringify(px)}, screenshot ${JSON.stringify(on)}`);
+      await page.locator('#heat-toggle').uncheck();
+      const off = await tinted();
+      const hiddenOff = await page.evaluate(() => getComputedStyle(document.getElementById('heat')).display);
+      await page.locator('#heat-toggle').check();
+      const back = await tinted();
+      check('web_heat_toggle', off.red === 0 && off.blue === 0 && hiddenOff === 'none' &&
+            back.red === on.red && back.blue === on.blue,
+            `on ${JSON.stringify(on)}, off ${JSON.stringify(off)} (display ${hiddenOff}), on again ${JSON.stringify(back)}`);
+      await page.locator('.pad-stack').screenshot({ path: path.join(OUT, 'heat.png') });
+    }
+
     // Keyboard clear: Space on the focused clear button empties the result.
     await page.locator('#clear').focus();
     await page.keyboard.press('Space');
     check('web_keyboard_clear', (await shownDigit(page)) === '–' &&
-          (await page.locator('#pad').getAttribute('data-strokes')) === '0',
+          (await page.locator('#pad').getAttribute('data-strokes')) === '0' &&
+          (await page.locator('#heat').getAttribute('data-cells')) === '0',
           `after Space on Clear: digit ${await shownDigit(page)}`);
 
     // Upload a PNG through the file picker: the page shows what the API answers.
