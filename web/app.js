@@ -225,8 +225,8 @@
 
   /* ---- the heat map over the drawing ------------------------------------------ */
 
-  const heat = $('heat');
-  const hctx = heat.getContext('2d');
+  const heatPad = $('heat');
+  const hctx = heatPad.getContext('2d');
   const heatToggle = $('heat-toggle');
   let heatWant = null;     /* the newest drawing to explain: {blob, strokes, gen} */
   let heatBusy = false;
@@ -251,7 +251,7 @@
         if (r.ok)
           drawHeat(r.data, w.strokes);
         else
-          heat.dataset.error = r.message;
+          heatPad.dataset.error = r.message;
       }
     } finally {
       heatBusy = false;
@@ -263,7 +263,7 @@
    * over the PNG sent, which is the pad itself): red where it raised the
    * score, blue where it lowered it, stronger for larger ones. */
   function drawHeat(e, upTo) {
-    hctx.clearRect(0, 0, heat.width, heat.height);
+    hctx.clearRect(0, 0, heatPad.width, heatPad.height);
     let top = 0;
     for (const row of e.attributions)
       for (const a of row)
@@ -283,25 +283,25 @@
         cells++;
       }
     heatShown = { e: e, strokes: upTo };
-    heat.dataset.strokes = String(upTo);
-    heat.dataset.target = String(e.target);
-    heat.dataset.cells = String(cells);
-    delete heat.dataset.error;
+    heatPad.dataset.strokes = String(upTo);
+    heatPad.dataset.target = String(e.target);
+    heatPad.dataset.cells = String(cells);
+    delete heatPad.dataset.error;
   }
 
   function clearHeat() {
-    hctx.clearRect(0, 0, heat.width, heat.height);
+    hctx.clearRect(0, 0, heatPad.width, heatPad.height);
     heatWant = null;
     heatShown = null;
-    heat.dataset.strokes = '0';
-    heat.dataset.cells = '0';
-    delete heat.dataset.error;
+    heatPad.dataset.strokes = '0';
+    heatPad.dataset.cells = '0';
+    delete heatPad.dataset.error;
   }
 
   /* Off: the map is hidden and no more explanations are asked; on again:
    * the drawing as it is now is explained. */
   heatToggle.addEventListener('change', function () {
-    heat.hidden = !heatToggle.checked;
+    heatPad.hidden = !heatToggle.checked;
     if (heatToggle.checked && strokes > 0 && (!heatShown || heatShown.strokes !== strokes)) {
       const gen = generation, upTo = strokes;
       pad.toBlob(function (blob) {

@@ -124,6 +124,8 @@ async function text(page, sel) {
  * run of ink pixels in each row, the pointer moving pixel by pixel. Returns
  * the number of strokes. */
 async function drawDigit(page, img) {
+  // The mouse works in viewport coordinates: the whole pad must be in view.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
   const s = box.width / 28;
   const X = (x) => box.x + (x + 0.5) * s;
@@ -498,8 +500,11 @@ async function main() {
         const row = page.locator(`#models-table tbody tr[data-version="${model.version}"]`);
         const state = (await row.locator('td').first().textContent()) || '';
         await row.locator('button.activate').click();
-        await page.waitForFunction((v) => document.getElementById('model-version').textContent === v,
-                                   model.version, { timeout: 10000 });
+        // The card and the table are reloaded at once; each may land first.
+        await page.waitForFunction((v) => {
+          const a = document.querySelector('#models-table tbody tr.active');
+          return document.getElementById('model-version').textContent === v && a && a.dataset.version === v;
+        }, model.version, { timeout: 10000 }).catch(() => {});
         const nowActive = await page.locator('#models-table tbody tr.active').getAttribute('data-version');
         const served = (await apiJson('GET', 'model')).json;
         ok = state === 'previous' && nowActive === model.version && served.version === model.version &&
