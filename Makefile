@@ -146,7 +146,7 @@ deps-bench:
 # concurrency tests a third, under ThreadSanitizer (build/thread), so every
 # run, CI's included, has sanitizer passes. SANITIZER_PASS=0 skips them.
 SANITIZER_PASS ?= 1
-TSAN_PASS_TESTS := test_batcher test_pool test_modelstore test_jobs
+TSAN_PASS_TESTS := test_batcher test_pool test_modelstore test_jobs test_explainer
 test: deps-test
 	$(MAKE) --no-print-directory $(BUILD)/mnistd $(TEST_BIN) $(TOOL_BIN)
 ifeq ($(SANITIZER)$(SANITIZER_PASS),1)
