@@ -143,19 +143,21 @@ check test_explain_v2_extension_listed "$(cat "$body")" grep -q '"explain"' "$bo
 stop_daemon || fail test_explain_stop "exit status $?"
 
 # ---- the explanation queue -------------------------------------------------------
-# One worker, two places, explanations of 1024 steps (each takes the worker
-# about a second), 500 ms to start: request A's two images fill the queue
-# (the worker takes the first at once), so B's two do not fit: 503 at once.
-# A prediction is answered meanwhile, while A still runs; then A's second
-# image, not started within 500 ms, makes A a 504.
-start_daemon queue --model "$MODEL" --explain-threads 1 --explain-queue 2 --explain-max-images 2 \
-  --explain-max-steps 1024 --explain-timeout-ms 500 || { fail test_explain_queue_start "no daemon"; exit 1; }
-curl -s -o "$WORK/a.body" -w '%{http_code}' -F image=@"$I/d0.png" -F image=@"$I/d1.png" \
+# One worker, 16 places, explanations of 1024 steps (each keeps the worker
+# busy for a quarter of a second or more), 1500 ms for an image to start:
+# request A's 16 images fill the queue, so B's two do not fit: 503 at once.
+# A prediction is answered meanwhile, while A still runs (its images need
+# 4 s and more); then A's images not started within 1500 ms make A a 504.
+start_daemon queue --model "$MODEL" --explain-threads 1 --explain-queue 16 --explain-max-images 16 \
+  --explain-max-steps 1024 --explain-timeout-ms 1500 || { fail test_explain_queue_start "no daemon"; exit 1; }
+parts=()
+for i in $(seq 8); do parts+=(-F image=@"$I/d0.png" -F image=@"$I/d1.png"); done
+curl -s -o "$WORK/a.body" -w '%{http_code}' "${parts[@]}" \
   "http://127.0.0.1:$PORT/explain?steps=1024" >"$WORK/a.status" &
 APID=$!
 # B is sent once A's images are queued (one may be running already): then
 # at most one place is free, and B's two images do not fit.
-wait_until 10 bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^mnistd_explain_queue_depth [12]$'" ||
+wait_until 10 bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^mnistd_explain_queue_depth 1[5-6]$'" ||
   fail test_explain_queue_filled "A's images never showed in mnistd_explain_queue_depth"
 req POST '/explain?steps=1024' -F image=@"$I/d0.png" -F image=@"$I/d1.png"
 expect_error test_explain_503_queue_full 503 Retry-After
