@@ -144,7 +144,7 @@ ENGINE_BASE_LABEL=org.mnistd.test-base=bookworm-minbase-2
 
 engine_base_images() {
   local label=${ENGINE_BASE_LABEL#*=} have
-  have=$("$DOCKER" image inspect -f '{{index .Config.Labels "org.mnistd.test-base"}}' debian:bookworm-slim 2>/dev/null)
+  have=$("$DOCKER" image inspect -f '{{index .Config.Labels "org.mnistd.test-base"}}' debian:bookworm-slim 2>/dev/null) || have=
   [ "$have" = "$label" ] && "$DOCKER" image inspect debian:bookworm >/dev/null 2>&1 && return 0
   local cache=$ENGINE_BASE_CACHE
   mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=$ENGINE_DIR
