@@ -212,6 +212,8 @@ int daemon_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_set_format(cfg.log_format);
+    if (log_set_flush_ms(cfg.log_flush_ms) != 0)
+        fprintf(stderr, "mnistd: cannot start the log thread; log lines are written at once\n");
     int rc = 1;
     modelstore ms;
     batcher *b = NULL;
@@ -323,5 +325,6 @@ done:
     modelstore_destroy(&ms);
     if (rc == 0)
         log_event(LOG_INFO, "stopped");
+    log_flush();
     return rc;
 }

@@ -127,6 +127,10 @@ static const opt_def opts[] = {
      "digits, '_', '-' or '.'"},
     {"log-format", "MNISTD_LOG_FORMAT", OPT_LOGFMT, OFF(log_format), 0, 0, 0,
      "json (one object per line) or text"},
+    {"log-flush-ms", "MNISTD_LOG_FLUSH_MS", OPT_INT, OFF(log_flush_ms), 0, 0, 10000,
+     "0 writes each log line at once; N gathers lines and writes them at most N ms later, "
+     "in one write (warnings and errors at once, everything on exit): a line per request "
+     "costs a container runtime's log pipe more than the request itself"},
     {"kernels", "MNISTD_KERNELS", OPT_KERNELS, OFF(kernels), SZ(kernels), 0, 0,
      "compute kernels: auto (the fastest this CPU runs), portable, avx2 (AVX2+FMA) or "
      "avx512; a level the CPU lacks is a startup error"},
@@ -167,6 +171,7 @@ void config_defaults(mnistd_config *c)
     c->token_file[0] = '\0';
     snprintf(c->model_name, sizeof(c->model_name), "mnist");
     c->log_format = LOG_FORMAT_JSON;
+    c->log_flush_ms = 0;
     snprintf(c->kernels, sizeof(c->kernels), "auto");
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     int tls_reload_s;           /* seconds between looks at the TLS files, 0 = on SIGHUP only */
     char model_name[64];        /* the model's name in the v2 protocol (/v2/models/{name}) */
     log_format log_format;
+    int log_flush_ms;           /* 0 = each log line written at once; N = gathered, written within N ms */
     char kernels[16];           /* auto, portable, avx2, avx512 (model/kernels.h) */
     /* Not settings of their own: filled by config_parse from token_file or
      * the MNISTD_TOKEN variable, never printed (config_to_json and

@@ -1,8 +1,11 @@
 /* server/log.c -- see log.h. */
 #include "server/log.h"
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +20,110 @@
 static _Atomic int format = LOG_FORMAT_JSON;
 
 static const char *const level_names[] = {"info", "warn", "error"};
+
+/* ---- gathering lines (log_set_flush_ms) ------------------------------------ */
+
+#define GATHER_BYTES 65536
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    _Atomic int on;     /* lines go to buf */
+    int stop;           /* under mu: the thread ends */
+    int ms;
+    size_t n;
+    char buf[GATHER_BYTES];
+} gather = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void write_all(const char *p, size_t n)
+{
+    fwrite(p, 1, n, stderr);
+}
+
+/* Under gather.mu. */
+static void gather_write(void)
+{
+    if (gather.n) {
+        write_all(gather.buf, gather.n);
+        gather.n = 0;
+    }
+}
+
+static void *gather_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gather.mu);
+    while (!gather.stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        long long ns = t.tv_nsec + (long long)gather.ms * 1000000LL;
+        t.tv_sec += (time_t)(ns / 1000000000LL);
+        t.tv_nsec = (long)(ns % 1000000000LL);
+        int rc = pthread_cond_timedwait(&gather.cv, &gather.mu, &t);
+        if (rc == ETIMEDOUT || gather.stop)
+            gather_write();
+    }
+    pthread_mutex_unlock(&gather.mu);
+    return NULL;
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&gather.mu);
+    int was_on = atomic_exchange(&gather.on, 0);
+    gather.stop = 1;
+    gather_write();
+    pthread_cond_signal(&gather.cv);
+    pthread_mutex_unlock(&gather.mu);
+    if (was_on)
+        pthread_join(gather.thread, NULL);
+}
+
+static void flush_at_exit(void)
+{
+    log_flush();
+}
+
+int log_set_flush_ms(int ms)
+{
+    if (ms <= 0 || atomic_load(&gather.on))
+        return 0;
+    gather.ms = ms;
+    gather.stop = 0;
+    gather.n = 0;
+    if (pthread_create(&gather.thread, NULL, gather_main, NULL) != 0)
+        return -1;
+    atomic_store(&gather.on, 1);
+    static int registered;
+    if (!registered) {
+        registered = 1;
+        atexit(flush_at_exit);
+    }
+    return 0;
+}
+
+/* One finished line: gathered, or written at once. */
+static void put_line(const char *line, size_t n, log_level level)
+{
+    if (!atomic_load_explicit(&gather.on, memory_order_acquire)) {
+        write_all(line, n);
+        return;
+    }
+    pthread_mutex_lock(&gather.mu);
+    if (!atomic_load_explicit(&gather.on, memory_order_relaxed)) {
+        pthread_mutex_unlock(&gather.mu);
+        write_all(line, n);
+        return;
+    }
+    if (gather.n + n > sizeof(gather.buf))
+        gather_write();
+    memcpy(gather.buf + gather.n, line, n);  /* n <= LINE_MAX_BYTES < GATHER_BYTES */
+    gather.n += n;
+    if (level != LOG_INFO)
+        gather_write();
+    pthread_mutex_unlock(&gather.mu);
+}
 
 void log_set_format(log_format f)
 {
@@ -222,5 +329,5 @@ void log_emit(const char *text, log_level level, const char *msg, ...)
     }
     va_end(ap);
     line[n++] = '\n';
-    fwrite(line, 1, n, stderr);
+    put_line(line, n, level);
 }

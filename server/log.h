@@ -55,6 +55,18 @@ typedef struct {
 void log_set_format(log_format f);
 log_format log_get_format(void);
 
+/* Gathering of lines: with ms > 0, lines go to a buffer that a thread of
+ * this module writes at most ms milliseconds later, in one write; a
+ * warning or an error writes the buffer and itself at once, so does a full
+ * buffer, and so does log_flush (also run at exit). ms 0 (the default)
+ * writes each line at once. Call once at startup, before other threads
+ * log; returns 0, or -1 when the thread cannot start (lines are then
+ * written at once). A process that is killed loses what it gathered. */
+int log_set_flush_ms(int ms);
+/* Writes what is gathered, and stops the thread (lines are then written
+ * at once). Safe to call more than once. */
+void log_flush(void);
+
 /* Writes one event: level, message, then any number of log_field. */
 #define log_event(level, ...) log_emit(NULL, (level), __VA_ARGS__, LOG_END)
 

@@ -283,5 +283,21 @@ MNISTD_PORT=0 MNISTD_LOG_FORMAT=text "$MNISTD_BIN" --model "$WORK/absent" 2>"$WO
 epid=$!; PIDS+=("$epid")
 check test_http_env_settings "text log with a real port" wait_until 20 grep -q 'listening on http://127.0.0.1:[1-9]' "$WORK/env.log"
 kill -TERM $epid; wait $epid
+# Gathered log lines (--log-flush-ms): the access lines of 50 requests come
+# out within the interval, and on SIGTERM nothing is left behind.
+MNISTD_PORT=0 MNISTD_LOG_FORMAT=text MNISTD_LOG_FLUSH_MS=200 "$MNISTD_BIN" --model "$MODEL" 2>"$WORK/gather.log" &
+gpid=$!; PIDS+=("$gpid")
+if wait_until 20 grep -q 'listening on http://127.0.0.1:[1-9]' "$WORK/gather.log"; then
+  gport=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/gather.log" | head -1 | sed 's/.*://')
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$gport/healthz"; done
+  check test_http_log_gathered_lines_come_out "$(grep -c 'GET /healthz 200' "$WORK/gather.log") of 50 access lines" \
+    wait_until 20 bash -c "test \$(grep -c 'GET /healthz 200' '$WORK/gather.log') = 50"
+  curl -s -o /dev/null "http://127.0.0.1:$gport/readyz"
+  kill -TERM $gpid; wait $gpid
+  check test_http_log_gathered_flushed_on_exit "access line of the last request, or the stop line, missing" \
+    bash -c "grep -q 'GET /readyz 200' '$WORK/gather.log' && grep -q 'info stopped' '$WORK/gather.log'"
+else
+  fail test_http_log_gathered_lines_come_out "daemon with MNISTD_LOG_FLUSH_MS did not start: $(tail -n 3 "$WORK/gather.log")"
+fi
 
 [ "$FAILS" -eq 0 ]

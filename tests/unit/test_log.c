@@ -1,8 +1,11 @@
 /* Unit tests of server/log: every line is one valid JSON object whose
  * strings are escaped by the logger (paths with quotes, backslashes and
  * control characters included), typed fields keep their types, an
- * over-long line is cut and stays valid, and the text format. */
+ * over-long line is cut and stays valid, the text format, and gathered
+ * lines (log_set_flush_ms): held until a warning, a flush or the interval,
+ * in order. */
 #include <cjson/cJSON.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/log.h"
@@ -25,6 +28,15 @@ static char captured[65536];
         captured[n_] = '\0';                                          \
         fclose(tf_);                                                  \
     } while (0)
+
+/* What the file behind fd holds now (static buffer). */
+static char seen[65536];
+static const char *contents(int fd)
+{
+    ssize_t n = pread(fd, seen, sizeof(seen) - 1, 0);
+    seen[n > 0 ? n : 0] = '\0';
+    return seen;
+}
 
 static const char *str_of(const cJSON *o, const char *key)
 {
@@ -91,6 +103,49 @@ int main(void)
     CAPTURE(log_event_text("GET /healthz 200 0.1ms 16 -", LOG_INFO, "request", LOG_INT("status", 200)));
     CHECK(strstr(captured, "Z GET /healthz 200 0.1ms 16 -\n") != NULL, "own text: %s", captured);
     log_set_format(LOG_FORMAT_JSON);
+    TEST_END();
+
+    TEST_BEGIN("log_gathers_lines");
+    {
+        fflush(stderr);
+        FILE *tf = tmpfile();
+        int fd = fileno(tf), saved = dup(2);
+        dup2(fd, 2);
+        log_set_format(LOG_FORMAT_TEXT);
+        CHECK(log_set_flush_ms(10000) == 0, "the log thread did not start");
+        log_event(LOG_INFO, "first");
+        log_event(LOG_INFO, "second");
+        CHECK(strstr(contents(fd), "first") == NULL, "an info line was written at once: %s", seen);
+        log_event(LOG_WARN, "third");
+        contents(fd);
+        const char *a = strstr(seen, "first"), *b = strstr(seen, "second"), *c = strstr(seen, "third");
+        CHECK(a && b && c && a < b && b < c, "a warning did not write the gathered lines in order: %s", seen);
+        log_event(LOG_INFO, "fourth");
+        CHECK(strstr(contents(fd), "fourth") == NULL, "held line written: %s", seen);
+        log_flush();
+        CHECK(strstr(contents(fd), "fourth") != NULL, "log_flush did not write: %s", seen);
+        log_event(LOG_INFO, "fifth");
+        CHECK(strstr(contents(fd), "fifth") != NULL, "after log_flush lines are not written at once: %s", seen);
+        /* the interval: a held line comes out on its own (bounded wait) */
+        CHECK(log_set_flush_ms(20) == 0, "the log thread did not restart");
+        log_event(LOG_INFO, "sixth");
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double waited = 0;
+        while (!strstr(contents(fd), "sixth") && waited < 10.0) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9;
+        }
+        CHECK(strstr(seen, "sixth") != NULL, "a held line was not written within 10 s");
+        log_flush();
+        log_set_format(LOG_FORMAT_JSON);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        fclose(tf);
+    }
     TEST_END();
 
     TEST_BEGIN("json_escape_bounds");
