@@ -42,6 +42,7 @@ RPID=
 CG=
 CGW=
 cleanup() {
+  set +e  # the stops below may find their process gone: not a failure of the run
   [ -n "$NPID" ] && kill "$NPID" 2>/dev/null
   [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
   if [ -n "$CG" ]; then
