@@ -83,7 +83,13 @@ ISA_portable :=
 ISA_avx2     := -march=x86-64-v3
 ISA_avx512   := -march=x86-64-v4
 KERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/kernels-%.o)
-MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o) $(KERNEL_OBJ)
+# The integer kernels of int8 inference (model/qkernels.h), the same way;
+# the avx512 one also uses AVX512-VNNI, and runs only where the CPU has it.
+QISA_portable :=
+QISA_avx2     := -march=x86-64-v3
+QISA_avx512   := -march=x86-64-v4 -mavx512vnni
+QKERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/qkernels-%.o)
+MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o) $(KERNEL_OBJ) $(QKERNEL_OBJ)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ    := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
@@ -105,6 +111,10 @@ $(BUILD)/obj/%.o: %.c
 $(KERNEL_OBJ): $(BUILD)/obj/model/isa/kernels-%.o: model/isa/kernels.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(ISA_$*) -DKERNELS_ISA=$* -c $< -o $@
+
+$(QKERNEL_OBJ): $(BUILD)/obj/model/isa/qkernels-%.o: model/isa/qkernels.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(QISA_$*) -DQKERNELS_ISA=$* -c $< -o $@
 
 # openapi.yaml is built into api/embed.o with .incbin, which -MMD does not see.
 $(BUILD)/obj/api/embed.o: openapi.yaml

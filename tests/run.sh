@@ -68,7 +68,7 @@ run_one() {
 # The programs that test the compute kernels run once per kernel level the
 # CPU supports (MNISTD_KERNELS), so the portable and AVX2 code is tested on
 # an AVX-512 machine too. The levels come from `mnistd --version`.
-KERNEL_TESTS=" test_layers test_torch_agree test_net test_explain "
+KERNEL_TESTS=" test_layers test_torch_agree test_net test_explain test_quant "
 levels=$(MNISTD_KERNELS= "$MNISTD_BIN" --version 2>/dev/null | sed -n 's/^kernels: .*(supported: \(.*\))$/\1/p')
 [ -n "$levels" ] || levels=auto
 # run_c NAME PROGRAM: a C test program, per kernel level when it tests them.

@@ -1,0 +1,38 @@
+/* model/qkernels.h -- the integer kernel of int8 inference (model/quant.h),
+ * one table per instruction set, like model/kernels.h.
+ *
+ * Each table comes from model/isa/qkernels.c compiled once per level: the
+ * build's baseline (plain C), x86-64-v3 (AVX2: u8 and s8 widened to 16 bits,
+ * vpmaddwd) and x86-64-v4 with AVX512-VNNI (vpdpbusd, four u8 x s8 products
+ * per 32-bit lane). qkernels() follows the FP32 level in use (kernels()):
+ * avx512 takes the VNNI table when the CPU has AVX512-VNNI and the avx2
+ * table otherwise. Every table computes the same integers: the sums are
+ * exact in 32 bits (|sum| <= K * 255 * 127 < 2^31 for K <= 66,000). */
+#ifndef MNISTD_QKERNELS_H
+#define MNISTD_QKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Output channels of every integer layer (conv2, conv3, fc1). */
+#define QK_OC 64
+
+typedef struct {
+    const char *name; /* "portable", "avx2", "avx512-vnni" */
+    /* Bytes of the packed form of a (QK_OC, K) s8 matrix (K a multiple of 4). */
+    size_t (*packed_size)(int K);
+    /* Packs w (QK_OC, K) row-major, s8 in -127..127, into wp (packed_size(K)
+     * bytes, 64-byte aligned) in the layout qdot reads. */
+    void (*pack)(void *wp, const int8_t *w, int K);
+    /* out (np, QK_OC) int32: out[p][oc] = sum over taps t and channels c of
+     * base[p][tapoff[t] + c] * w[oc][t*C + c], with K = ntaps*C (C a multiple
+     * of 4) and wp packed from w. A 3x3 convolution has one base per output
+     * pixel and 9 taps; a dense layer one base per image and 1 tap. */
+    void (*qdot)(int32_t *out, const uint8_t *const *base, int np, const int *tapoff, int ntaps,
+                 int C, const void *wp);
+} qkernel_ops;
+
+/* The table for the FP32 level in use (see above). */
+const qkernel_ops *qkernels(void);
+
+#endif

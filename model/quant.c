@@ -1,0 +1,562 @@
+/* model/quant.c -- int8 inference: quantization, calibration, the forward
+ * pass and its naive reference. See quant.h. */
+#include "model/quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/err.h"
+#include "model/kernels.h"
+#include "model/layers.h"
+#include "model/mem.h"
+#include "model/net.h"
+#include "model/pool.h"
+#include "model/qkernels.h"
+
+extern const qkernel_ops qkernels_portable;
+#if defined(MNISTD_KERNELS_X86)
+extern const qkernel_ops qkernels_avx2;
+extern const qkernel_ops qkernels_avx512;
+#endif
+
+const qkernel_ops *qkernels(void)
+{
+#if defined(MNISTD_KERNELS_X86)
+    const char *level = kernels()->name;
+    if (strcmp(level, "avx512") == 0) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512vnni") ? &qkernels_avx512 : &qkernels_avx2;
+    }
+    if (strcmp(level, "avx2") == 0)
+        return &qkernels_avx2;
+#endif
+    return &qkernels_portable;
+}
+
+/* ---- scales -------------------------------------------------------------- */
+
+int quant_scales_parse(const char *s, float scales[QUANT_NSCALES], char *err, size_t errlen)
+{
+    float v[QUANT_NSCALES];
+    const char *p = s;
+    if (!s) {
+        err_set(err, errlen, "%s is missing", QUANT_SCALES_KEY);
+        return -1;
+    }
+    for (int i = 0; i < QUANT_NSCALES; i++) {
+        if (i > 0 && *p++ != ' ') {
+            err_set(err, errlen, "%s \"%.64s\": expected %d numbers separated by single spaces",
+                    QUANT_SCALES_KEY, s, QUANT_NSCALES);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        double d = strtod(p, &end);
+        if (end == p || *p == ' ' || errno != 0 || !isfinite(d) || !(d > 0.0) || d > 1e6) {
+            err_set(err, errlen, "%s \"%.64s\": scale %d is not a number in (0, 1e6]",
+                    QUANT_SCALES_KEY, s, i + 1);
+            return -1;
+        }
+        v[i] = (float)d;
+        if (!(v[i] > 0.0f)) {
+            err_set(err, errlen, "%s \"%.64s\": scale %d is too small", QUANT_SCALES_KEY, s, i + 1);
+            return -1;
+        }
+        p = end;
+    }
+    if (*p) {
+        err_set(err, errlen, "%s \"%.64s\": expected exactly %d numbers", QUANT_SCALES_KEY, s,
+                QUANT_NSCALES);
+        return -1;
+    }
+    memcpy(scales, v, sizeof v);
+    return 0;
+}
+
+void quant_scales_format(const float scales[QUANT_NSCALES], char *buf, size_t len)
+{
+    snprintf(buf, len, "%.9g %.9g %.9g", (double)scales[0], (double)scales[1], (double)scales[2]);
+}
+
+/* ---- the FP32 steps, shared by the forward pass and its reference -------- */
+
+/* round(v) clamped to 0..255 (v >= 0 after a relu; NaN gives 0) */
+static inline uint8_t q_u8(float v)
+{
+    if (!(v > 0.0f))
+        return 0;
+    if (v >= 254.5f)
+        return 255;
+    return (uint8_t)(int)(v + 0.5f);
+}
+
+static void quantize_u8(uint8_t *q, const float *x, float inv_scale, int n)
+{
+    for (int i = 0; i < n; i++)
+        q[i] = q_u8(x[i] * inv_scale);
+}
+
+/* q (n, 64) = the next layer's input from the sums acc (n, 64) */
+static void requant(uint8_t *q, const int32_t *acc, const float *m, const float *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int oc = 0; oc < QK_OC; oc++)
+            q[i * QK_OC + oc] = q_u8((float)acc[i * QK_OC + oc] * m[oc] + c[oc]);
+}
+
+/* q (5, 5, 64) from conv2's sums acc (10, 10, 64): the 2x2 max pool on the
+ * integers (the requantization is increasing: m > 0), then requant */
+static void pool_requant(uint8_t *q, const int32_t *acc, const float *m, const float *c)
+{
+    for (int y = 0; y < 5; y++)
+        for (int x = 0; x < 5; x++) {
+            const int32_t *a = acc + ((2 * y) * 10 + 2 * x) * QK_OC;
+            for (int oc = 0; oc < QK_OC; oc++) {
+                int32_t v = a[oc];
+                v = a[QK_OC + oc] > v ? a[QK_OC + oc] : v;
+                v = a[10 * QK_OC + oc] > v ? a[10 * QK_OC + oc] : v;
+                v = a[11 * QK_OC + oc] > v ? a[11 * QK_OC + oc] : v;
+                q[(y * 5 + x) * QK_OC + oc] = q_u8((float)v * m[oc] + c[oc]);
+            }
+        }
+}
+
+/* fc1's output h (64) from its sums, then fc2: logits (10) */
+static void head(float *logits, const int32_t *acc, const float *m, const float *c, const float *w2,
+                 const float *b2)
+{
+    float h[QK_OC];
+    for (int oc = 0; oc < QK_OC; oc++) {
+        float v = (float)acc[oc] * m[oc] + c[oc];
+        h[oc] = v > 0.0f ? v : 0.0f;
+    }
+    for (int k = 0; k < NET_CLASSES; k++) {
+        float s = b2[k];
+        for (int j = 0; j < QK_OC; j++)
+            s += w2[k * QK_OC + j] * h[j];
+        logits[k] = s;
+    }
+}
+
+/* Symmetric per-output-channel quantization of w (64, K): wq (64, K) and
+ * the scales sw (64). */
+static void quantize_weights(int8_t *wq, float *sw, const float *w, int K)
+{
+    for (int oc = 0; oc < QK_OC; oc++) {
+        const float *r = w + (size_t)oc * K;
+        float mx = 0.0f;
+        for (int k = 0; k < K; k++)
+            mx = fabsf(r[k]) > mx ? fabsf(r[k]) : mx;
+        const float s = mx > 0.0f ? mx / 127.0f : 1.0f;
+        sw[oc] = s;
+        for (int k = 0; k < K; k++) {
+            long q = lrintf(r[k] / s);
+            wq[(size_t)oc * K + k] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+    }
+}
+
+/* The multipliers and offsets of the three requantizations (see quant.h). */
+typedef struct {
+    float m2[QK_OC], c2[QK_OC], m3[QK_OC], c3[QK_OC], m4[QK_OC], c4[QK_OC];
+    float inv_s1;
+} qsteps;
+
+static int check_scales(const float *scales, char *err, size_t errlen)
+{
+    for (int i = 0; i < QUANT_NSCALES; i++)
+        if (!isfinite(scales[i]) || !(scales[i] > 0.0f)) {
+            err_set(err, errlen, "int8 activation scale %d is not a finite positive number", i + 1);
+            return -1;
+        }
+    return 0;
+}
+
+static void fill_steps(qsteps *st, const net_params *p, const float *s, const float *sw2,
+                       const float *sw3, const float *sw4)
+{
+    st->inv_s1 = 1.0f / s[0];
+    for (int oc = 0; oc < QK_OC; oc++) {
+        st->m2[oc] = s[0] * sw2[oc] / s[1];
+        st->c2[oc] = p->conv2_b[oc] / s[1];
+        st->m3[oc] = s[1] * sw3[oc] / s[2];
+        st->c3[oc] = p->conv3_b[oc] / s[2];
+        st->m4[oc] = s[2] * sw4[oc];
+        st->c4[oc] = p->fc1_b[oc];
+    }
+}
+
+/* ---- calibration ----------------------------------------------------------- */
+
+int quant_calibrate(const float *params, const float *x, int n, float scales[QUANT_NSCALES], char *err,
+                    size_t errlen)
+{
+    enum { M = 8 };
+    if (n < 1) {
+        err_set(err, errlen, "calibration needs at least one image");
+        return -1;
+    }
+    net_params p;
+    net_params_map(&p, (float *)params);
+    float *p1 = mem_aligned(sizeof(float) * M * 13 * 13 * 32);
+    float *col = mem_aligned(sizeof(float) * M * 121 * 288);
+    float *a2 = mem_aligned(sizeof(float) * M * 121 * 64);
+    float *p2 = mem_aligned(sizeof(float) * M * 25 * 64);
+    float *a3 = mem_aligned(sizeof(float) * M * 9 * 64);
+    int rc = -1;
+    if (!p1 || !col || !a2 || !p2 || !a3) {
+        err_set(err, errlen, "out of memory calibrating the int8 scales");
+        goto done;
+    }
+    float mx[QUANT_NSCALES] = {0};
+    for (int s = 0; s < n; s += M) {
+        const int m = n - s < M ? n - s : M;
+        conv1_pool_forward(p1, NULL, x + (size_t)s * NET_IN_PIXELS, p.conv1_w, p.conv1_b, m);
+        conv3x3_forward(a2, col, p1, p.conv2_w, p.conv2_b, m, 13, 13, 32, 64, 1);
+        maxpool2_forward(p2, NULL, a2, m, 11, 11, 64);
+        conv3x3_forward(a3, col, p2, p.conv3_w, p.conv3_b, m, 5, 5, 64, 64, 1);
+        const float *t[QUANT_NSCALES] = {p1, p2, a3};
+        const int len[QUANT_NSCALES] = {m * 13 * 13 * 32, m * 25 * 64, m * 9 * 64};
+        for (int i = 0; i < QUANT_NSCALES; i++)
+            for (int j = 0; j < len[i]; j++)
+                mx[i] = t[i][j] > mx[i] ? t[i][j] : mx[i];
+    }
+    for (int i = 0; i < QUANT_NSCALES; i++) {
+        if (!(mx[i] > 0.0f) || !isfinite(mx[i])) {
+            err_set(err, errlen, "calibration: activation %d is zero on every image", i + 1);
+            goto done;
+        }
+        scales[i] = mx[i] / 255.0f;
+    }
+    rc = 0;
+done:
+    mem_free(p1);
+    mem_free(col);
+    mem_free(a2);
+    mem_free(p2);
+    mem_free(a3);
+    return rc;
+}
+
+int quant_calibrate_set(const float *params, const mnist_set *train, float scales[QUANT_NSCALES],
+                        char *err, size_t errlen)
+{
+    if (!train || train->n < 1 || train->rows * train->cols != NET_IN_PIXELS) {
+        err_set(err, errlen, "calibration needs 28x28 training images");
+        return -1;
+    }
+    const int n = train->n < QUANT_CALIB_IMAGES ? train->n : QUANT_CALIB_IMAGES;
+    float *x = mem_aligned(sizeof(float) * (size_t)n * NET_IN_PIXELS);
+    if (!x) {
+        err_set(err, errlen, "out of memory calibrating the int8 scales");
+        return -1;
+    }
+    mnist_to_float(train, 0, n, x);
+    int rc = quant_calibrate(params, x, n, scales, err, errlen);
+    mem_free(x);
+    return rc;
+}
+
+/* ---- the context ------------------------------------------------------------ */
+
+#define QMB 8
+enum { P1 = 13 * 13 * 32, A2 = 100 * QK_OC, P2 = 25 * QK_OC, A3 = 9 * QK_OC };
+
+typedef struct {
+    float *p1;      /* (QMB, 13, 13, 32) conv1's pooled output */
+    uint8_t *p1q;   /* the same quantized */
+    int32_t *acc;   /* (10, 10, 64) conv2's sums of one image, then conv3's (3, 3, 64) */
+    uint8_t *p2q;   /* (5, 5, 64) */
+    uint8_t *a3q;   /* (QMB, 576) conv3's output, fc1's input */
+    int32_t *acc4;  /* (QMB, 64) fc1's sums */
+    float *logits;  /* (QMB, 10) */
+} qws;
+
+struct qnet_ctx {
+    int max_batch;
+    pool *pool;
+    qws ws[64];
+    const qkernel_ops *k; /* the level the weights are packed for */
+    void *w2, *w3, *w4;   /* packed conv2, conv3, fc1 weights */
+    int8_t *wq;           /* scratch: one quantized weight matrix */
+    qsteps st;
+    float conv1_w[288], conv1_b[32], fc2_w[640], fc2_b[10];
+    int ready;
+    /* the current job */
+    const float *x;
+    float *probs, *logits;
+    int B;
+};
+
+/* The packed size of the largest level's layout (16-bit) for K. */
+static size_t packed_max(int K)
+{
+    return (size_t)K * QK_OC * sizeof(int16_t);
+}
+
+qnet_ctx *qnet_ctx_create(int max_batch, int threads)
+{
+    if (max_batch < 1)
+        return NULL;
+    qnet_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (threads <= 0)
+        threads = pool_ncores();
+    if (threads > 64)
+        threads = 64;
+    c->max_batch = max_batch;
+    c->pool = pool_create(threads);
+    c->w2 = mem_aligned(packed_max(288));
+    c->w3 = mem_aligned(packed_max(576));
+    c->w4 = mem_aligned(packed_max(576));
+    c->wq = mem_aligned(576 * QK_OC);
+    if (!c->pool || !c->w2 || !c->w3 || !c->w4 || !c->wq) {
+        qnet_ctx_free(c);
+        return NULL;
+    }
+    for (int t = 0; t < pool_size(c->pool); t++) {
+        qws *w = &c->ws[t];
+        w->p1 = mem_aligned(sizeof(float) * QMB * P1);
+        w->p1q = mem_aligned(QMB * P1);
+        w->acc = mem_aligned(sizeof(int32_t) * A2);
+        w->p2q = mem_aligned(P2);
+        w->a3q = mem_aligned(QMB * A3);
+        w->acc4 = mem_aligned(sizeof(int32_t) * QMB * QK_OC);
+        w->logits = mem_aligned(sizeof(float) * QMB * NET_CLASSES);
+        if (!w->p1 || !w->p1q || !w->acc || !w->p2q || !w->a3q || !w->acc4 || !w->logits) {
+            qnet_ctx_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void qnet_ctx_free(qnet_ctx *c)
+{
+    if (!c)
+        return;
+    for (int t = 0; t < 64; t++) {
+        qws *w = &c->ws[t];
+        mem_free(w->p1);
+        mem_free(w->p1q);
+        mem_free(w->acc);
+        mem_free(w->p2q);
+        mem_free(w->a3q);
+        mem_free(w->acc4);
+        mem_free(w->logits);
+    }
+    pool_free(c->pool);
+    mem_free(c->w2);
+    mem_free(c->w3);
+    mem_free(c->w4);
+    mem_free(c->wq);
+    free(c);
+}
+
+int qnet_prepare(qnet_ctx *c, const float *params, const float scales[QUANT_NSCALES], char *err,
+                 size_t errlen)
+{
+    c->ready = 0;
+    if (check_scales(scales, err, errlen) != 0)
+        return -1;
+    net_params p;
+    net_params_map(&p, (float *)params);
+    float sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
+    c->k = qkernels();
+    quantize_weights(c->wq, sw2, p.conv2_w, 288);
+    c->k->pack(c->w2, c->wq, 288);
+    quantize_weights(c->wq, sw3, p.conv3_w, 576);
+    c->k->pack(c->w3, c->wq, 576);
+    quantize_weights(c->wq, sw4, p.fc1_w, 576);
+    c->k->pack(c->w4, c->wq, 576);
+    fill_steps(&c->st, &p, scales, sw2, sw3, sw4);
+    memcpy(c->conv1_w, p.conv1_w, sizeof c->conv1_w);
+    memcpy(c->conv1_b, p.conv1_b, sizeof c->conv1_b);
+    memcpy(c->fc2_w, p.fc2_w, sizeof c->fc2_w);
+    memcpy(c->fc2_b, p.fc2_b, sizeof c->fc2_b);
+    c->ready = 1;
+    return 0;
+}
+
+/* The tap offsets of a 3x3 window in an (H, W, C) image. */
+static void taps3x3(int *off, int W, int C)
+{
+    for (int t = 0; t < 9; t++)
+        off[t] = ((t / 3) * W + t % 3) * C;
+}
+
+/* Sums of the valid 3x3 convolution, rows 0..OH-1 and columns 0..OW-1. */
+static void conv_sums(const qkernel_ops *k, int32_t *out, const uint8_t *in, int W, int C, int OH,
+                      int OW, const void *wp)
+{
+    const uint8_t *base[100];
+    int off[9];
+    taps3x3(off, W, C);
+    for (int y = 0; y < OH; y++)
+        for (int x = 0; x < OW; x++)
+            base[y * OW + x] = in + (y * W + x) * C;
+    k->qdot(out, base, OH * OW, off, 9, C, wp);
+}
+
+/* m <= QMB images through the whole network; logits (m, 10) in w. */
+static void qforward_mb(qnet_ctx *c, qws *w, const float *x, int m)
+{
+    const qkernel_ops *k = c->k;
+    conv1_pool_forward(w->p1, NULL, x, c->conv1_w, c->conv1_b, m);
+    quantize_u8(w->p1q, w->p1, c->st.inv_s1, m * P1);
+    const uint8_t *base[QMB];
+    const int off0 = 0;
+    for (int b = 0; b < m; b++) {
+        conv_sums(k, w->acc, w->p1q + b * P1, 13, 32, 10, 10, c->w2);
+        pool_requant(w->p2q, w->acc, c->st.m2, c->st.c2);
+        conv_sums(k, w->acc, w->p2q, 5, 64, 3, 3, c->w3);
+        requant(w->a3q + b * A3, w->acc, c->st.m3, c->st.c3, 9);
+        base[b] = w->a3q + b * A3;
+    }
+    k->qdot(w->acc4, base, m, &off0, 1, A3, c->w4);
+    for (int b = 0; b < m; b++)
+        head(w->logits + b * NET_CLASSES, w->acc4 + b * QK_OC, c->st.m4, c->st.c4, c->fc2_w, c->fc2_b);
+}
+
+static void qforward_task(void *arg, int tid, int n)
+{
+    qnet_ctx *c = arg;
+    qws *w = &c->ws[tid];
+    int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
+    for (int s = lo; s < hi; s += QMB) {
+        const int m = hi - s < QMB ? hi - s : QMB;
+        qforward_mb(c, w, c->x + (size_t)s * NET_IN_PIXELS, m);
+        softmax_forward(c->probs + (size_t)s * NET_CLASSES, w->logits, m);
+        if (c->logits)
+            memcpy(c->logits + (size_t)s * NET_CLASSES, w->logits, sizeof(float) * NET_CLASSES * m);
+    }
+}
+
+int qnet_forward(qnet_ctx *c, const float *x, int B, float *probs, float *logits)
+{
+    if (!c || !c->ready || B < 1 || B > c->max_batch)
+        return -1;
+    c->x = x;
+    c->probs = probs;
+    c->logits = logits;
+    c->B = B;
+    /* one image is too little work to share (a few microseconds) */
+    if (B == 1 || pool_size(c->pool) == 1)
+        qforward_task(c, 0, 1);
+    else
+        pool_run(c->pool, qforward_task, c);
+    return 0;
+}
+
+/* ---- the naive reference ------------------------------------------------------ */
+
+static void ref_conv(int32_t *out, const uint8_t *in, int W, int C, const int8_t *w, int OH, int OW)
+{
+    for (int y = 0; y < OH; y++)
+        for (int x = 0; x < OW; x++)
+            for (int oc = 0; oc < QK_OC; oc++) {
+                int32_t s = 0;
+                for (int kh = 0; kh < 3; kh++)
+                    for (int kw = 0; kw < 3; kw++)
+                        for (int ci = 0; ci < C; ci++)
+                            s += (int32_t)in[((y + kh) * W + x + kw) * C + ci] *
+                                 (int32_t)w[((oc * 3 + kh) * 3 + kw) * C + ci];
+                out[(y * OW + x) * QK_OC + oc] = s;
+            }
+}
+
+static void ref_dense(int32_t *out, const uint8_t *in, int IN, const int8_t *w)
+{
+    for (int oc = 0; oc < QK_OC; oc++) {
+        int32_t s = 0;
+        for (int i = 0; i < IN; i++)
+            s += (int32_t)in[i] * (int32_t)w[oc * IN + i];
+        out[oc] = s;
+    }
+}
+
+int qnet_forward_ref(const float *params, const float scales[QUANT_NSCALES], const float *x, int B,
+                     float *logits)
+{
+    if (check_scales(scales, NULL, 0) != 0)
+        return -1;
+    net_params p;
+    net_params_map(&p, (float *)params);
+    int8_t *w2 = malloc(288 * QK_OC), *w3 = malloc(576 * QK_OC), *w4 = malloc(576 * QK_OC);
+    float *p1 = malloc(sizeof(float) * P1);
+    uint8_t *p1q = malloc(P1), *p2q = malloc(P2), *a3q = malloc(A3);
+    int32_t *acc = malloc(sizeof(int32_t) * A2);
+    qsteps *st = malloc(sizeof *st);
+    int rc = -1;
+    if (!w2 || !w3 || !w4 || !p1 || !p1q || !p2q || !a3q || !acc || !st)
+        goto done;
+    float sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
+    quantize_weights(w2, sw2, p.conv2_w, 288);
+    quantize_weights(w3, sw3, p.conv3_w, 576);
+    quantize_weights(w4, sw4, p.fc1_w, 576);
+    fill_steps(st, &p, scales, sw2, sw3, sw4);
+    for (int b = 0; b < B; b++) {
+        conv1_pool_forward(p1, NULL, x + (size_t)b * NET_IN_PIXELS, p.conv1_w, p.conv1_b, 1);
+        quantize_u8(p1q, p1, st->inv_s1, P1);
+        ref_conv(acc, p1q, 13, 32, w2, 10, 10);
+        pool_requant(p2q, acc, st->m2, st->c2);
+        ref_conv(acc, p2q, 5, 64, w3, 3, 3);
+        requant(a3q, acc, st->m3, st->c3, 9);
+        ref_dense(acc, a3q, A3, w4);
+        head(logits + b * NET_CLASSES, acc, st->m4, st->c4, p.fc2_w, p.fc2_b);
+    }
+    rc = 0;
+done:
+    free(w2);
+    free(w3);
+    free(w4);
+    free(p1);
+    free(p1q);
+    free(p2q);
+    free(a3q);
+    free(acc);
+    free(st);
+    return rc;
+}
+
+/* ---- raw integer layers, for the tests ----------------------------------------- */
+
+int qconv3x3_int(int32_t *out, const uint8_t *in, int H, int W, int C, const int8_t *w, int OH, int OW)
+{
+    const qkernel_ops *k = qkernels();
+    if (C % 4 || OH > H - 2 || OW > W - 2 || OH * OW > 100)
+        return -1;
+    void *wp = mem_aligned(k->packed_size(9 * C));
+    if (!wp)
+        return -1;
+    k->pack(wp, w, 9 * C);
+    conv_sums(k, out, in, W, C, OH, OW, wp);
+    mem_free(wp);
+    return 0;
+}
+
+int qdense_int(int32_t *out, const uint8_t *in, int B, int IN, const int8_t *w)
+{
+    const qkernel_ops *k = qkernels();
+    if (IN % 4 || B < 1)
+        return -1;
+    void *wp = mem_aligned(k->packed_size(IN));
+    const uint8_t **base = malloc(sizeof(*base) * (size_t)B);
+    if (!wp || !base) {
+        mem_free(wp);
+        free(base);
+        return -1;
+    }
+    k->pack(wp, w, IN);
+    for (int b = 0; b < B; b++)
+        base[b] = in + (size_t)b * IN;
+    const int off0 = 0;
+    k->qdot(out, base, B, &off0, 1, IN, wp);
+    mem_free(wp);
+    free(base);
+    return 0;
+}
