@@ -30,7 +30,29 @@ typedef struct {
      * pixel and 9 taps; a dense layer one base per image and 1 tap. */
     void (*qdot)(int32_t *out, const uint8_t *const *base, int np, const int *tapoff, int ntaps,
                  int C, const void *wp);
+    /* conv1 + 2x2 max pool + requantization (model/quant.h): q (13, 13, 32)
+     * u8 from the image img (28x28 u8, then at least 4 more readable bytes)
+     * and w1 (3, 32, 4) s8: for kernel row kh and channel oc, the weights of
+     * kw = 0, 1, 2 and a 0. q = qk_u8(max of the window's sums * m[oc] +
+     * c[oc]). */
+    void (*conv1_pool)(uint8_t *q, const uint8_t *img, const int8_t *w1, const float *m,
+                       const float *c);
+    /* q (n, 64) = qk_u8(acc * m[oc] + c[oc]) for n rows of sums acc (n, 64) */
+    void (*requant)(uint8_t *q, const int32_t *acc, const float *m, const float *c, int n);
+    /* q (5, 5, 64) from sums acc (10, 10, 64): the 2x2 max pool of the sums,
+     * then as requant */
+    void (*pool_requant)(uint8_t *q, const int32_t *acc, const float *m, const float *c);
 } qkernel_ops;
+
+/* The requantization of one value (v = sum * m + c, computed as a product
+ * then a sum, never fused): round half up, clamped to 0..255 (NaN gives 0).
+ * Every level computes exactly this. */
+static inline int32_t qk_u8(float v)
+{
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    return (int32_t)(v + 0.5f);
+}
 
 /* The table for the FP32 level in use (see above). */
 const qkernel_ops *qkernels(void);

@@ -83,45 +83,13 @@ void quant_scales_format(const float scales[QUANT_NSCALES], char *buf, size_t le
 
 /* ---- the FP32 steps, shared by the forward pass and its reference -------- */
 
-/* round(v) clamped to 0..255 (v >= 0 after a relu; NaN gives 0) */
-static inline uint8_t q_u8(float v)
+/* The input image as u8: pixel * 255 rounded (exact for MNIST's k / 255);
+ * img has 4 more bytes, zero, that conv1's last loads read. */
+static void quantize_image(uint8_t *img, const float *x)
 {
-    if (!(v > 0.0f))
-        return 0;
-    if (v >= 254.5f)
-        return 255;
-    return (uint8_t)(int)(v + 0.5f);
-}
-
-static void quantize_u8(uint8_t *q, const float *x, float inv_scale, int n)
-{
-    for (int i = 0; i < n; i++)
-        q[i] = q_u8(x[i] * inv_scale);
-}
-
-/* q (n, 64) = the next layer's input from the sums acc (n, 64) */
-static void requant(uint8_t *q, const int32_t *acc, const float *m, const float *c, int n)
-{
-    for (int i = 0; i < n; i++)
-        for (int oc = 0; oc < QK_OC; oc++)
-            q[i * QK_OC + oc] = q_u8((float)acc[i * QK_OC + oc] * m[oc] + c[oc]);
-}
-
-/* q (5, 5, 64) from conv2's sums acc (10, 10, 64): the 2x2 max pool on the
- * integers (the requantization is increasing: m > 0), then requant */
-static void pool_requant(uint8_t *q, const int32_t *acc, const float *m, const float *c)
-{
-    for (int y = 0; y < 5; y++)
-        for (int x = 0; x < 5; x++) {
-            const int32_t *a = acc + ((2 * y) * 10 + 2 * x) * QK_OC;
-            for (int oc = 0; oc < QK_OC; oc++) {
-                int32_t v = a[oc];
-                v = a[QK_OC + oc] > v ? a[QK_OC + oc] : v;
-                v = a[10 * QK_OC + oc] > v ? a[10 * QK_OC + oc] : v;
-                v = a[11 * QK_OC + oc] > v ? a[11 * QK_OC + oc] : v;
-                q[(y * 5 + x) * QK_OC + oc] = q_u8((float)v * m[oc] + c[oc]);
-            }
-        }
+    for (int i = 0; i < NET_IN_PIXELS; i++)
+        img[i] = (uint8_t)qk_u8(x[i] * 255.0f);
+    memset(img + NET_IN_PIXELS, 0, 4);
 }
 
 /* fc1's output h (64) from its sums, then fc2: logits (10) */
@@ -141,11 +109,11 @@ static void head(float *logits, const int32_t *acc, const float *m, const float 
     }
 }
 
-/* Symmetric per-output-channel quantization of w (64, K): wq (64, K) and
- * the scales sw (64). */
-static void quantize_weights(int8_t *wq, float *sw, const float *w, int K)
+/* Symmetric per-output-channel quantization of w (OC, K): wq (OC, K) and
+ * the scales sw (OC). */
+static void quantize_weights(int8_t *wq, float *sw, const float *w, int OC, int K)
 {
-    for (int oc = 0; oc < QK_OC; oc++) {
+    for (int oc = 0; oc < OC; oc++) {
         const float *r = w + (size_t)oc * K;
         float mx = 0.0f;
         for (int k = 0; k < K; k++)
@@ -161,9 +129,21 @@ static void quantize_weights(int8_t *wq, float *sw, const float *w, int K)
 
 /* The multipliers and offsets of the three requantizations (see quant.h). */
 typedef struct {
+    float m1[32], c1[32];
     float m2[QK_OC], c2[QK_OC], m3[QK_OC], c3[QK_OC], m4[QK_OC], c4[QK_OC];
-    float inv_s1;
 } qsteps;
+
+/* conv1's weights (32, 3, 3, 1) quantized, as conv1_pool reads them: w1
+ * (3, 32, 4), the fourth of each row 0; their scales sw1 (32). */
+static void quantize_conv1(int8_t *w1, float *sw1, const float *w)
+{
+    int8_t wq[32 * 9];
+    quantize_weights(wq, sw1, w, 32, 9);
+    for (int kh = 0; kh < 3; kh++)
+        for (int oc = 0; oc < 32; oc++)
+            for (int kw = 0; kw < 4; kw++)
+                w1[(kh * 32 + oc) * 4 + kw] = kw < 3 ? wq[oc * 9 + kh * 3 + kw] : 0;
+}
 
 static int check_scales(const float *scales, char *err, size_t errlen)
 {
@@ -175,10 +155,14 @@ static int check_scales(const float *scales, char *err, size_t errlen)
     return 0;
 }
 
-static void fill_steps(qsteps *st, const net_params *p, const float *s, const float *sw2,
-                       const float *sw3, const float *sw4)
+static void fill_steps(qsteps *st, const net_params *p, const float *s, const float *sw1,
+                       const float *sw2, const float *sw3, const float *sw4)
 {
-    st->inv_s1 = 1.0f / s[0];
+    /* the image's scale is 1/255 */
+    for (int oc = 0; oc < 32; oc++) {
+        st->m1[oc] = sw1[oc] / (255.0f * s[0]);
+        st->c1[oc] = p->conv1_b[oc] / s[0];
+    }
     for (int oc = 0; oc < QK_OC; oc++) {
         st->m2[oc] = s[0] * sw2[oc] / s[1];
         st->c2[oc] = p->conv2_b[oc] / s[1];
@@ -266,8 +250,8 @@ int quant_calibrate_set(const float *params, const mnist_set *train, float scale
 enum { P1 = 13 * 13 * 32, A2 = 100 * QK_OC, P2 = 25 * QK_OC, A3 = 9 * QK_OC };
 
 typedef struct {
-    float *p1;      /* (QMB, 13, 13, 32) conv1's pooled output */
-    uint8_t *p1q;   /* the same quantized */
+    uint8_t *img;   /* one image as u8 (+4 bytes) */
+    uint8_t *p1q;   /* (13, 13, 32) conv1's pooled output */
     int32_t *acc;   /* (10, 10, 64) conv2's sums of one image, then conv3's (3, 3, 64) */
     uint8_t *p2q;   /* (5, 5, 64) */
     uint8_t *a3q;   /* (QMB, 576) conv3's output, fc1's input */
@@ -282,8 +266,9 @@ struct qnet_ctx {
     const qkernel_ops *k; /* the level the weights are packed for */
     void *w2, *w3, *w4;   /* packed conv2, conv3, fc1 weights */
     int8_t *wq;           /* scratch: one quantized weight matrix */
+    int8_t w1[3 * 32 * 4];
     qsteps st;
-    float conv1_w[288], conv1_b[32], fc2_w[640], fc2_b[10];
+    float fc2_w[640], fc2_b[10];
     int ready;
     /* the current job */
     const float *x;
@@ -320,14 +305,14 @@ qnet_ctx *qnet_ctx_create(int max_batch, int threads)
     }
     for (int t = 0; t < pool_size(c->pool); t++) {
         qws *w = &c->ws[t];
-        w->p1 = mem_aligned(sizeof(float) * QMB * P1);
-        w->p1q = mem_aligned(QMB * P1);
+        w->img = mem_aligned(NET_IN_PIXELS + 4);
+        w->p1q = mem_aligned(P1);
         w->acc = mem_aligned(sizeof(int32_t) * A2);
         w->p2q = mem_aligned(P2);
         w->a3q = mem_aligned(QMB * A3);
         w->acc4 = mem_aligned(sizeof(int32_t) * QMB * QK_OC);
         w->logits = mem_aligned(sizeof(float) * QMB * NET_CLASSES);
-        if (!w->p1 || !w->p1q || !w->acc || !w->p2q || !w->a3q || !w->acc4 || !w->logits) {
+        if (!w->img || !w->p1q || !w->acc || !w->p2q || !w->a3q || !w->acc4 || !w->logits) {
             qnet_ctx_free(c);
             return NULL;
         }
@@ -341,7 +326,7 @@ void qnet_ctx_free(qnet_ctx *c)
         return;
     for (int t = 0; t < 64; t++) {
         qws *w = &c->ws[t];
-        mem_free(w->p1);
+        mem_free(w->img);
         mem_free(w->p1q);
         mem_free(w->acc);
         mem_free(w->p2q);
@@ -365,17 +350,16 @@ int qnet_prepare(qnet_ctx *c, const float *params, const float scales[QUANT_NSCA
         return -1;
     net_params p;
     net_params_map(&p, (float *)params);
-    float sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
+    float sw1[32], sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
     c->k = qkernels();
-    quantize_weights(c->wq, sw2, p.conv2_w, 288);
+    quantize_conv1(c->w1, sw1, p.conv1_w);
+    quantize_weights(c->wq, sw2, p.conv2_w, QK_OC, 288);
     c->k->pack(c->w2, c->wq, 288);
-    quantize_weights(c->wq, sw3, p.conv3_w, 576);
+    quantize_weights(c->wq, sw3, p.conv3_w, QK_OC, 576);
     c->k->pack(c->w3, c->wq, 576);
-    quantize_weights(c->wq, sw4, p.fc1_w, 576);
+    quantize_weights(c->wq, sw4, p.fc1_w, QK_OC, 576);
     c->k->pack(c->w4, c->wq, 576);
-    fill_steps(&c->st, &p, scales, sw2, sw3, sw4);
-    memcpy(c->conv1_w, p.conv1_w, sizeof c->conv1_w);
-    memcpy(c->conv1_b, p.conv1_b, sizeof c->conv1_b);
+    fill_steps(&c->st, &p, scales, sw1, sw2, sw3, sw4);
     memcpy(c->fc2_w, p.fc2_w, sizeof c->fc2_w);
     memcpy(c->fc2_b, p.fc2_b, sizeof c->fc2_b);
     c->ready = 1;
@@ -406,15 +390,15 @@ static void conv_sums(const qkernel_ops *k, int32_t *out, const uint8_t *in, int
 static void qforward_mb(qnet_ctx *c, qws *w, const float *x, int m)
 {
     const qkernel_ops *k = c->k;
-    conv1_pool_forward(w->p1, NULL, x, c->conv1_w, c->conv1_b, m);
-    quantize_u8(w->p1q, w->p1, c->st.inv_s1, m * P1);
     const uint8_t *base[QMB];
     const int off0 = 0;
     for (int b = 0; b < m; b++) {
-        conv_sums(k, w->acc, w->p1q + b * P1, 13, 32, 10, 10, c->w2);
-        pool_requant(w->p2q, w->acc, c->st.m2, c->st.c2);
+        quantize_image(w->img, x + (size_t)b * NET_IN_PIXELS);
+        k->conv1_pool(w->p1q, w->img, c->w1, c->st.m1, c->st.c1);
+        conv_sums(k, w->acc, w->p1q, 13, 32, 10, 10, c->w2);
+        k->pool_requant(w->p2q, w->acc, c->st.m2, c->st.c2);
         conv_sums(k, w->acc, w->p2q, 5, 64, 3, 3, c->w3);
-        requant(w->a3q + b * A3, w->acc, c->st.m3, c->st.c3, 9);
+        k->requant(w->a3q + b * A3, w->acc, c->st.m3, c->st.c3, 9);
         base[b] = w->a3q + b * A3;
     }
     k->qdot(w->acc4, base, m, &off0, 1, A3, c->w4);
@@ -454,6 +438,24 @@ int qnet_forward(qnet_ctx *c, const float *x, int B, float *probs, float *logits
 
 /* ---- the naive reference ------------------------------------------------------ */
 
+static void ref_conv1_pool(uint8_t *q, const uint8_t *img, const int8_t *w1, const qsteps *st)
+{
+    for (int py = 0; py < 13; py++)
+        for (int px = 0; px < 13; px++)
+            for (int oc = 0; oc < 32; oc++) {
+                int32_t best = 0;
+                for (int d = 0; d < 4; d++) {
+                    const int y = 2 * py + d / 2, x = 2 * px + d % 2;
+                    int32_t s = 0;
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++)
+                            s += (int32_t)img[(y + kh) * 28 + x + kw] * (int32_t)w1[(kh * 32 + oc) * 4 + kw];
+                    best = d == 0 || s > best ? s : best;
+                }
+                q[(py * 13 + px) * 32 + oc] = (uint8_t)qk_u8((float)best * st->m1[oc] + st->c1[oc]);
+            }
+}
+
 static void ref_conv(int32_t *out, const uint8_t *in, int W, int C, const int8_t *w, int OH, int OW)
 {
     for (int y = 0; y < OH; y++)
@@ -469,14 +471,10 @@ static void ref_conv(int32_t *out, const uint8_t *in, int W, int C, const int8_t
             }
 }
 
-static void ref_dense(int32_t *out, const uint8_t *in, int IN, const int8_t *w)
+static void ref_requant(uint8_t *q, const int32_t *acc, const float *m, const float *c, int n)
 {
-    for (int oc = 0; oc < QK_OC; oc++) {
-        int32_t s = 0;
-        for (int i = 0; i < IN; i++)
-            s += (int32_t)in[i] * (int32_t)w[oc * IN + i];
-        out[oc] = s;
-    }
+    for (int i = 0; i < n * QK_OC; i++)
+        q[i] = (uint8_t)qk_u8((float)acc[i] * m[i % QK_OC] + c[i % QK_OC]);
 }
 
 int qnet_forward_ref(const float *params, const float scales[QUANT_NSCALES], const float *x, int B,
@@ -487,26 +485,42 @@ int qnet_forward_ref(const float *params, const float scales[QUANT_NSCALES], con
     net_params p;
     net_params_map(&p, (float *)params);
     int8_t *w2 = malloc(288 * QK_OC), *w3 = malloc(576 * QK_OC), *w4 = malloc(576 * QK_OC);
-    float *p1 = malloc(sizeof(float) * P1);
-    uint8_t *p1q = malloc(P1), *p2q = malloc(P2), *a3q = malloc(A3);
-    int32_t *acc = malloc(sizeof(int32_t) * A2);
+    int8_t w1[3 * 32 * 4];
+    uint8_t *img = malloc(NET_IN_PIXELS + 4), *p1q = malloc(P1), *p2q = malloc(P2), *a3q = malloc(A3);
+    int32_t *acc = malloc(sizeof(int32_t) * A2), pooled[P2];
     qsteps *st = malloc(sizeof *st);
     int rc = -1;
-    if (!w2 || !w3 || !w4 || !p1 || !p1q || !p2q || !a3q || !acc || !st)
+    if (!w2 || !w3 || !w4 || !img || !p1q || !p2q || !a3q || !acc || !st)
         goto done;
-    float sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
-    quantize_weights(w2, sw2, p.conv2_w, 288);
-    quantize_weights(w3, sw3, p.conv3_w, 576);
-    quantize_weights(w4, sw4, p.fc1_w, 576);
-    fill_steps(st, &p, scales, sw2, sw3, sw4);
+    float sw1[32], sw2[QK_OC], sw3[QK_OC], sw4[QK_OC];
+    quantize_conv1(w1, sw1, p.conv1_w);
+    quantize_weights(w2, sw2, p.conv2_w, QK_OC, 288);
+    quantize_weights(w3, sw3, p.conv3_w, QK_OC, 576);
+    quantize_weights(w4, sw4, p.fc1_w, QK_OC, 576);
+    fill_steps(st, &p, scales, sw1, sw2, sw3, sw4);
     for (int b = 0; b < B; b++) {
-        conv1_pool_forward(p1, NULL, x + (size_t)b * NET_IN_PIXELS, p.conv1_w, p.conv1_b, 1);
-        quantize_u8(p1q, p1, st->inv_s1, P1);
-        ref_conv(acc, p1q, 13, 32, w2, 10, 10);
-        pool_requant(p2q, acc, st->m2, st->c2);
+        quantize_image(img, x + (size_t)b * NET_IN_PIXELS);
+        ref_conv1_pool(p1q, img, w1, st);
+        ref_conv(acc, p1q, 13, 32, w2, 11, 11);
+        for (int y = 0; y < 5; y++)
+            for (int xx = 0; xx < 5; xx++)
+                for (int oc = 0; oc < QK_OC; oc++) {
+                    int32_t v = INT32_MIN;
+                    for (int d = 0; d < 4; d++) {
+                        const int32_t a = acc[((2 * y + d / 2) * 11 + 2 * xx + d % 2) * QK_OC + oc];
+                        v = a > v ? a : v;
+                    }
+                    pooled[(y * 5 + xx) * QK_OC + oc] = v;
+                }
+        ref_requant(p2q, pooled, st->m2, st->c2, 25);
         ref_conv(acc, p2q, 5, 64, w3, 3, 3);
-        requant(a3q, acc, st->m3, st->c3, 9);
-        ref_dense(acc, a3q, A3, w4);
+        ref_requant(a3q, acc, st->m3, st->c3, 9);
+        for (int oc = 0; oc < QK_OC; oc++) {
+            int32_t s = 0;
+            for (int i = 0; i < A3; i++)
+                s += (int32_t)a3q[i] * (int32_t)w4[oc * A3 + i];
+            acc[oc] = s;
+        }
         head(logits + b * NET_CLASSES, acc, st->m4, st->c4, p.fc2_w, p.fc2_b);
     }
     rc = 0;
@@ -514,7 +528,7 @@ done:
     free(w2);
     free(w3);
     free(w4);
-    free(p1);
+    free(img);
     free(p1q);
     free(p2q);
     free(a3q);

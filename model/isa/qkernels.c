@@ -81,6 +81,43 @@ static void qdot(int32_t *out, const uint8_t *const *base, int np, const int *ta
     }
 }
 
+/* conv1 on VNNI: one 4-byte load per kernel row covers its 3 pixels and
+ * the next (weight 0); 32 channels are two vectors, so a pooled pixel's 4
+ * conv pixels are 8 accumulators, and the 6 weight vectors stay in
+ * registers for the whole image. */
+#define HAVE_CONV1_POOL
+static void conv1_pool(uint8_t *q, const uint8_t *img, const int8_t *w1, const float *m, const float *c)
+{
+    __m512i w[3][2];
+    for (int kh = 0; kh < 3; kh++)
+        for (int j = 0; j < 2; j++)
+            w[kh][j] = _mm512_loadu_si512((const void *)(w1 + (kh * 32 + 16 * j) * 4));
+    const __m512 m0 = _mm512_loadu_ps(m), m1 = _mm512_loadu_ps(m + 16);
+    const __m512 c0 = _mm512_loadu_ps(c), c1 = _mm512_loadu_ps(c + 16);
+    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
+    for (int py = 0; py < 13; py++)
+        for (int px = 0; px < 13; px++) {
+            __m512i best[2];
+            for (int d = 0; d < 4; d++) {
+                const uint8_t *p = img + (2 * py + d / 2) * 28 + 2 * px + d % 2;
+                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+                for (int kh = 0; kh < 3; kh++) {
+                    const __m512i a = _mm512_set1_epi32(load_u32(p + kh * 28));
+                    s0 = _mm512_dpbusd_epi32(s0, a, w[kh][0]);
+                    s1 = _mm512_dpbusd_epi32(s1, a, w[kh][1]);
+                }
+                best[0] = d ? _mm512_max_epi32(best[0], s0) : s0;
+                best[1] = d ? _mm512_max_epi32(best[1], s1) : s1;
+            }
+            for (int j = 0; j < 2; j++) {
+                __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(best[j]), j ? m1 : m0), j ? c1 : c0);
+                v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+                const __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, half));
+                _mm_storeu_si128((__m128i *)(q + (py * 13 + px) * 32 + 16 * j), _mm512_cvtepi32_epi8(r));
+            }
+        }
+}
+
 #elif defined(__AVX2__)
 /* No VNNI: vpmaddubsw would saturate u8 x s8 pairs, so both sides are
  * widened to 16 bits and vpmaddwd sums pairs of products into 32 bits,
@@ -167,6 +204,53 @@ static void qdot(int32_t *out, const uint8_t *const *base, int np, const int *ta
 }
 #endif
 
+/* ---- the requantizations, plain C the compiler vectorises per level ---- */
+
+static void requant(uint8_t *q, const int32_t *acc, const float *m, const float *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int oc = 0; oc < QK_OC; oc++)
+            q[i * QK_OC + oc] = (uint8_t)qk_u8((float)acc[i * QK_OC + oc] * m[oc] + c[oc]);
+}
+
+static void pool_requant(uint8_t *q, const int32_t *acc, const float *m, const float *c)
+{
+    for (int y = 0; y < 5; y++)
+        for (int x = 0; x < 5; x++) {
+            const int32_t *a = acc + (2 * y * 10 + 2 * x) * QK_OC;
+            uint8_t *o = q + (y * 5 + x) * QK_OC;
+            for (int oc = 0; oc < QK_OC; oc++) {
+                int32_t v = a[oc];
+                v = a[QK_OC + oc] > v ? a[QK_OC + oc] : v;
+                v = a[10 * QK_OC + oc] > v ? a[10 * QK_OC + oc] : v;
+                v = a[11 * QK_OC + oc] > v ? a[11 * QK_OC + oc] : v;
+                o[oc] = (uint8_t)qk_u8((float)v * m[oc] + c[oc]);
+            }
+        }
+}
+
+#if !defined(HAVE_CONV1_POOL)
+static void conv1_pool(uint8_t *q, const uint8_t *img, const int8_t *w1, const float *m, const float *c)
+{
+    for (int py = 0; py < 13; py++)
+        for (int px = 0; px < 13; px++) {
+            int32_t best[32];
+            for (int d = 0; d < 4; d++) {
+                const uint8_t *p = img + (2 * py + d / 2) * 28 + 2 * px + d % 2;
+                int32_t s[32] = {0};
+                for (int kh = 0; kh < 3; kh++)
+                    for (int oc = 0; oc < 32; oc++)
+                        for (int kw = 0; kw < 4; kw++)
+                            s[oc] += p[kh * 28 + kw] * w1[(kh * 32 + oc) * 4 + kw];
+                for (int oc = 0; oc < 32; oc++)
+                    best[oc] = d == 0 || s[oc] > best[oc] ? s[oc] : best[oc];
+            }
+            for (int oc = 0; oc < 32; oc++)
+                q[(py * 13 + px) * 32 + oc] = (uint8_t)qk_u8((float)best[oc] * m[oc] + c[oc]);
+        }
+}
+#endif
+
 static size_t packed_size(int K)
 {
 #if defined(QK_PACK_PAIR16)
@@ -196,4 +280,7 @@ const qkernel_ops QK_CAT(qkernels_, QKERNELS_ISA) = {
     .packed_size = packed_size,
     .pack = pack,
     .qdot = qdot,
+    .conv1_pool = conv1_pool,
+    .requant = requant,
+    .pool_requant = pool_requant,
 };
