@@ -487,7 +487,7 @@ int qnet_forward_ref(const float *params, const float scales[QUANT_NSCALES], con
     int8_t *w2 = malloc(288 * QK_OC), *w3 = malloc(576 * QK_OC), *w4 = malloc(576 * QK_OC);
     int8_t w1[3 * 32 * 4];
     uint8_t *img = malloc(NET_IN_PIXELS + 4), *p1q = malloc(P1), *p2q = malloc(P2), *a3q = malloc(A3);
-    int32_t *acc = malloc(sizeof(int32_t) * A2), pooled[P2];
+    int32_t *acc = malloc(sizeof(int32_t) * 121 * QK_OC), pooled[P2]; /* conv2 all 11x11 */
     qsteps *st = malloc(sizeof *st);
     int rc = -1;
     if (!w2 || !w3 || !w4 || !img || !p1q || !p2q || !a3q || !acc || !st)

@@ -13,6 +13,7 @@
 #include "model/explain.h"
 #include "model/mem.h"
 #include "model/net.h"
+#include "model/quant.h"
 #include "model/train.h"
 
 #ifndef MNISTD_SANITIZER
@@ -127,6 +128,28 @@ int main(void)
     printf("  allocations during 50 forward passes: %ld\n", d);
     CHECK(d == 0, "%ld allocations in the inference path", d);
     TEST_END();
+    TEST_BEGIN("int8_inference_allocates_nothing");
+    {
+        qnet_ctx *qc = qnet_ctx_create(B, 2);
+        const float scales[QUANT_NSCALES] = {0.01f, 0.02f, 0.03f};
+        char err[128];
+        CHECK(qc && qnet_prepare(qc, p, scales, err, sizeof err) == 0, "int8 context");
+        for (int i = 0; qc && i < 2; i++) {
+            qnet_forward(qc, x, B, probs, NULL);
+            qnet_forward(qc, x, 1, probs, NULL);
+        }
+        before = atomic_load(&n_alloc);
+        for (int i = 0; qc && i < 50; i++) {
+            qnet_forward(qc, x, 1 + (i * 13) % B, probs, NULL);
+            if (i % 10 == 0)
+                qnet_prepare(qc, p, scales, err, sizeof err);
+        }
+        d = atomic_load(&n_alloc) - before;
+        printf("  allocations during 50 int8 forward passes and 5 prepares: %ld\n", d);
+        CHECK(d == 0, "%ld allocations in the int8 inference path", d);
+        qnet_ctx_free(qc);
+    }
+    TEST_END();
     TEST_BEGIN("explanation_allocates_nothing");
     explain_ctx *ec = explain_ctx_create(32, 2);
     static explain_result er;
@@ -155,6 +178,7 @@ int main(void)
 {
     TEST_SKIP("training_steps_allocate_nothing", "sanitizer build owns malloc");
     TEST_SKIP("inference_allocates_nothing", "sanitizer build owns malloc");
+    TEST_SKIP("int8_inference_allocates_nothing", "sanitizer build owns malloc");
     TEST_SKIP("explanation_allocates_nothing", "sanitizer build owns malloc");
     TEST_SKIP("augmented_training_allocates_nothing", "sanitizer build owns malloc");
     return 0;
