@@ -45,6 +45,10 @@ typedef struct {
     int (*conv3x3_direct)(float *out, int ldo, const float *inp, int H, int W, int C,
                           const float *wt, int ldw, const float *bias, int OC, int r0, int r1,
                           int OW, int relu);
+    /* conv3x3_pool_backward of model/layers.h (C and OC at most 64) */
+    void (*conv3x3_pool_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const uint8_t *idx, const float *pooled, const float *inp,
+                                  const float *weight, int B, int H, int W, int C, int OC);
     /* the data movement around the sgemm calls (OpenBLAS picks its own
      * kernels for the CPU) */
     void (*im2col3x3)(float *col, const float *inp, int B, int H, int W, int C);

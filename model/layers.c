@@ -84,6 +84,14 @@ void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
     }
 }
 
+void conv3x3_pool_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const uint8_t *idx, const float *pooled, const float *inp,
+                           const float *weight, int B, int H, int W, int C, int OC)
+{
+    kernels()->conv3x3_pool_backward(dinp, dweight, dbias, dout, idx, pooled, inp, weight, B, H,
+                                     W, C, OC);
+}
+
 void dense_forward(float *out, const float *inp, const float *weight, const float *bias,
                    int B, int IN, int OUT, int relu)
 {

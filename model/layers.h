@@ -46,6 +46,23 @@ void conv3x3_backward(float *dinp, float *dweight, float *dbias, float *dcol,
                       const float *dout, const float *inp, const float *col,
                       const float *weight, int B, int H, int W, int C, int OC);
 
+/* The backward of a valid 3x3 convolution followed by relu and 2x2 max
+ * pooling (maxpool2_forward), from the gradient of the pooled output: dout,
+ * idx and pooled are (B,PH,PW,OC) with PH = (H-2)/2, PW = (W-2)/2 (the
+ * gradient of the pooled values, the window argmaxes and the pooled values
+ * as maxpool2_forward left them); inp (B,H,W,C); weight (OC,3,3,C); C and
+ * OC at most 64. The gradient of each pooled value reaches the one
+ * convolution output its argmax names, where the pooled value is > 0 (the
+ * relu's derivative); the rest of the convolution's output gradient is
+ * zero (so the pixels the pooling drops need not exist in the forward).
+ * Only those nonzero entries are visited: a quarter or less of what
+ * maxpool2_backward then conv3x3_backward compute. dweight and dbias are
+ * accumulated (both may be NULL: the input gradient alone); dinp (B,H,W,C)
+ * is overwritten unless NULL. */
+void conv3x3_pool_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const uint8_t *idx, const float *pooled, const float *inp,
+                           const float *weight, int B, int H, int W, int C, int OC);
+
 /* 2x2 max pooling, stride 2, floor: OH = H/2, OW = W/2. out (B,OH,OW,C);
  * idx (B,OH,OW,C) receives the argmax within each window (0..3, row-major;
  * the first maximum wins), may be NULL for inference. */

@@ -81,15 +81,14 @@ _Static_assert(MB_TRAIN <= MB, "the workspace buffers are sized for MB samples")
 /* Sizes per sample. */
 enum {
     P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
-    P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10, P1C = 12 * 12 * 32,
+    P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10,
 };
 
 typedef struct {
     float *p1, *col2, *a2, *p2, *col3, *a3, *h1, *logits, *probs;
     uint8_t *idx1, *idx2;
-    float *p1c; /* training: conv2's input cropped to the 12x12 its pooled pixels read */
     /* backward */
-    float *dlog, *dh1, *da3, *dcol3, *dp2, *da2, *dcol2, *dp1, *dp1c;
+    float *dlog, *dh1, *da3, *dcol3, *dp2, *dp1;
     float *grads;     /* NET_NUM_PARAMS, this thread's accumulator (not thread 0) */
     double loss;
     int correct;
@@ -119,15 +118,11 @@ static int ws_alloc(workspace *w, int training, int own_grads)
     w->da3 = mem_aligned(sizeof(float) * MB * A3);
     w->dcol3 = mem_aligned(sizeof(float) * MB * COL3);
     w->dp2 = mem_aligned(sizeof(float) * MB * P2);
-    w->da2 = mem_aligned(sizeof(float) * MB * A2);
-    w->dcol2 = mem_aligned(sizeof(float) * MB * COL2);
     w->dp1 = mem_aligned(sizeof(float) * MB * P1);
-    w->p1c = mem_aligned(sizeof(float) * MB * P1C);
-    w->dp1c = mem_aligned(sizeof(float) * MB * P1C);
     if (own_grads)
         w->grads = mem_aligned(sizeof(float) * NET_NUM_PARAMS);
     if (!w->idx1 || !w->idx2 || !w->dlog || !w->dh1 || !w->da3 || !w->dcol3 || !w->dp2 ||
-        !w->da2 || !w->dcol2 || !w->dp1 || !w->p1c || !w->dp1c || (own_grads && !w->grads))
+        !w->dp1 || (own_grads && !w->grads))
         return -1;
     return 0;
 }
@@ -135,8 +130,7 @@ static int ws_alloc(workspace *w, int training, int own_grads)
 static void ws_free(workspace *w)
 {
     float *f[] = {w->p1, w->col2, w->a2, w->p2, w->col3, w->a3, w->h1, w->logits,
-                  w->probs, w->dlog, w->dh1, w->da3, w->dcol3, w->dp2, w->da2, w->dcol2,
-                  w->dp1, w->grads, w->p1c, w->dp1c};
+                  w->probs, w->dlog, w->dh1, w->da3, w->dcol3, w->dp2, w->dp1, w->grads};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         mem_free(f[i]);
     mem_free(w->idx1);
@@ -144,34 +138,16 @@ static void ws_free(workspace *w)
     memset(w, 0, sizeof(*w));
 }
 
-/* conv2's 2x2 pooling reads its output rows and columns 0..9 alone (the
- * floor drops row and column 10), which read the input rows and columns
- * 0..11: training runs conv2 on that 12x12 crop of p1, a 10x10 output, and
- * the crop's gradient goes back into a 13x13 one, zero in row and column 12
- * (what they would get from the dropped outputs' zero gradient). */
-static void crop12(float *dst, const float *src, int m)
-{
-    for (int b = 0; b < m; b++)
-        for (int h = 0; h < 12; h++)
-            memcpy(dst + (size_t)(b * 12 + h) * 12 * 32, src + (size_t)(b * 13 + h) * 13 * 32,
-                   sizeof(float) * 12 * 32);
-}
-
-static void uncrop13(float *dst, const float *src, int m)
-{
-    memset(dst, 0, sizeof(float) * (size_t)m * P1);
-    for (int b = 0; b < m; b++)
-        for (int h = 0; h < 12; h++)
-            memcpy(dst + (size_t)(b * 13 + h) * 13 * 32, src + (size_t)(b * 12 + h) * 12 * 32,
-                   sizeof(float) * 12 * 32);
-}
-
-/* Forward of m <= MB samples for training; leaves every activation in w. */
-static void forward_mb(workspace *w, const net_params *p, const float *x, int m)
+/* Forward of m <= MB samples for training; leaves every activation in w.
+ * conv2 computes only the 10x10 pixels that its 2x2 pooling reads (row and
+ * column 10 are dropped by the floor), from its packed weights wt2, into a2
+ * as (10, 10, 64); conv3x3_pool_backward needs no more. */
+static void forward_mb(workspace *w, const net_params *p, const float *wt2, const float *x, int m)
 {
     conv1_pool_forward(w->p1, w->idx1, x, p->conv1_w, p->conv1_b, m);
-    crop12(w->p1c, w->p1, m);
-    conv3x3_forward(w->a2, w->col2, w->p1c, p->conv2_w, p->conv2_b, m, 12, 12, 32, 64, 1);
+    for (int b = 0; b < m; b++)
+        conv3x3_rows_forward(w->a2 + b * 100 * 64, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
+                             wt2, 64, p->conv2_b, 64, 0, 10, 10, 1);
     maxpool2_forward(w->p2, w->idx2, w->a2, m, 10, 10, 64);
     conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
     dense_forward(w->h1, w->a3, p->fc1_w, p->fc1_b, m, 576, 64, 1);
@@ -209,10 +185,8 @@ static void backward_mb(workspace *w, const net_params *p, net_params *g, const 
     relu_backward_inplace(w->da3, w->a3, m * A3);
     conv3x3_backward(w->dp2, g->conv3_w, g->conv3_b, w->dcol3, w->da3, w->p2, w->col3,
                      p->conv3_w, m, 5, 5, 64, 64);
-    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 10, 10, 64);
-    conv3x3_backward(w->dp1c, g->conv2_w, g->conv2_b, w->dcol2, w->da2, w->p1c, w->col2,
-                     p->conv2_w, m, 12, 12, 32, 64);
-    uncrop13(w->dp1, w->dp1c, m);
+    conv3x3_pool_backward(w->dp1, g->conv2_w, g->conv2_b, w->dp2, w->idx2, w->p2, w->p1,
+                          p->conv2_w, m, 13, 13, 32, 64);
     conv1_pool_backward(g->conv1_w, g->conv1_b, w->dp1, w->idx1, w->p1, x, m);
 }
 
@@ -227,10 +201,8 @@ static void backward_input_mb(workspace *w, const net_params *p, float *dx, int 
     relu_backward_inplace(w->da3, w->a3, m * A3);
     conv3x3_backward(w->dp2, NULL, NULL, w->dcol3, w->da3, w->p2, w->col3, p->conv3_w, m, 5, 5,
                      64, 64);
-    maxpool2_backward(w->da2, w->dp2, w->idx2, w->a2, m, 10, 10, 64);
-    conv3x3_backward(w->dp1c, NULL, NULL, w->dcol2, w->da2, w->p1c, w->col2, p->conv2_w, m, 12,
-                     12, 32, 64);
-    uncrop13(w->dp1, w->dp1c, m);
+    conv3x3_pool_backward(w->dp1, NULL, NULL, w->dp2, w->idx2, w->p2, w->p1, p->conv2_w, m, 13,
+                          13, 32, 64);
     conv1_pool_backward_input(dx, w->dp1, w->idx1, w->p1, p->conv1_w, m);
 }
 
@@ -430,6 +402,7 @@ int net_forward(net_ctx *c, const float *params, const float *x, int B, float *p
 
 struct net_train_ctx {
     ctx_base b;
+    float *wt2;             /* the packed conv2 weights of the current job */
     const float *params, *x;
     const uint8_t *labels;  /* the targets, for net_input_grads */
     float *grads, *logits;
@@ -442,7 +415,8 @@ net_train_ctx *net_train_ctx_create(int max_batch, int threads)
     if (max_batch < 1)
         return NULL;
     net_train_ctx *c = calloc(1, sizeof(*c));
-    if (c && base_init(&c->b, max_batch, threads, 1) != 0) {
+    if (c && (base_init(&c->b, max_batch, threads, 1) != 0 ||
+              !(c->wt2 = mem_aligned(sizeof(float) * WT2)))) {
         net_train_ctx_free(c);
         c = NULL;
     }
@@ -454,7 +428,20 @@ void net_train_ctx_free(net_train_ctx *c)
     if (!c)
         return;
     base_free(&c->b);
+    mem_free(c->wt2);
     free(c);
+}
+
+/* Sets the job's parameters and packs their conv2 weights. */
+static void train_job(net_train_ctx *c, const float *params, const float *x,
+                      const uint8_t *labels, int B, float *logits)
+{
+    c->params = params;
+    c->x = x;
+    c->labels = labels;
+    c->logits = logits;
+    c->B = B;
+    conv3x3_pack(c->wt2, params + net_tensors[2].offset, 32, 64, 0, 288);
 }
 
 static void train_task(void *arg, int tid, int n)
@@ -473,7 +460,7 @@ static void train_task(void *arg, int tid, int n)
     for (int s = lo; s < hi; s += MB_TRAIN) {
         int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN, ok = 0;
         const float *x = c->x + (size_t)s * NET_IN_PIXELS;
-        forward_mb(w, &p, x, m);
+        forward_mb(w, &p, c->wt2, x, m);
         w->loss += softmax_xent_forward(w->probs, w->logits, c->labels + s, m, &ok);
         w->correct += ok;
         if (c->logits)
@@ -502,12 +489,8 @@ float net_train_grads(net_train_ctx *c, const float *params, const float *x,
 {
     if (!c || B < 1 || B > c->b.max_batch)
         return NAN;
-    c->params = params;
-    c->x = x;
-    c->labels = labels;
+    train_job(c, params, x, labels, B, logits);
     c->grads = grads;
-    c->logits = logits;
-    c->B = B;
     pool_run(c->b.pool, train_task, c);
     if (pool_size(c->b.pool) > 1)
         pool_run(c->b.pool, reduce_task, c);
@@ -531,7 +514,7 @@ static void input_grad_task(void *arg, int tid, int n)
     int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
     for (int s = lo; s < hi; s += MB_TRAIN) {
         int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN;
-        forward_mb(w, &p, c->x + (size_t)s * NET_IN_PIXELS, m);
+        forward_mb(w, &p, c->wt2, c->x + (size_t)s * NET_IN_PIXELS, m);
         if (c->logits)
             memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
         memset(w->dlog, 0, sizeof(float) * 10 * m);
@@ -549,12 +532,8 @@ int net_input_grads(net_train_ctx *c, const float *params, const float *x, const
     for (int i = 0; i < B; i++)
         if (target[i] >= NET_CLASSES)
             return -1;
-    c->params = params;
-    c->x = x;
-    c->labels = target;
+    train_job(c, params, x, target, B, logits);
     c->dx = dx;
-    c->logits = logits;
-    c->B = B;
     pool_run(c->b.pool, input_grad_task, c);
     return 0;
 }

@@ -477,6 +477,49 @@ static void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, 
 }
 #define HAVE_CONV3X3_PACK 1
 
+/* The inner loops of conv3x3_pool_backward (below) for C == 32, whose
+ * 3x3x32 patch (3 rows of 96 contiguous floats) fits 18 registers. */
+#define POOL96 18
+/* dw[k] += sum of g[e] * patch[k] over the n patches at inp + off[e]. */
+static void pool_dw_row96(float *dw, const float *inp, const size_t *off, const float *g, int n,
+                          int rowstride)
+{
+    __m512 acc[POOL96];
+    for (int v = 0; v < POOL96; v++)
+        acc[v] = _mm512_setzero_ps();
+    for (int e = 0; e < n; e++) {
+        const __m512 ge = _mm512_set1_ps(g[e]);
+        const float *x = inp + off[e];
+        for (int kh = 0; kh < 3; kh++)
+            for (int v = 0; v < 6; v++)
+                acc[kh * 6 + v] = _mm512_fmadd_ps(ge, _mm512_loadu_ps(x + kh * rowstride + 16 * v),
+                                                  acc[kh * 6 + v]);
+    }
+    for (int v = 0; v < POOL96; v++)
+        _mm512_storeu_ps(dw + 16 * v, _mm512_add_ps(_mm512_loadu_ps(dw + 16 * v), acc[v]));
+}
+
+/* The patch at d gets the sum of g[e] * weight row oc[e] (288 floats). */
+static void pool_dx_patch96(float *d, int rowstride, const float *weight, const int *oc,
+                            const float *g, int n)
+{
+    __m512 acc[POOL96];
+    for (int v = 0; v < POOL96; v++)
+        acc[v] = _mm512_setzero_ps();
+    for (int e = 0; e < n; e++) {
+        const __m512 ge = _mm512_set1_ps(g[e]);
+        const float *w = weight + (size_t)oc[e] * 16 * POOL96;
+        for (int v = 0; v < POOL96; v++)
+            acc[v] = _mm512_fmadd_ps(ge, _mm512_loadu_ps(w + 16 * v), acc[v]);
+    }
+    for (int kh = 0; kh < 3; kh++)
+        for (int v = 0; v < 6; v++) {
+            float *o = d + kh * rowstride + 16 * v;
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[kh * 6 + v]));
+        }
+}
+#define HAVE_POOL96 1
+
 #else /* below AVX-512 */
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -617,6 +660,122 @@ static void conv1_pool_backward_input(float *dinp, const float *dout, const uint
     }
 }
 
+/* ---- the backward of conv3x3 + relu + 2x2 max pool ------------------------ */
+
+/* The plain loops of pool_dw_row96 and pool_dx_patch96 for any C <= 64
+ * (seg = 3*C floats per patch row). */
+static void pool_dw_row(float *dw, const float *inp, const size_t *off, const float *g, int n,
+                        int rowstride, int seg)
+{
+    float acc[9 * 64];
+    memset(acc, 0, sizeof(float) * 3 * seg);
+    for (int e = 0; e < n; e++)
+        for (int kh = 0; kh < 3; kh++) {
+            const float *x = inp + off[e] + kh * rowstride;
+            float *a = acc + kh * seg;
+            for (int j = 0; j < seg; j++)
+                a[j] += g[e] * x[j];
+        }
+    for (int k = 0; k < 3 * seg; k++)
+        dw[k] += acc[k];
+}
+
+static void pool_dx_patch(float *d, int rowstride, int seg, const float *weight, const int *oc,
+                          const float *g, int n)
+{
+    float acc[9 * 64];
+    const int K = 3 * seg;
+    memset(acc, 0, sizeof(float) * K);
+    for (int e = 0; e < n; e++) {
+        const float *w = weight + (size_t)oc[e] * K;
+        for (int k = 0; k < K; k++)
+            acc[k] += g[e] * w[k];
+    }
+    for (int kh = 0; kh < 3; kh++)
+        for (int j = 0; j < seg; j++)
+            d[kh * rowstride + j] += acc[kh * seg + j];
+}
+
+/* Pooling windows whose entries one weight-gradient pass gathers. */
+#define POOL_SPAN 256
+
+/* conv3x3_pool_backward (model/layers.h). The convolution's output
+ * gradient has at most one nonzero entry per pooled value: its gradient,
+ * at the pixel of the window its argmax names, where the pooled value is
+ * > 0. The weight gradient of output channel oc is the sum of its entries'
+ * input patches times their gradient (the entries listed per channel, up
+ * to POOL_SPAN windows at a time); the input gradient of each pixel's patch
+ * is the sum of the weight rows of the channels with an entry there, times
+ * their gradient (listed per pixel of each window), added into dinp. The
+ * lists are built without branches. */
+static void conv3x3_pool_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const uint8_t *idx, const float *pooled, const float *inp,
+                                  const float *weight, int B, int H, int W, int C, int OC)
+{
+    const int PW = (W - 2) / 2, NP = (H - 2) / 2 * PW, seg = 3 * C, rs = W * C;
+    /* the offset of each window position from the window's first pixel */
+    const size_t pos[4] = {0, (size_t)C, (size_t)rs, (size_t)rs + C};
+    if (dinp) {
+        memset(dinp, 0, sizeof(float) * (size_t)B * H * W * C);
+        for (int b = 0; b < B; b++)
+            for (int q = 0; q < NP; q++) {
+                const size_t o = ((size_t)b * NP + q) * OC;
+                int oc[4][64], n[4] = {0, 0, 0, 0};
+                float g[4][64];
+                for (int c = 0; c < OC; c++) {
+                    const int j = idx[o + c];
+                    oc[j][n[j]] = c;
+                    g[j][n[j]] = dout[o + c];
+                    n[j] += pooled[o + c] > 0.0f;
+                }
+                float *d = dinp + ((size_t)(b * H + 2 * (q / PW)) * W + 2 * (q % PW)) * C;
+                for (int j = 0; j < 4; j++) {
+                    if (!n[j])
+                        continue;
+#if defined(HAVE_POOL96)
+                    if (seg == 96) {
+                        pool_dx_patch96(d + pos[j], rs, weight, oc[j], g[j], n[j]);
+                        continue;
+                    }
+#endif
+                    pool_dx_patch(d + pos[j], rs, seg, weight, oc[j], g[j], n[j]);
+                }
+            }
+    }
+    if (!dweight)
+        return;
+    const size_t total = (size_t)B * NP;
+    for (size_t t0 = 0; t0 < total; t0 += POOL_SPAN) {
+        const int nt = total - t0 < POOL_SPAN ? (int)(total - t0) : POOL_SPAN;
+        size_t base[POOL_SPAN], off[POOL_SPAN];
+        float g[POOL_SPAN];
+        for (int t = 0; t < nt; t++) {
+            const size_t b = (t0 + t) / NP, q = (t0 + t) % NP;
+            base[t] = ((b * H + 2 * (q / PW)) * W + 2 * (q % PW)) * C;
+        }
+        for (int c = 0; c < OC; c++) {
+            int n = 0;
+            for (int t = 0; t < nt; t++) {
+                const size_t i = (t0 + t) * OC + c;
+                off[n] = base[t] + pos[idx[i]];
+                g[n] = dout[i];
+                n += pooled[i] > 0.0f;
+            }
+            float db = 0.0f;
+            for (int e = 0; e < n; e++)
+                db += g[e];
+            dbias[c] += db;
+#if defined(HAVE_POOL96)
+            if (seg == 96) {
+                pool_dw_row96(dweight + (size_t)c * 9 * C, inp, off, g, n, rs);
+                continue;
+            }
+#endif
+            pool_dw_row(dweight + (size_t)c * 9 * C, inp, off, g, n, rs, seg);
+        }
+    }
+}
+
 #if !defined(HAVE_CONV3X3_PACK)
 static void conv3x3_pack(float *wt, const float *weight, int C, int OC, int k0, int k1)
 {
@@ -633,6 +792,7 @@ const kernel_ops KT_CAT(kernels_, KERNELS_ISA) = {
     .conv1_pool_backward = conv1_pool_backward,
     .conv1_pool_backward_input = conv1_pool_backward_input,
     .conv3x3_pack = conv3x3_pack,
+    .conv3x3_pool_backward = conv3x3_pool_backward,
     .conv3x3_c1_forward = conv3x3_c1_forward,
     .conv3x3_c1_backward = conv3x3_c1_backward,
     .im2col3x3 = im2col3x3,

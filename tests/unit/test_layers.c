@@ -340,6 +340,123 @@ static void conv_rows_checks(void)
     TEST_END();
 }
 
+/* L = sum(pool(relu(conv(x))) * r) in double, for finite differences;
+ * pattern (B*PH*PW*OC) receives each window's argmax, or 4 where the pooled
+ * value is not > 0: where it changes, L is not differentiable. */
+static double conv_pool_loss(const float *x, const float *w, const float *b, const float *r,
+                             int B, int H, int W, int C, int OC, uint8_t *pattern)
+{
+    const int PH = (H - 2) / 2, PW = (W - 2) / 2;
+    double L = 0;
+    for (int n = 0; n < B; n++)
+        for (int ph = 0; ph < PH; ph++)
+            for (int pw = 0; pw < PW; pw++)
+                for (int oc = 0; oc < OC; oc++) {
+                    double m = 0;
+                    int am = 4;
+                    for (int j = 0; j < 4; j++) {
+                        const int oh = 2 * ph + j / 2, ow = 2 * pw + j % 2;
+                        double v = b[oc];
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 3; kw++)
+                                for (int c = 0; c < C; c++)
+                                    v += (double)x[((n * H + oh + kh) * W + ow + kw) * C + c] *
+                                         w[((oc * 3 + kh) * 3 + kw) * C + c];
+                        if (v > m) {
+                            m = v;
+                            am = j;
+                        }
+                    }
+                    const size_t i = (((size_t)n * PH + ph) * PW + pw) * OC + oc;
+                    pattern[i] = (uint8_t)am;
+                    L += m * r[i];
+                }
+    return L;
+}
+
+/* The backward of conv3x3 + relu + 2x2 max pooling from the pooled
+ * gradient (conv3x3_pool_backward) against maxpool2_backward then the naive
+ * conv3x3_backward_ref, and against finite differences of the composite
+ * forward. Shapes: conv2 of the network (the level's fastest path), an odd
+ * one with an unpooled row and column, and one with few channels. */
+static void conv_pool_checks(void)
+{
+    const int shapes[][5] = {{3, 13, 13, 32, 64}, {2, 9, 8, 16, 32}, {2, 6, 7, 5, 16}};
+    TEST_BEGIN("conv_pool_backward_vs_ref");
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int B = shapes[si][0], H = shapes[si][1], W = shapes[si][2], C = shapes[si][3];
+        const int OC = shapes[si][4], OH = H - 2, OW = W - 2, PH = OH / 2, PW = OW / 2;
+        const size_t nx = (size_t)B * H * W * C, nw = (size_t)OC * 9 * C;
+        const size_t na = (size_t)B * OH * OW * OC, np = (size_t)B * PH * PW * OC;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(OC * 4), *a = malloc(na * 4);
+        float *pl = malloc(np * 4), *dp = malloc(np * 4), *da = malloc(na * 4);
+        float *dx1 = malloc(nx * 4), *dx2 = malloc(nx * 4), *dx3 = malloc(nx * 4);
+        float *dw1 = calloc(nw, 4), *dw2 = calloc(nw, 4), *db1 = calloc(OC, 4), *db2 = calloc(OC, 4);
+        uint8_t *idx = malloc(np);
+        fill(x, nx, -1, 1); fill(w, nw, -0.3f, 0.3f); fill(b, OC, -0.1f, 0.1f);
+        fill(dp, np, -1, 1);
+        conv3x3_forward_ref(a, x, w, b, B, H, W, C, OC, 1);
+        maxpool2_forward(pl, idx, a, B, OH, OW, OC);
+        int pos = 0, zero = 0;
+        for (size_t i = 0; i < np; i++) {
+            pos += pl[i] > 0;
+            zero += pl[i] == 0;
+        }
+        conv3x3_pool_backward(dx1, dw1, db1, dp, idx, pl, x, w, B, H, W, C, OC);
+        conv3x3_pool_backward(dx3, NULL, NULL, dp, idx, pl, x, w, B, H, W, C, OC);
+        maxpool2_backward(da, dp, idx, a, B, OH, OW, OC);
+        conv3x3_backward_ref(dx2, dw2, db2, da, x, w, B, H, W, C, OC);
+        const float ddx = maxdiff(dx1, dx2, nx), ddw = maxdiff(dw1, dw2, nw);
+        const float ddb = maxdiff(db1, db2, OC), dxo = maxdiff(dx1, dx3, nx);
+        printf("  %dx%dx%dx%d->%d (%d pooled > 0, %d zero): max|diff| dx %.3g dw %.3g db %.3g, "
+               "dx alone %.3g\n", B, H, W, C, OC, pos, zero, ddx, ddw, ddb, dxo);
+        CHECK(pos > 0 && zero > 0, "the relu should cut some pooled values: %d > 0, %d zero", pos,
+              zero);
+        CHECK(ddx < 1e-4f && ddw < 1e-4f * B * PH * PW && ddb < 1e-4f * B * PH * PW && dxo == 0,
+              "%dx%dx%d->%d differs: dx %g dw %g db %g, dx alone %g", H, W, C, OC, ddx, ddw, ddb,
+              dxo);
+
+        /* finite differences of L = sum(pool(relu(conv(x))) * dp), in double, where
+         * no argmax and no relu changes within +-h */
+        double num = 0, den = 0;
+        const float h = 1e-3f;
+        uint8_t *pat0 = malloc(np), *pat = malloc(np);
+        conv_pool_loss(x, w, b, dp, B, H, W, C, OC, pat0);
+        int used = 0, kinks = 0;
+        struct { float *p; float *g; size_t n; } ps[3] = {{x, dx1, nx}, {w, dw1, nw}, {b, db1, (size_t)OC}};
+        for (int k = 0; k < 3; k++)
+            for (int s = 0; s < 20; s++) {
+                const size_t i = rng_below(&R, (uint32_t)ps[k].n);
+                const float keep = ps[k].p[i];
+                double l[2];
+                int same = 1;
+                for (int sgn = 0; sgn < 2; sgn++) {
+                    ps[k].p[i] = keep + (sgn ? -h : h);
+                    l[sgn] = conv_pool_loss(x, w, b, dp, B, H, W, C, OC, pat);
+                    same &= memcmp(pat, pat0, np) == 0;
+                }
+                ps[k].p[i] = keep;
+                if (!same) {
+                    kinks++;
+                    continue;
+                }
+                const double fd = (l[0] - l[1]) / (2 * (double)h), an = ps[k].g[i];
+                num += (fd - an) * (fd - an);
+                den += an * an;
+                used++;
+            }
+        const double rel = sqrt(num / (den + 1e-30));
+        printf("  %dx%dx%dx%d->%d finite-difference relative error %.3g (%d entries, %d skipped "
+               "across a kink)\n", B, H, W, C, OC, rel, used, kinks);
+        CHECK(den > 0 && used >= 40 && rel < 1e-3, "%dx%dx%d->%d finite-difference relative error %g over %d",
+              H, W, C, OC, rel, used);
+        free(pat0); free(pat);
+        free(x); free(w); free(b); free(a); free(pl); free(dp); free(da); free(dx1); free(dx2);
+        free(dx3); free(dw1); free(dw2); free(db1); free(db2); free(idx);
+    }
+    TEST_END();
+}
+
 /* The level asked for is the one running, and the choice of a level refuses
  * what a CPU lacks (checked against every possible best level, so a CPU
  * with AVX-512 checks the refusals too). */
@@ -387,6 +504,7 @@ int main(void)
     kernels_checks();
     conv1_fused_checks();
     conv_rows_checks();
+    conv_pool_checks();
     rng_seed(&R, 42);
     conv_agree("conv1_fast_vs_ref", 3, 28, 28, 1, 32);
     conv_agree("conv2_fast_vs_ref", 3, 13, 13, 32, 64);
