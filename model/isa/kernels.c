@@ -490,7 +490,9 @@ static void pool_dw_row96(float *dw, const float *inp, const size_t *off, const 
     for (int e = 0; e < n; e++) {
         const __m512 ge = _mm512_set1_ps(g[e]);
         const float *x = inp + off[e];
+#pragma GCC unroll 3
         for (int kh = 0; kh < 3; kh++)
+#pragma GCC unroll 6
             for (int v = 0; v < 6; v++)
                 acc[kh * 6 + v] = _mm512_fmadd_ps(ge, _mm512_loadu_ps(x + kh * rowstride + 16 * v),
                                                   acc[kh * 6 + v]);
@@ -509,6 +511,7 @@ static void pool_dx_patch96(float *d, int rowstride, const float *weight, const 
     for (int e = 0; e < n; e++) {
         const __m512 ge = _mm512_set1_ps(g[e]);
         const float *w = weight + (size_t)oc[e] * 16 * POOL96;
+#pragma GCC unroll 18
         for (int v = 0; v < POOL96; v++)
             acc[v] = _mm512_fmadd_ps(ge, _mm512_loadu_ps(w + 16 * v), acc[v]);
     }
