@@ -239,7 +239,7 @@ elif [ "${BENCH_TLS:-1}" = 1 ]; then
 fi
 if [ "${BENCH_JOB:-1}" = 1 ]; then
   echo; echo "bench: bench/train_job.sh"
-  BUILD=$BUILD bash bench/train_job.sh || status=1
+  BUILD=$BUILD BENCH_RESULTS=$log bash bench/train_job.sh || status=1
 fi
 if [ "${BENCH_V2:-1}" = 1 ]; then
   echo; echo "bench: bench/v2.sh"

@@ -10,9 +10,12 @@
 # BENCH_JOB_REPS rounds (default 3) of one each, on the same daemon (its
 # first job also loads the MNIST files; the medians hide that). Prints
 # "job.KEY=VALUE" lines, then the medians and the ratios job / engine.
+# With BENCH_RESULTS=FILE (bench/run.sh passes its results file) the raw
+# lines, the medians (job.median_*) and the ratio (job.ratio_job_engine,
+# job.ratio_epoch) are appended to FILE as well.
 #
 #   bench/train_job.sh
-# Env: MNISTD_DATA, BUILD, BENCH_JOB_REPS.
+# Env: MNISTD_DATA, BUILD, BENCH_JOB_REPS, BENCH_RESULTS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -63,12 +66,26 @@ done
 med() { tr '=' ' ' <"$log" | bench_median /dev/stdin "$1"; }
 js=$(med job.seconds); je=$(med job.epoch_seconds)
 et=$(med job.engine_train_seconds); ee=$(med job.engine_eval_seconds)
-echo
-echo "one training epoch, medians of $REPS round(s): a POST /train job against the engine alone"
-awk -v js="$js" -v je="$je" -v et="$et" -v ee="$ee" 'BEGIN {
-  printf "%-52s %8.2f s\n", "job, POST to succeeded (train, evaluate, save)", js
-  printf "%-52s %8.2f s\n", "engine, train_run epoch + test evaluation", et + ee
-  r = js / (et + ee)
-  printf "%-52s %8.2f   within 10%%: %s\n", "ratio job / engine", r, r <= 1.10 ? "met" : "MISSED"
-  printf "%-52s %8.2f s against %.2f s: ratio %.2f\n", "the epoch alone (job history / engine train_run)", je, et, je / et
-}'
+summary=$WORK/summary.txt
+{
+  echo
+  echo "one training epoch, medians of $REPS round(s): a POST /train job against the engine alone"
+  awk -v js="$js" -v je="$je" -v et="$et" -v ee="$ee" 'BEGIN {
+    printf "%-52s %8.2f s\n", "job, POST to succeeded (train, evaluate, save)", js
+    printf "%-52s %8.2f s\n", "engine, train_run epoch + test evaluation", et + ee
+    r = js / (et + ee)
+    printf "%-52s %8.3f   within 10%%: %s\n", "ratio job / engine", r, r <= 1.10 ? "met" : "MISSED"
+    printf "%-52s %8.2f s against %.2f s: ratio %.3f\n", "the epoch alone (job history / engine train_run)", je, et, je / et
+  }'
+} | tee "$summary"
+if [ -n "${BENCH_RESULTS:-}" ]; then
+  {
+    cat "$log"
+    awk -v js="$js" -v je="$je" -v et="$et" -v ee="$ee" -v n="$REPS" 'BEGIN {
+      printf "job.reps=%d\njob.median_seconds=%.3f\njob.median_epoch_seconds=%.3f\n", n, js, je
+      printf "job.median_engine_seconds=%.3f\njob.median_engine_train_seconds=%.3f\n", et + ee, et
+      printf "job.ratio_job_engine=%.3f\njob.ratio_epoch=%.3f\n", js / (et + ee), je / et
+    }'
+    sed 's/^/# /' "$summary"
+  } >>"$BENCH_RESULTS"
+fi
