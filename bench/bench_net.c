@@ -140,8 +140,9 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
 /* Floating-point operations (a multiply-add counts 2) of the network as
  * specified, per image: the forward pass, and forward plus backward in
  * training (weight gradients of every layer, input gradients of all but
- * conv1). The kernels skip work (conv2's unpooled row and column at
- * inference); the limit is stated for the network's nominal work. */
+ * conv1). The kernels skip work (conv2's unpooled row and column, and in
+ * training the entries of conv2's output gradient that the max pooling
+ * zeroes); the limit is stated for the network's nominal work. */
 #define MACS_CONV1 (26.0 * 26 * 32 * 9)
 #define MACS_FWD (MACS_CONV1 + 11.0 * 11 * 64 * 288 + 3.0 * 3 * 64 * 576 + 576.0 * 64 + 64.0 * 10)
 #define FLOPS_FWD (2 * MACS_FWD)
