@@ -83,6 +83,9 @@ ISA_portable :=
 ISA_avx2     := -march=x86-64-v3
 ISA_avx512   := -march=x86-64-v4
 KERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/kernels-%.o)
+# sqrtf without errno: its argument in Adam's update is never negative, and
+# the errno branch kept that loop from being vectorised.
+KERNEL_FLAGS := -fno-math-errno
 # The integer kernels of int8 inference (model/qkernels.h), the same way;
 # the avx512 one also uses AVX512-VNNI, and runs only where the CPU has it.
 QISA_portable :=
@@ -110,7 +113,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(KERNEL_OBJ): $(BUILD)/obj/model/isa/kernels-%.o: model/isa/kernels.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(ISA_$*) -DKERNELS_ISA=$* -c $< -o $@
+	$(CC) $(ALLCFLAGS) $(ISA_$*) $(KERNEL_FLAGS) -DKERNELS_ISA=$* -c $< -o $@
 
 $(QKERNEL_OBJ): $(BUILD)/obj/model/isa/qkernels-%.o: model/isa/qkernels.c
 	@mkdir -p $(dir $@)
