@@ -9,10 +9,49 @@
 #include "api/respond.h"
 #include "model/kernels.h"
 #include "model/net.h"
+#include "model/qkernels.h"
+#include "model/quant.h"
 #include "server/metrics.h"
 #include "server/strbuf.h"
 
 static const char *const retry5[] = {"Retry-After", "5", NULL};
+
+static void add_accuracy(cJSON *o, const char *name, double a)
+{
+    if (a >= 0)
+        cJSON_AddNumberToObject(o, name, a);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+/* What arithmetic serves m's predictions (the batcher's rule: int8 when
+ * configured and the model carries int8 scales), and both accuracies. */
+static void add_precision(cJSON *o, const mnistd_config *cfg, const served_model *m)
+{
+    const int want8 = strcmp(cfg->precision, "int8") == 0, int8 = want8 && m->has_int8;
+    cJSON *p = cJSON_AddObjectToObject(o, "precision");
+    cJSON_AddStringToObject(p, "configured", cfg->precision);
+    cJSON_AddStringToObject(p, "in_use", int8 ? "int8" : "fp32");
+    cJSON_AddStringToObject(p, "int8_kernels", qkernels()->name);
+    if (m->has_int8) {
+        const double s[QUANT_NSCALES] = {m->int8_scales[0], m->int8_scales[1], m->int8_scales[2]};
+        cJSON_AddItemToObject(p, "int8_scales", cJSON_CreateDoubleArray(s, QUANT_NSCALES));
+    } else {
+        cJSON_AddNullToObject(p, "int8_scales");
+    }
+    cJSON *acc = cJSON_AddObjectToObject(p, "test_accuracy");
+    add_accuracy(acc, "fp32", m->accuracy);
+    add_accuracy(acc, "int8", m->has_int8 ? m->int8_accuracy : -1);
+    const char *note =
+        int8 ? "predictions in int8: weights per output channel, activations with the model's "
+               "calibrated scales; explanations stay fp32"
+        : want8 ? "predictions in fp32: the model's metadata has no int8 scales (int8_scales; "
+                  "mnistd quantize adds them)"
+        : m->has_int8 ? "predictions in fp32 (--precision int8 would serve int8: the model carries "
+                        "its scales)"
+                      : "predictions in fp32";
+    cJSON_AddStringToObject(p, "note", note);
+}
 
 enum MHD_Result api_get_model(api_request *r)
 {
@@ -37,6 +76,7 @@ enum MHD_Result api_get_model(api_request *r)
     cJSON_AddNumberToObject(in, "width", NET_IN_W);
     cJSON_AddNumberToObject(in, "channels", 1);
     cJSON_AddNumberToObject(o, "classes", NET_CLASSES);
+    add_precision(o, r->srv->cfg, m);
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     for (int i = 0; i < m->meta.n; i++)
         cJSON_AddStringToObject(md, m->meta.key[i], m->meta.val[i]);

@@ -17,6 +17,7 @@
 #include "model/mnist.h"
 #include "model/robust.h"
 #include "model/net.h"
+#include "model/quant.h"
 #include "model/train.h"
 #include "server/clock.h"
 #include "cmd/flags.h"
@@ -209,6 +210,8 @@ int cli_train(int argc, char **argv)
     }
     ckpt_meta meta;
     train_fill_meta(&meta, &cfg, "mnistd train", secs, &hist[cfg.epochs - 1], have_test ? &ev : NULL);
+    if (quant_fill_meta(&meta, params, &train, have_test ? &test : NULL, cfg.threads, err, sizeof err) != 0)
+        fprintf(stderr, "mnistd train: warning: no int8 scales in the model: %s\n", err);
     if (ckpt_save(out, params, &meta, err, sizeof err) != 0) {
         fprintf(stderr, "mnistd train: %s\n", err);
         goto done;
@@ -221,6 +224,89 @@ done:
     mnist_free(&train);
     mnist_free(&test);
     free(params);
+    return rc;
+}
+
+/* ---- quantize ------------------------------------------------------------ */
+
+static void quantize_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: mnistd quantize [flags]\n"
+        "Calibrates a model file's int8 activation scales on the first %d training images\n"
+        "and writes them into its metadata (" QUANT_SCALES_KEY "), with the int8 and fp32\n"
+        "accuracies on the test set (" QUANT_ACCURACY_KEY ", test_accuracy). The weights\n"
+        "and so the model's version do not change. mnistd serve --precision int8 needs them.\n"
+        "\n"
+        "  --model PATH   model file (safetensors), default " DEFAULT_MODEL "\n"
+        "  --out PATH     file to write (atomically), default: the model file\n"
+        "  --data DIR     MNIST directory, default $MNISTD_DATA\n"
+        "  --threads N    threads, 0 = all cores, default 0\n"
+        "  --help         this text\n", QUANT_CALIB_IMAGES);
+}
+
+int cli_quantize(int argc, char **argv)
+{
+    const char *data = getenv("MNISTD_DATA"), *model = DEFAULT_MODEL, *out = NULL;
+    long threads = 0;
+    const flag_def defs[] = {
+        {"--data", NULL, FLAG_STRING, &data, 0, NULL, 0},
+        {"--model", NULL, FLAG_STRING, &model, 0, NULL, 0},
+        {"--out", NULL, FLAG_STRING, &out, 0, NULL, 0},
+        {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
+    };
+    int at;
+    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at, NULL)) {
+    case FLAGS_OK:
+        break;
+    case FLAGS_HELP:
+        quantize_usage(stdout);
+        return 0;
+    case FLAGS_UNKNOWN:
+        fprintf(stderr, "mnistd quantize: unknown flag '%s' (see --help)\n", argv[at]);
+        return 2;
+    case FLAGS_MISSING:
+    case FLAGS_BAD:
+        fprintf(stderr, "mnistd quantize: bad or missing value for %s\n", argv[at]);
+        return 2;
+    }
+    if (!data || !*data) {
+        fprintf(stderr, "mnistd quantize: no data directory: give --data DIR or set MNISTD_DATA\n");
+        return 2;
+    }
+    char err[512];
+    float *params = calloc(NET_NUM_PARAMS, sizeof(float));
+    ckpt_meta *meta = calloc(1, sizeof *meta);
+    mnist_set train = {0}, test = {0};
+    eval_result ev;
+    int rc = 1;
+    if (!params || !meta) {
+        fprintf(stderr, "mnistd quantize: out of memory\n");
+        goto done;
+    }
+    if (ckpt_load(model, params, meta, err, sizeof err) != 0 ||
+        mnist_load_dir(&train, data, "train", err, sizeof err) != 0 ||
+        mnist_load_dir(&test, data, "t10k", err, sizeof err) != 0 ||
+        eval_run(params, &test, 0, 0, (int)threads, &ev, err, sizeof err) != 0 ||
+        quant_fill_meta(meta, params, &train, &test, (int)threads, err, sizeof err) != 0) {
+        fprintf(stderr, "mnistd quantize: %s\n", err);
+        goto done;
+    }
+    char acc[32];
+    snprintf(acc, sizeof acc, "%.6f", ev.accuracy);
+    ckpt_meta_set(meta, "test_accuracy", acc);
+    if (ckpt_save(out ? out : model, params, meta, err, sizeof err) != 0) {
+        fprintf(stderr, "mnistd quantize: %s\n", err);
+        goto done;
+    }
+    printf("%s %s\ntest_accuracy %s\n%s %s\nsaved %s\n", QUANT_SCALES_KEY, ckpt_meta_get(meta, QUANT_SCALES_KEY),
+           acc, QUANT_ACCURACY_KEY, ckpt_meta_get(meta, QUANT_ACCURACY_KEY), out ? out : model);
+    rc = 0;
+done:
+    mnist_free(&train);
+    mnist_free(&test);
+    free(params);
+    free(meta);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 int cli_train(int argc, char **argv);
 int cli_evaluate(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
 int cli_models(int argc, char **argv);    /* cmd/models.c: the model repository */
 int cli_healthcheck(int argc, char **argv); /* cmd/healthcheck.c: the container's probe */
 

@@ -260,6 +260,8 @@ int daemon_main(int argc, char **argv)
         goto done;
     }
     b = batcher_create(&ms, cfg.threads, cfg.max_batch, cfg.batch_timeout_us, cfg.max_queue, err, sizeof(err));
+    if (b)
+        batcher_set_int8(b, strcmp(cfg.precision, "int8") == 0);
     if (!b) {
         log_event(LOG_ERROR, err);
         goto done;

@@ -25,6 +25,7 @@ static void usage(FILE *f)
         "       mnistd train [flags]       train a model with the recipe, without the server\n"
         "       mnistd evaluate [flags]    evaluate a model file on the test set\n"
         "       mnistd predict [flags] FILE.png...  classify PNG files with a model file\n"
+        "       mnistd quantize [flags]    add int8 activation scales to a model file\n"
         "       mnistd models list|activate|delete [VERSION] --model-dir DIR\n"
         "                                  the versions of a model repository\n"
         "       mnistd healthcheck [PATH]  exit 0 when the local daemon answers 200 (HTTP or HTTPS)\n"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
         if (strcmp(cmd, "serve") == 0)
             return daemon_main(argc - 1, argv + 1);
         if ((strcmp(cmd, "train") == 0 || strcmp(cmd, "evaluate") == 0 ||
-             strcmp(cmd, "predict") == 0) && kernels_from_env() != 0)
+             strcmp(cmd, "predict") == 0 || strcmp(cmd, "quantize") == 0) && kernels_from_env() != 0)
             return 2;
         if (strcmp(cmd, "train") == 0)
             return cli_train(argc - 1, argv + 1);
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
             return cli_evaluate(argc - 1, argv + 1);
         if (strcmp(cmd, "predict") == 0)
             return cli_predict(argc - 1, argv + 1);
+        if (strcmp(cmd, "quantize") == 0)
+            return cli_quantize(argc - 1, argv + 1);
         if (strcmp(cmd, "models") == 0)
             return cli_models(argc - 1, argv + 1);
         if (strcmp(cmd, "healthcheck") == 0)

@@ -11,6 +11,7 @@
 #include "model/atomicfile.h"
 #include "model/err.h"
 #include "model/net.h"
+#include "model/quant.h"
 #include "model/version.h"
 
 #include <cjson/cJSON.h>
@@ -521,6 +522,12 @@ int ckpt_load_buffer(const unsigned char *buf, size_t len, float *params, ckpt_m
                 goto cleanup;
             }
             if (read_meta(e, m, err, errlen) != 0)
+                goto cleanup;
+            /* the int8 activation scales are refused here, not when int8
+             * is first used */
+            float scales[QUANT_NSCALES];
+            const char *qs = ckpt_meta_get(m, QUANT_SCALES_KEY);
+            if (qs && quant_scales_parse(qs, scales, err, errlen) != 0)
                 goto cleanup;
             continue;
         }

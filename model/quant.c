@@ -436,6 +436,73 @@ int qnet_forward(qnet_ctx *c, const float *x, int B, float *probs, float *logits
     return 0;
 }
 
+/* ---- evaluation and metadata ------------------------------------------------ */
+
+int quant_accuracy(const float *params, const float scales[QUANT_NSCALES], const mnist_set *set,
+                   int threads, double *accuracy, char *err, size_t errlen)
+{
+    enum { BS = 256 };
+    if (!set || set->n < 1 || set->rows * set->cols != NET_IN_PIXELS) {
+        err_set(err, errlen, "evaluation set is empty or not 28x28");
+        return -1;
+    }
+    qnet_ctx *c = qnet_ctx_create(BS, threads);
+    float *x = mem_aligned(sizeof(float) * BS * NET_IN_PIXELS);
+    float *probs = mem_aligned(sizeof(float) * BS * NET_CLASSES);
+    int rc = -1;
+    if (!c || !x || !probs) {
+        err_set(err, errlen, "out of memory evaluating in int8");
+        goto done;
+    }
+    if (qnet_prepare(c, params, scales, err, errlen) != 0)
+        goto done;
+    long ok = 0;
+    for (int s = 0; s < set->n; s += BS) {
+        const int m = set->n - s < BS ? set->n - s : BS;
+        mnist_to_float(set, s, m, x);
+        qnet_forward(c, x, m, probs, NULL);
+        for (int b = 0; b < m; b++)
+            ok += net_argmax(probs + b * NET_CLASSES) == set->labels[s + b];
+    }
+    *accuracy = (double)ok / set->n;
+    rc = 0;
+done:
+    qnet_ctx_free(c);
+    mem_free(x);
+    mem_free(probs);
+    return rc;
+}
+
+int quant_fill_meta(ckpt_meta *meta, const float *params, const mnist_set *train,
+                    const mnist_set *test, int threads, char *err, size_t errlen)
+{
+    float scales[QUANT_NSCALES];
+    double acc = -1;
+    char sbuf[96], abuf[32];
+    if (quant_calibrate_set(params, train, scales, err, errlen) != 0 ||
+        (test && quant_accuracy(params, scales, test, threads, &acc, err, errlen) != 0))
+        return -1;
+    quant_scales_format(scales, sbuf, sizeof sbuf);
+    snprintf(abuf, sizeof abuf, "%.6f", acc);
+    ckpt_meta copy = *meta;
+    if (ckpt_meta_set(&copy, QUANT_SCALES_KEY, sbuf) != 0 ||
+        (test && ckpt_meta_set(&copy, QUANT_ACCURACY_KEY, abuf) != 0)) {
+        err_set(err, errlen, "the model's metadata is full");
+        return -1;
+    }
+    if (!test)
+        for (int i = 0; i < copy.n; i++)
+            if (strcmp(copy.key[i], QUANT_ACCURACY_KEY) == 0) {
+                /* an accuracy of other scales would mislead */
+                copy.n--;
+                memmove(copy.key[i], copy.key[i + 1], sizeof copy.key[0] * (size_t)(copy.n - i));
+                memmove(copy.val[i], copy.val[i + 1], sizeof copy.val[0] * (size_t)(copy.n - i));
+                break;
+            }
+    *meta = copy;
+    return 0;
+}
+
 /* ---- the naive reference ------------------------------------------------------ */
 
 static void ref_conv1_pool(uint8_t *q, const uint8_t *img, const int8_t *w1, const qsteps *st)

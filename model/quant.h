@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/checkpoint.h"
 #include "model/mnist.h"
 
 /* The model metadata key of the activation scales: three numbers separated
@@ -53,6 +54,17 @@ int quant_calibrate(const float *params, const float *x, int n, float scales[QUA
 /* The same on the first QUANT_CALIB_IMAGES images of a training set. */
 int quant_calibrate_set(const float *params, const mnist_set *train, float scales[QUANT_NSCALES],
                         char *err, size_t errlen);
+
+/* Accuracy of params in int8 with scales on the whole set (threads as for
+ * qnet_ctx_create). 0 with *accuracy set, or -1 with err set. */
+int quant_accuracy(const float *params, const float scales[QUANT_NSCALES], const mnist_set *set,
+                   int threads, double *accuracy, char *err, size_t errlen);
+
+/* Calibrates params on train (quant_calibrate_set) and sets
+ * QUANT_SCALES_KEY in meta; with test (may be NULL) also QUANT_ACCURACY_KEY,
+ * the int8 accuracy on it. 0, or -1 with err set and meta unchanged. */
+int quant_fill_meta(ckpt_meta *meta, const float *params, const mnist_set *train,
+                    const mnist_set *test, int threads, char *err, size_t errlen);
 
 /* An int8 inference context, like net_ctx (model/net.h): buffers for up to
  * max_batch images and threads threads (0 = all cores), allocated once;

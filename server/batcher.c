@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/mem.h"
+#include "model/quant.h"
 #include "server/clock.h"
 #include "server/metrics.h"
 
@@ -20,6 +21,8 @@ typedef struct {
     pthread_t thread;
     int started;
     net_ctx *ctx;
+    qnet_ctx *qctx;     /* int8 (batcher_set_int8) */
+    int qready;         /* qctx holds the prepared model in int8 */
     served_model *prepared; /* the model whose weights ctx holds packed, with a
                                reference, so that its address cannot be reused
                                by another model while it is remembered */
@@ -41,6 +44,7 @@ struct batcher {
     int busy;           /* workers running a batch */
     int stopping;       /* batcher_stop ran: no new jobs, workers drain and exit */
     _Atomic int conns;
+    _Atomic int int8;   /* batcher_set_int8 */
     worker *workers;
 };
 
@@ -137,9 +141,13 @@ static void run_batch(worker *w, int n)
                 model_release(w->prepared);
                 w->prepared = m;
                 net_ctx_prepare(w->ctx, m->params);
+                w->qready = m->has_int8 &&
+                            qnet_prepare(w->qctx, m->params, m->int8_scales, NULL, 0) == 0;
             }
+            const int int8 = w->qready && atomic_load_explicit(&b->int8, memory_order_relaxed);
             uint64_t c0 = clock_mono_ns();
-            int r = net_forward(w->ctx, m->params, w->x, k, w->probs, NULL);
+            int r = int8 ? qnet_forward(w->qctx, w->x, k, w->probs, NULL)
+                         : net_forward(w->ctx, m->params, w->x, k, w->probs, NULL);
             uint64_t c1 = clock_mono_ns();
             metrics_batch(k, (double)(c1 - c0) / 1e9);
             for (int i = 0; i < k; i++) {
@@ -192,6 +200,7 @@ static void worker_free_buffers(worker *w)
 {
     model_release(w->prepared);
     net_ctx_free(w->ctx);
+    qnet_ctx_free(w->qctx);
     mem_free(w->x);
     mem_free(w->probs);
     free(w->taken);
@@ -241,11 +250,12 @@ batcher *batcher_create(modelstore *ms, int workers, int max_batch, int batch_ti
         worker *w = &b->workers[i];
         w->b = b;
         w->ctx = net_ctx_create(max_batch, 1);
+        w->qctx = qnet_ctx_create(max_batch, 1);
         w->x = mem_aligned((size_t)max_batch * NET_IN_PIXELS * sizeof(float));
         w->probs = mem_aligned((size_t)max_batch * NET_CLASSES * sizeof(float));
         w->taken = calloc((size_t)max_batch, sizeof(*w->taken));
         w->run = calloc((size_t)max_batch, sizeof(*w->run));
-        if (!w->ctx || !w->x || !w->probs || !w->taken || !w->run) {
+        if (!w->ctx || !w->qctx || !w->x || !w->probs || !w->taken || !w->run) {
             snprintf(err, errlen, "out of memory for inference buffers (max-batch %d)", max_batch);
             goto fail;
         }
@@ -338,4 +348,9 @@ void batcher_free(batcher *b)
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
     free(b);
+}
+
+void batcher_set_int8(batcher *b, int on)
+{
+    atomic_store_explicit(&b->int8, on ? 1 : 0, memory_order_relaxed);
 }

@@ -72,6 +72,10 @@ batcher *batcher_create(modelstore *ms, int workers, int max_batch, int batch_ti
  * batcher_stop began; the jobs are untouched then and no callback runs. */
 int batcher_submit(batcher *b, batch_job **jobs, int n, uint64_t deadline_ns);
 
+/* Batches run in int8 (model/quant.h) when on and the model carries int8
+ * scales (served_model.has_int8), in FP32 otherwise. Off at creation. */
+void batcher_set_int8(batcher *b, int on);
+
 /* Tells the batcher a client connection opened (+1) or closed (-1). */
 void batcher_connections(batcher *b, int delta);
 

@@ -18,7 +18,7 @@
 
 #include "model/kernels.h"
 
-typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT, OPT_KERNELS } opt_type;
+typedef enum { OPT_INT, OPT_U64, OPT_STR, OPT_ADDR, OPT_LOGFMT, OPT_KERNELS, OPT_PRECISION } opt_type;
 
 typedef struct {
     const char *flag;    /* without the leading "--" */
@@ -134,6 +134,10 @@ static const opt_def opts[] = {
     {"kernels", "MNISTD_KERNELS", OPT_KERNELS, OFF(kernels), SZ(kernels), 0, 0,
      "compute kernels: auto (the fastest this CPU runs), portable, avx2 (AVX2+FMA) or "
      "avx512; a level the CPU lacks is a startup error"},
+    {"precision", "MNISTD_PRECISION", OPT_PRECISION, OFF(precision), SZ(precision), 0, 0,
+     "arithmetic of predictions (/predict, /v2 infer): fp32, or int8 (8-bit weights and "
+     "activations, with the activation scales stored in the model's metadata; a model "
+     "without them is served in fp32, and GET /model says why). Explanations stay fp32"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -173,6 +177,7 @@ void config_defaults(mnistd_config *c)
     c->log_format = LOG_FORMAT_JSON;
     c->log_flush_ms = 0;
     snprintf(c->kernels, sizeof(c->kernels), "auto");
+    snprintf(c->precision, sizeof(c->precision), "fp32");
 }
 
 /* Parses a whole decimal unsigned number (no sign, no spaces, no suffix). */
@@ -256,6 +261,13 @@ static int set_opt(mnistd_config *c, const opt_def *o, const char *val,
         memcpy(base, val, strlen(val) + 1);
         return 0;
     }
+    case OPT_PRECISION:
+        if ((strcmp(val, "fp32") != 0 && strcmp(val, "int8") != 0) || strlen(val) >= o->size) {
+            snprintf(err, errlen, "%s: '%s' is not fp32 or int8", src, val);
+            return -1;
+        }
+        memcpy(base, val, strlen(val) + 1);
+        return 0;
     }
     return -1;
 }
@@ -482,7 +494,8 @@ static void default_text(const opt_def *o, char *buf, size_t len)
     case OPT_U64: snprintf(buf, len, "%" PRIu64, *(const uint64_t *)base); break;
     case OPT_STR:
     case OPT_ADDR:
-    case OPT_KERNELS: snprintf(buf, len, "%s", *base ? base : "(none)"); break;
+    case OPT_KERNELS:
+    case OPT_PRECISION: snprintf(buf, len, "%s", *base ? base : "(none)"); break;
     case OPT_LOGFMT: snprintf(buf, len, "json"); break;
     }
 }
@@ -531,6 +544,7 @@ size_t config_to_json(const mnistd_config *c, char *buf, size_t buflen)
         case OPT_STR:
         case OPT_ADDR:
         case OPT_KERNELS:
+        case OPT_PRECISION:
             addf(buf, buflen, &n, "\"");
             json_escape(buf, buflen - 1, &n, base);
             addf(buf, buflen, &n, "\"");

@@ -58,6 +58,7 @@ typedef struct {
     log_format log_format;
     int log_flush_ms;           /* 0 = each log line written at once; N = gathered, written within N ms */
     char kernels[16];           /* auto, portable, avx2, avx512 (model/kernels.h) */
+    char precision[8];          /* fp32 or int8 (model/quant.h): the arithmetic of predictions */
     /* Not settings of their own: filled by config_parse from token_file or
      * the MNISTD_TOKEN variable, never printed (config_to_json and
      * config_usage leave them out). token_len 0 = no token: every endpoint

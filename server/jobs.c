@@ -16,6 +16,7 @@
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
+#include "model/quant.h"
 #include "server/clock.h"
 #include "server/log.h"
 #include "server/jobstore.h"
@@ -381,6 +382,8 @@ static void *job_run(void *arg)
     jb->info.test_accuracy = ev.accuracy;
     pthread_mutex_unlock(&j->mu);
     train_fill_meta(&meta, &cfg, buf, train_secs, have_last ? &last : NULL, &ev);
+    if (quant_fill_meta(&meta, params, train, test, cfg.threads, err, sizeof err) != 0)
+        log_event(LOG_WARN, "the trained model has no int8 scales", LOG_STR("error", err));
     snprintf(buf, sizeof buf, "%d", jb->info.id);
     ckpt_meta_set(&meta, "job_id", buf);
     snprintf(buf, sizeof buf, "training job %d", jb->info.id);

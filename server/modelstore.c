@@ -8,6 +8,7 @@
 
 #include "model/mem.h"
 #include "model/net.h"
+#include "model/quant.h"
 #include "server/clock.h"
 
 /* The version is a hash of the parameter bytes (FNV-1a 64): the same weights
@@ -28,12 +29,21 @@ static void make_version(served_model *m)
     model_version_of(m->params, m->version);
 }
 
-static void read_accuracy(served_model *m)
+static double meta_fraction(const served_model *m, const char *key)
 {
-    const char *a = ckpt_meta_get(&m->meta, "test_accuracy");
+    const char *a = ckpt_meta_get(&m->meta, key);
     char *end = NULL;
     double v = a ? strtod(a, &end) : -1;
-    m->accuracy = (a && end != a && v >= 0 && v <= 1) ? v : -1;
+    return (a && end != a && v >= 0 && v <= 1) ? v : -1;
+}
+
+/* The accuracies and int8 scales of the metadata (ckpt_load refused a file
+ * with bad scales; metadata from memory without valid ones has none). */
+static void read_accuracy(served_model *m)
+{
+    m->accuracy = meta_fraction(m, "test_accuracy");
+    m->int8_accuracy = meta_fraction(m, QUANT_ACCURACY_KEY);
+    m->has_int8 = quant_scales_parse(ckpt_meta_get(&m->meta, QUANT_SCALES_KEY), m->int8_scales, NULL, 0) == 0;
 }
 
 static served_model *model_alloc(void)

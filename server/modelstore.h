@@ -24,6 +24,9 @@ typedef struct served_model {
     char version[32];       /* content hash of the parameters, 16 hex digits */
     char source[1024];      /* where it came from (file path, or a job) */
     double accuracy;        /* test accuracy from the metadata, -1 if unknown */
+    int has_int8;           /* the metadata carries int8 activation scales */
+    float int8_scales[3];   /* those (QUANT_SCALES_KEY of model/quant.h) */
+    double int8_accuracy;   /* the int8 model's test accuracy from the metadata, -1 if unknown */
     double loaded_at;       /* unix seconds */
 } served_model;
 

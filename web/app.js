@@ -98,6 +98,13 @@
     $('model-arch').textContent = m.architecture;
     $('model-params').textContent = Number(m.parameters).toLocaleString('en');
     $('model-accuracy').textContent = typeof m.accuracy === 'number' ? pct(m.accuracy, 2) : 'unknown';
+    /* the arithmetic serving predictions, with both accuracies (fp32 / int8) */
+    const p = m.precision || {};
+    const acc = p.test_accuracy || {};
+    const pa = (v) => typeof v === 'number' ? pct(v, 2) : 'unknown';
+    $('model-precision').textContent = (p.in_use || 'fp32') + ' (test accuracy fp32 ' + pa(acc.fp32) +
+      ', int8 ' + pa(acc.int8) + ')';
+    $('model-precision').title = p.note || '';
     $('model-source').textContent = m.source;
     $('model-loaded').textContent = m.loaded_at;
   }

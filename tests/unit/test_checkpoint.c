@@ -674,8 +674,25 @@ static void test_format_key(void)
     TEST_END();
     free(b);
 
-    /* The shipped model carries both keys: it loads, and saved again it
-     * carries one. */
+    /* int8 activation scales in the metadata: three positive numbers, or the
+     * file is refused with a message naming the key. */
+    const char *scales[] = {"{\"int8_scales\":\"0.01 0.02 0.03\"}", "{\"int8_scales\":\"0.01 nan 0.03\"}",
+                            "{\"int8_scales\":\"0.01 0.02\"}", "{\"int8_scales\":\"0 0.02 0.03\"}",
+                            "{\"int8_scales\":\"\"}"};
+    TEST_BEGIN("int8_scales_checked_on_load");
+    for (int i = 0; i < 5; i++) {
+        b = build_file(e, NET_NUM_TENSORS, NULL, scales[i], NULL, params_good, DATA_BYTES, 0, &len);
+        err[0] = 0;
+        int rc = ckpt_load_buffer(b, len, params_dst, NULL, err, sizeof err);
+        if (i == 0)
+            CHECK(rc == 0, "good scales refused: %s", err);
+        else
+            CHECK(rc == -1 && strstr(err, "int8_scales"), "%s: rc %d, \"%s\"", scales[i], rc, err);
+        free(b);
+    }
+    TEST_END();
+
+    /* The shipped model loads, and saved again it carries one format key. */
     TEST_BEGIN("shipped_model_loads_and_resaves_with_one_format_key");
     memset(&out, 0, sizeof out);
     if (ckpt_load("models/mnist-cnn.safetensors", params_dst, &out, err, sizeof err) != 0) {

@@ -227,6 +227,11 @@ async function main() {
           (await text(page, '#model-params')).replace(/,/g, '') === String(model.parameters),
           `shown ${await text(page, '#model-version')} / ${await text(page, '#model-params')}, ` +
           `API ${model.version} / ${model.parameters}`);
+    {
+      const shown = await text(page, '#model-precision');
+      check('web_model_precision', shown.startsWith(model.precision.in_use + ' (test accuracy fp32 '),
+            `shown "${shown}", API in_use ${model.precision.in_use}`);
+    }
 
     // Keyboard: Tab reaches the clear button and a focus ring is drawn.
     {
