@@ -30,6 +30,8 @@
 #                       a connection per request; it runs anyway with BENCH_HTTP=1)
 #   BENCH_V2=0          skip bench/v2.sh (the v2 protocol against /predict)
 #   BENCH_EXPLAIN=0     skip bench/explain.sh (one explanation against one /predict)
+#   BENCH_INT8=0        skip bench/int8.sh (int8 against fp32: batch 64, one image,
+#                       test accuracy, /predict at 64 connections)
 #   BENCH_REGRESS=REV   also run bench/regress.sh REV: this tree against
 #                       revision REV (instruction counts under callgrind,
 #                       /predict requests/s), as ratios of the same run
@@ -211,6 +213,11 @@ echo "each run: ours recipe s: $(each ours.recipe_seconds)| test acc: $(each our
 echo "          ours train samples/s: $(each ours.train_samples_per_s)| pytorch: $(each torch.train_samples_per_s)"
 echo "          ours images/s: $(each ours.infer_images_per_s)| pytorch: $(each torch.infer_images_per_s)"
 echo "(ours: train_run ${epochs} epoch(s) took a median $(fmt "$o_tsec" %.1f) s; raw lines in $log)"
+
+if [ "${BENCH_INT8:-1}" = 1 ]; then
+  echo; echo "bench: bench/int8.sh (int8 against fp32, in the same run)"
+  BUILD=$BUILD bash bench/int8.sh || status=1
+fi
 
 if [[ "$PEERS" =~ (torch2|onnx|keras|serving) ]]; then
   echo
