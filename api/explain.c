@@ -61,15 +61,6 @@ static enum MHD_Result explain_begin(api_request *r)
     return api_body_begin(r);
 }
 
-/* Worker callback: the last answered image of a request resumes it. */
-static void job_done(explain_job *job, void *user)
-{
-    (void)job;
-    api_request *r = user;
-    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
-        MHD_resume_connection(r->conn);
-}
-
 /* One explanation object. */
 static void render(strbuf *sb, const explain_job *j, const img_field *f, uint64_t decode_us,
                    uint64_t total_us)
@@ -262,28 +253,8 @@ static enum MHD_Result explain_finish(api_request *r)
 
 enum MHD_Result api_explain_submit(api_request *r)
 {
-    const mnistd_config *cfg = r->srv->cfg;
-    free(r->body);  /* decoded: the bytes are no longer needed */
-    r->body = NULL;
-    r->len = r->cap = 0;
-    explain_job *ptrs[1024];
-    for (int i = 0; i < r->nimages; i++) {
-        r->xjobs[i].done = job_done;
-        r->xjobs[i].user = r;
-        ptrs[i] = &r->xjobs[i];
-    }
-    atomic_store(&r->pending, r->nimages);
-    uint64_t deadline = r->start_ns + (uint64_t)cfg->explain_timeout_ms * 1000000ull;
-    /* Suspend before submitting: a worker may finish and resume the
-     * connection before this handler returns. */
-    MHD_suspend_connection(r->conn);
-    r->suspended = 1;
-    int st = explainer_submit(r->srv->ex, ptrs, r->nimages, deadline);
-    if (st != EXPLAINER_OK) {
-        r->submit_error = st;
-        MHD_resume_connection(r->conn);
-    }
-    return MHD_YES;
+    return api_queue_jobs(r, explainer_queue(r->srv->ex), &r->xjobs->q, sizeof(*r->xjobs),
+                          r->srv->cfg->explain_timeout_ms);
 }
 
 enum MHD_Result api_explain(api_request *r)

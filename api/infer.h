@@ -10,6 +10,7 @@
 #include "api/multipart.h"
 #include "api/respond.h"
 #include "model/preprocess.h"
+#include "server/workq.h"
 
 /* Why a prediction (or its request) was refused: the reason label of
  * mnistd_predict_rejected_total (names in api/predict.c). */
@@ -37,9 +38,12 @@ typedef enum {
  * takes them (r->multipart: each part, at most max_images, else the whole
  * body), into parts (max_images places, pointing into the body); returns
  * how many, or answers the error (413 naming limit_flag, 400, 415) in *ret
- * and returns -1. api_submit_jobs: frees the body and hands r->jobs (nimages) to
- * the batcher; the connection stays suspended until the last job is
- * answered. api_jobs_failed: after the batcher, answers the first failure
+ * and returns -1. api_queue_jobs: frees the body and hands the request's
+ * nimages jobs (their workq_job members stride bytes apart from first) to
+ * the queue q with a deadline timeout_ms after the request's start; the
+ * connection stays suspended until the last job is answered, and a refusal
+ * (full, stopping) is kept in r->submit_error. api_submit_jobs: that, for
+ * r->jobs on the batcher's queue (--request-timeout-ms). api_jobs_failed: after the batcher, answers the first failure
  * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
  * succeeded. api_reject: an error answer counted as a refused prediction.
  * api_infer_finish_once: the start of an inference route's handler once the
@@ -54,6 +58,8 @@ int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input,
                    int part, enum MHD_Result *ret);
 int api_body_images(api_request *r, mp_part *parts, int max_images, const char *limit_flag,
                     enum MHD_Result *ret);
+enum MHD_Result api_queue_jobs(api_request *r, workq *q, workq_job *first, size_t stride,
+                               int timeout_ms);
 enum MHD_Result api_submit_jobs(api_request *r);
 int api_jobs_failed(api_request *r, enum MHD_Result *ret);
 /* The explanation queue's (api/explain.c), for POST /explain and the v2

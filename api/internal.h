@@ -73,7 +73,7 @@ typedef struct api_request {
     batch_job *jobs;     /* nimages, allocated for this request */
     _Atomic int pending; /* jobs not yet answered */
     int suspended;
-    int submit_error;    /* BATCHER_FULL / BATCHER_STOPPED when the submit failed */
+    int submit_error;    /* WORKQ_FULL / WORKQ_STOPPED when the submit failed */
     uint64_t decode_ns;
     /* explain: its options, one job and one field per image (nimages) */
     explain_opts xopts;

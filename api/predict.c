@@ -117,15 +117,6 @@ enum MHD_Result api_body_begin(api_request *r)
     return MHD_YES;
 }
 
-/* Worker callback: the last answered job of a request resumes it. */
-static void job_done(batch_job *job, void *user)
-{
-    (void)job;
-    api_request *r = user;
-    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
-        MHD_resume_connection(r->conn);
-}
-
 int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input, img_field *field,
                    int part, enum MHD_Result *ret)
 {
@@ -348,31 +339,44 @@ static enum MHD_Result predict_finish(api_request *r)
     return api_submit_jobs(r);
 }
 
-enum MHD_Result api_submit_jobs(api_request *r)
+/* Worker callback: the last answered job of a request resumes it. */
+static void job_done(workq_job *job, void *user)
 {
-    const mnistd_config *cfg = r->srv->cfg;
+    (void)job;
+    api_request *r = user;
+    if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_acq_rel) == 1)
+        MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result api_queue_jobs(api_request *r, workq *q, workq_job *first, size_t stride,
+                               int timeout_ms)
+{
     free(r->body);  /* decoded: the bytes are no longer needed */
     r->body = NULL;
     r->len = r->cap = 0;
-
-    batch_job *ptrs[1024];
     for (int i = 0; i < r->nimages; i++) {
-        r->jobs[i].done = job_done;
-        r->jobs[i].user = r;
-        ptrs[i] = &r->jobs[i];
+        workq_job *j = (workq_job *)(void *)((char *)first + (size_t)i * stride);
+        j->done = job_done;
+        j->user = r;
     }
     atomic_store(&r->pending, r->nimages);
-    uint64_t deadline = r->start_ns + (uint64_t)cfg->request_timeout_ms * 1000000ull;
+    uint64_t deadline = r->start_ns + (uint64_t)timeout_ms * 1000000ull;
     /* Suspend before submitting: a worker may finish and resume the
      * connection before this handler returns. */
     MHD_suspend_connection(r->conn);
     r->suspended = 1;
-    int st = batcher_submit(r->srv->b, ptrs, r->nimages, deadline);
-    if (st != BATCHER_OK) {
+    int st = workq_submit(q, first, stride, r->nimages, deadline);
+    if (st != WORKQ_OK) {
         r->submit_error = st;
         MHD_resume_connection(r->conn);
     }
     return MHD_YES;
+}
+
+enum MHD_Result api_submit_jobs(api_request *r)
+{
+    return api_queue_jobs(r, batcher_queue(r->srv->b), &r->jobs->q, sizeof(*r->jobs),
+                          r->srv->cfg->request_timeout_ms);
 }
 
 enum MHD_Result api_predict(api_request *r)

@@ -8,12 +8,12 @@
  * job's done callback (from the worker thread, outside every lock).
  *
  * Waiting for a batch to fill: once a worker has at least one job it waits
- * at most batch_timeout_us (counted from the oldest job's arrival) for more,
- * but only while more can come, and only for its share: the open client
- * connections (batcher_connections) not in a running batch, divided among
- * the workers not running one. A lone client therefore never waits for
- * company that cannot arrive, and a fixed set of clients is split into one
- * batch per worker instead of one batch that leaves the other cores idle.
+ * at most batch_timeout_us for more, but only for the company that can
+ * come: the open client connections (batcher_connections) not in a running
+ * batch, shared among the idle workers (server/workq.h). A lone client
+ * therefore never waits for company that cannot arrive, and a fixed set of
+ * clients is split into one batch per worker instead of one batch that
+ * leaves the other cores idle.
  *
  * Priority: workers run at nice +BATCHER_NICE, below the HTTP threads (0)
  * and above training (JOBS_NICE). Under load the HTTP threads, which decode
@@ -33,6 +33,7 @@
 
 #include "model/net.h"
 #include "server/modelstore.h"
+#include "server/workq.h"
 
 typedef enum {
     BJ_PENDING = 0,
@@ -45,32 +46,31 @@ typedef enum {
 typedef struct batch_job {
     float input[NET_IN_PIXELS];   /* set by the submitter */
     float probs[NET_CLASSES];     /* set by the worker on BJ_OK */
-    batch_status status;
-    uint64_t enqueued_ns;         /* CLOCK_MONOTONIC, set by batcher_submit */
-    uint64_t deadline_ns;         /* CLOCK_MONOTONIC; 0 = none */
+    batch_status status;          /* set by the worker before the callback */
     uint32_t queue_us;            /* arrival in the queue -> batch start */
     uint32_t compute_us;          /* the batch's forward pass */
     int batch_size;               /* images in the forward pass it was part of */
     char model_version[32];
-    void (*done)(struct batch_job *job, void *user); /* called once, by a worker */
-    void *user;
+    workq_job q;                  /* q.done and q.user set by the submitter */
 } batch_job;
 
 #define BATCHER_NICE 5
 
 typedef struct batcher batcher;
 
-enum { BATCHER_OK = 0, BATCHER_FULL = -1, BATCHER_STOPPED = -2 };
+enum { BATCHER_OK = WORKQ_OK, BATCHER_FULL = WORKQ_FULL, BATCHER_STOPPED = WORKQ_STOPPED };
 
 /* Starts workers threads, each with a single-threaded net_ctx. Returns NULL
  * with err set on a bad argument or allocation failure. */
 batcher *batcher_create(modelstore *ms, int workers, int max_batch, int batch_timeout_us,
                         int max_queue, char *err, size_t errlen);
 
-/* Queues n jobs (all or none) with the given deadline (0 = none).
- * BATCHER_FULL if fewer than n slots are free, BATCHER_STOPPED after
- * batcher_stop began; the jobs are untouched then and no callback runs. */
-int batcher_submit(batcher *b, batch_job **jobs, int n, uint64_t deadline_ns);
+/* The queue the jobs go to: workq_submit queues n jobs (all or none) with
+ * a deadline; BATCHER_FULL if fewer than n places are free, BATCHER_STOPPED
+ * after batcher_stop began. batcher_submit does it for n jobs stride bytes
+ * apart from jobs (an array of batch_job, or of structs that hold one). */
+workq *batcher_queue(batcher *b);
+int batcher_submit(batcher *b, batch_job *jobs, size_t stride, int n, uint64_t deadline_ns);
 
 /* Batches run in int8 (model/quant.h) when on and the model carries int8
  * scales (served_model.has_int8), in FP32 otherwise. Off at creation. */

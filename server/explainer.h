@@ -10,7 +10,9 @@
  * are queued, a prediction waits only for the inference queue.
  *
  * Each worker explains one image at a time with the model current when it
- * starts (a reference held for that image) on one thread. Everything is
+ * starts (a reference held for that image) on one thread: the shared job
+ * queue (server/workq.h) taking one job at a time, never waiting for a
+ * batch to fill. Everything is
  * allocated by explainer_create; submitting and running allocate nothing.
  * The jobs belong to the caller and must stay valid until their callback
  * ran. */
@@ -22,6 +24,7 @@
 
 #include "model/explain.h"
 #include "server/modelstore.h"
+#include "server/workq.h"
 
 #define EXPLAINER_NICE 8
 
@@ -38,29 +41,29 @@ typedef struct explain_job {
     int target;                  /* 0..9, or -1: the predicted class */
     int steps;                   /* 1..max_steps */
     explain_result result;       /* set by the worker on EJ_OK */
-    explain_status status;
-    uint64_t enqueued_ns;        /* CLOCK_MONOTONIC, set by explainer_submit */
-    uint64_t deadline_ns;        /* CLOCK_MONOTONIC; 0 = none */
+    explain_status status;       /* set by the worker before the callback */
     uint32_t queue_us;           /* arrival in the queue -> its worker starts it */
     uint32_t compute_us;         /* the explanation itself */
     char model_version[32];
-    void (*done)(struct explain_job *job, void *user); /* called once, by a worker */
-    void *user;
+    workq_job q;                 /* q.done and q.user set by the submitter */
 } explain_job;
 
 typedef struct explainer explainer;
 
-enum { EXPLAINER_OK = 0, EXPLAINER_FULL = -1, EXPLAINER_STOPPED = -2 };
+enum { EXPLAINER_OK = WORKQ_OK, EXPLAINER_FULL = WORKQ_FULL, EXPLAINER_STOPPED = WORKQ_STOPPED };
 
 /* Starts workers threads, each able to explain with up to max_steps steps.
  * NULL with err set on a bad argument or allocation failure. */
 explainer *explainer_create(modelstore *ms, int workers, int max_queue, int max_steps, char *err,
                             size_t errlen);
 
-/* Queues n jobs (all or none) with the given deadline (0 = none).
- * EXPLAINER_FULL if fewer than n places are free, EXPLAINER_STOPPED after
- * explainer_stop began; the jobs are untouched then and no callback runs. */
-int explainer_submit(explainer *e, explain_job **jobs, int n, uint64_t deadline_ns);
+/* The queue the jobs go to (server/workq.h): workq_submit queues n jobs
+ * (all or none) with a deadline; EXPLAINER_FULL if fewer than n places are
+ * free, EXPLAINER_STOPPED after explainer_stop began. explainer_submit does
+ * it for n jobs stride bytes apart from jobs (an array of explain_job, or
+ * of structs that hold one). */
+workq *explainer_queue(explainer *e);
+int explainer_submit(explainer *e, explain_job *jobs, size_t stride, int n, uint64_t deadline_ns);
 
 /* Images queued now (not yet started by a worker). */
 int explainer_queue_depth(explainer *e);

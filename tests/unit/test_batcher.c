@@ -1,8 +1,9 @@
 /* The inference batcher (server/batcher.c) with fake jobs on a real model:
  * every callback runs exactly once with the right probabilities, deadlines
  * (BJ_DEADLINE), no model (BJ_NO_MODEL), all-or-nothing BATCHER_FULL,
- * batcher_stop draining the queue and refusing new jobs, and batches
- * filled to the share of open connections (batcher_connections).
+ * batcher_stop draining the queue and refusing new jobs, batches filled to
+ * the share of open connections (batcher_connections), and a closed
+ * connection waking a worker that waits for company.
  *
  * Nothing sleeps: tests wait on a condition variable that the callbacks
  * signal, and hold a worker where they need it with a "gate" job whose
@@ -63,7 +64,7 @@ static void tracker_destroy(tracker *t)
     pthread_mutex_destroy(&t->mu);
 }
 
-static void on_done(batch_job *job, void *user)
+static void on_done(workq_job *job, void *user)
 {
     fake *f = user;
     tracker *t = f->t;
@@ -96,8 +97,8 @@ static void fake_init(fake *f, tracker *t, int pattern)
     for (int c = 0; c < NET_CLASSES; c++)
         f->job.probs[c] = -1;
     f->job.status = SENTINEL_STATUS;
-    f->job.done = on_done;
-    f->job.user = f;
+    f->job.q.done = on_done;
+    f->job.q.user = f;
 }
 
 /* Waits until ready(t, arg) holds (checked under t->mu), at most GUARD_SEC:
@@ -190,16 +191,12 @@ static void open_gate(tracker *t)
 
 static int submit_one(batcher *b, fake *f, uint64_t deadline)
 {
-    batch_job *p = &f->job;
-    return batcher_submit(b, &p, 1, deadline);
+    return batcher_submit(b, &f->job, sizeof(fake), 1, deadline);
 }
 
 static int submit_n(batcher *b, fake *f, int n, uint64_t deadline)
 {
-    batch_job *p[64];
-    for (int i = 0; i < n; i++)
-        p[i] = &f[i].job;
-    return batcher_submit(b, p, n, deadline);
+    return batcher_submit(b, &f->job, sizeof(fake), n, deadline);
 }
 
 /* Each of the n fakes was called `calls` times; with BJ_OK, its
@@ -425,7 +422,7 @@ int main(void)
          * while the gate is closed); an empty submit tells when it began. */
         pthread_t stopper;
         pthread_create(&stopper, NULL, stopper_main, b);
-        while (batcher_submit(b, NULL, 0, 0) != BATCHER_STOPPED)
+        while (batcher_submit(b, NULL, 0, 0, 0) != BATCHER_STOPPED)
             sched_yield();
         CHECK(submit_one(b, &after, 0) == BATCHER_STOPPED, "a job accepted after stop began");
         CHECK(batcher_queue_depth(b) == 7, "stop dropped queued jobs: depth %d", batcher_queue_depth(b));
@@ -489,6 +486,34 @@ int main(void)
             CHECK(f[i].job.batch_size == 4, "job %d in a batch of %d, want 4", i, f[i].job.batch_size);
         CHECK(check_fakes(f, 13, 1, BJ_OK, 4) == 0, "answers");
         batcher_connections(b, -20);
+        batcher_free(b);
+        tracker_destroy(&t);
+    }
+    TEST_END();
+
+    TEST_BEGIN("batcher_closed_connection_wakes_filling_worker");
+    {
+        /* Two connections, one image: the worker waits (batch timeout
+         * 2000 s) for the other client. That client's connection closes:
+         * the worker has no company left to wait for and answers at once,
+         * not when the timeout ends (the guard fails long before). */
+        tracker t;
+        tracker_init(&t);
+        batcher *b = batcher_create(&ms, 1, 8, LONG_TIMEOUT_US, 16, err, sizeof err);
+        fake f[2];
+        fake_init(&f[0], &t, 0);
+        fake_init(&f[1], &t, 1);
+        /* a first job, with no connection counted: the worker has started
+         * (and has its name) when it is answered */
+        CHECK(submit_one(b, &f[0], 0) == BATCHER_OK && wait_done(&t, 1) == 0, "first job");
+        batcher_connections(b, 2);
+        CHECK(submit_one(b, &f[1], 0) == BATCHER_OK, "submit");
+        CHECK(wait_workers_asleep() == 0 && batcher_queue_depth(b) == 1 && done_count(&t) == 1,
+              "the worker did not wait for the second connection (depth %d)", batcher_queue_depth(b));
+        batcher_connections(b, -1);
+        CHECK(wait_done(&t, 2) == 0, "a closed connection left the worker waiting for it");
+        CHECK(check_fakes(f, 2, 1, BJ_OK, 8) == 0 && f[1].job.batch_size == 1, "answers");
+        batcher_connections(b, -1);
         batcher_free(b);
         tracker_destroy(&t);
     }

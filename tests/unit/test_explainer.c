@@ -34,7 +34,7 @@ typedef struct {
 
 static tracker T;
 
-static void on_done(explain_job *job, void *user)
+static void on_done(workq_job *job, void *user)
 {
     fake *f = user;
     (void)job;
@@ -65,8 +65,8 @@ static void init_job(fake *f, int target, int gate, int seed)
         f->job.input[i] = ((i * 7 + seed * 13) % 29 < 9 && i % 28 > 5 && i % 28 < 22) ? 0.8f : 0.0f;
     f->job.target = target;
     f->job.steps = STEPS;
-    f->job.done = on_done;
-    f->job.user = f;
+    f->job.q.done = on_done;
+    f->job.q.user = f;
     f->gate = gate;
 }
 
@@ -115,16 +115,14 @@ int main(void)
 
     TEST_BEGIN("explainer_full_all_or_nothing_then_every_callback_once");
     init_job(&gate, -1, 1, 0);
-    explain_job *p[4] = {&gate.job};
-    CHECK(explainer_submit(e, p, 1, 0) == EXPLAINER_OK, "gate refused");
+    CHECK(explainer_submit(e, &gate.job, sizeof(fake), 1, 0) == EXPLAINER_OK, "gate refused");
     CHECK(WAIT_UNTIL(T.gate_entered) == 0, "the gate job never ran");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 4; i++)
         init_job(&jobs[i], i == 1 ? 3 : -1, 0, i + 1);
-        p[i] = &jobs[i].job;
-    }
-    CHECK(explainer_submit(e, p, 3, 0) == EXPLAINER_OK, "3 jobs in 3 places refused");
+    CHECK(explainer_submit(e, &jobs[0].job, sizeof(fake), 3, 0) == EXPLAINER_OK,
+          "3 jobs in 3 places refused");
     CHECK(explainer_queue_depth(e) == 3, "depth %d", explainer_queue_depth(e));
-    CHECK(explainer_submit(e, p + 3, 1, 0) == EXPLAINER_FULL, "a 4th job accepted");
+    CHECK(explainer_submit(e, &jobs[3].job, sizeof(fake), 1, 0) == EXPLAINER_FULL, "a 4th job accepted");
     CHECK(jobs[3].job.status == EJ_PENDING && jobs[3].calls == 0, "the refused job was touched");
     open_gate();
     CHECK(WAIT_UNTIL(T.done == 4) == 0, "%d of 4 callbacks", T.done);
@@ -144,14 +142,12 @@ int main(void)
     TEST_BEGIN("explainer_deadline_and_no_model");
     close_gate();
     init_job(&jobs[0], -1, 0, 1);
-    p[0] = &jobs[0].job;
-    CHECK(explainer_submit(e, p, 1, 1) == EXPLAINER_OK, "refused");  /* due long ago */
+    CHECK(explainer_submit(e, &jobs[0].job, sizeof(fake), 1, 1) == EXPLAINER_OK, "refused");  /* due long ago */
     CHECK(WAIT_UNTIL(T.done == 1) == 0, "no callback");
     CHECK(jobs[0].job.status == EJ_DEADLINE, "status %d", jobs[0].job.status);
     modelstore_publish(&ms, NULL);
     init_job(&jobs[1], -1, 0, 2);
-    p[0] = &jobs[1].job;
-    CHECK(explainer_submit(e, p, 1, 0) == EXPLAINER_OK, "refused");
+    CHECK(explainer_submit(e, &jobs[1].job, sizeof(fake), 1, 0) == EXPLAINER_OK, "refused");
     CHECK(WAIT_UNTIL(T.done == 2) == 0, "no callback");
     CHECK(jobs[1].job.status == EJ_NO_MODEL, "status %d", jobs[1].job.status);
     TEST_END();
@@ -161,23 +157,19 @@ int main(void)
     modelstore_publish(&ms, m);
     close_gate();
     init_job(&gate, -1, 1, 0);
-    p[0] = &gate.job;
-    explainer_submit(e, p, 1, 0);
+    explainer_submit(e, &gate.job, sizeof(fake), 1, 0);
     CHECK(WAIT_UNTIL(T.gate_entered) == 0, "the gate job never ran");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         init_job(&jobs[i], -1, 0, i + 3);
-        p[i] = &jobs[i].job;
-    }
-    CHECK(explainer_submit(e, p, 3, 0) == EXPLAINER_OK, "refused");
+    CHECK(explainer_submit(e, &jobs[0].job, sizeof(fake), 3, 0) == EXPLAINER_OK, "refused");
     pthread_t th;
     pthread_create(&th, NULL, stopper, e);
     init_job(&jobs[3], -1, 0, 6);
-    p[0] = &jobs[3].job;
     /* the queue is full until the stopper thread flags the stop (at once;
      * then it waits for the worker, held by the gate) */
     uint64_t end = clock_mono_ns() + (uint64_t)GUARD_SEC * 1000000000ull;
     int st;
-    while ((st = explainer_submit(e, p, 1, 0)) == EXPLAINER_FULL && clock_mono_ns() < end)
+    while ((st = explainer_submit(e, &jobs[3].job, sizeof(fake), 1, 0)) == EXPLAINER_FULL && clock_mono_ns() < end)
         sched_yield();
     CHECK(st == EXPLAINER_STOPPED, "submit during stop: %d", st);
     open_gate();
