@@ -187,7 +187,7 @@ done:
 static void bg_done(api_request *r)
 {
     api_server *srv = r->srv;
-    __atomic_store_n(&r->bg_state, 2, __ATOMIC_RELEASE);
+    atomic_store_explicit(&r->bg_state, 2, memory_order_release);
     MHD_resume_connection(r->conn);
     pthread_mutex_lock(&srv->bg_mu);
     srv->bg_running--;
@@ -241,7 +241,7 @@ static enum MHD_Result bg_start(api_request *r, int kind, int arg)
     }
     srv->bg_running++;
     pthread_mutex_unlock(&srv->bg_mu);
-    r->bg_state = 1;
+    atomic_store_explicit(&r->bg_state, 1, memory_order_relaxed);
     MHD_suspend_connection(r->conn);
     pthread_attr_t attr;
     pthread_t th;
@@ -260,7 +260,7 @@ static enum MHD_Result bg_start(api_request *r, int kind, int arg)
 /* Answers a finished background operation (bg_state 2); before, nothing. */
 static enum MHD_Result bg_finish(api_request *r)
 {
-    if (__atomic_load_n(&r->bg_state, __ATOMIC_ACQUIRE) != 2 || r->status)
+    if (atomic_load_explicit(&r->bg_state, memory_order_acquire) != 2 || r->status)
         return MHD_YES;
     char *body = r->bg_body;
     r->bg_body = NULL;
@@ -278,7 +278,7 @@ static enum MHD_Result bg_finish(api_request *r)
 /* Both handlers are called again when the operation resumes the connection. */
 enum MHD_Result api_post_evaluate(api_request *r)
 {
-    if (r->bg_state)
+    if (atomic_load_explicit(&r->bg_state, memory_order_relaxed))
         return bg_finish(r);
     enum MHD_Result refused;
     if (api_json_body_refused(r, "an evaluation request", "POST /evaluate", &refused))
@@ -295,7 +295,7 @@ enum MHD_Result api_post_evaluate(api_request *r)
 
 enum MHD_Result api_get_samples(api_request *r)
 {
-    if (r->bg_state)
+    if (atomic_load_explicit(&r->bg_state, memory_order_relaxed))
         return bg_finish(r);
     const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "offset");
     long off = 0;

@@ -47,7 +47,7 @@ static enum MHD_Result explain_begin(api_request *r)
     const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
     if (explain_opts_parse(arg(r, "steps"), arg(r, "target"), arg(r, "format"), accept,
                            r->srv->cfg->explain_max_steps, &r->xopts, err, sizeof(err)) != 0)
-        return api_error(r, 400, "invalid parameter", err, NULL);
+        return api_reject(r, MREJ_BAD_REQUEST, 400, "invalid parameter", err, NULL);
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct && mp_media_type_is(ct, "multipart/form-data"))
         r->multipart = 1;
@@ -56,7 +56,7 @@ static enum MHD_Result explain_begin(api_request *r)
         char detail[256];
         snprintf(detail, sizeof(detail), "Content-Type '%.100s' is not accepted: send image/png, "
                  "application/octet-stream or multipart/form-data", ct);
-        return api_error(r, 415, "unsupported media type", detail, NULL);
+        return api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
     }
     return api_body_begin(r);
 }
@@ -126,12 +126,12 @@ static enum MHD_Result respond_png(api_request *r)
 int api_explain_failed(api_request *r, enum MHD_Result *ret)
 {
     if (r->submit_error == EXPLAINER_FULL) {
-        *ret = api_error(r, 503, "overloaded",
-                         "the explanation queue is full (--explain-queue); retry later", retry1);
+        *ret = api_reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
+                          "the explanation queue is full (--explain-queue); retry later", retry1);
         return 1;
     }
     if (r->submit_error == EXPLAINER_STOPPED) {
-        *ret = api_error(r, 503, "shutting down", "the daemon is stopping", retry1);
+        *ret = api_reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
         return 1;
     }
     for (int i = 0; i < r->nimages; i++) {
@@ -142,10 +142,10 @@ int api_explain_failed(api_request *r, enum MHD_Result *ret)
         case EJ_DEADLINE:
             snprintf(detail, sizeof(detail), "not started within %d ms (--explain-timeout-ms)",
                      r->srv->cfg->explain_timeout_ms);
-            *ret = api_error(r, 504, "deadline exceeded", detail, retry1);
+            *ret = api_reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
             return 1;
         case EJ_NO_MODEL:
-            *ret = api_error(r, 503, "no model loaded", NULL, retry1);
+            *ret = api_reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
             return 1;
         default:
             *ret = api_error(r, 500, "internal error", "the explanation failed", NULL);
@@ -195,7 +195,7 @@ static int decode_images(api_request *r, enum MHD_Result *ret)
     }
     int n = api_body_images(r, parts, cfg->explain_max_images, "--explain-max-images", ret);
     if (n > 1 && r->xopts.format == EXPLAIN_PNG) {
-        *ret = api_error(r, 400, "one image per heat map",
+        *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "one image per heat map",
                          "a PNG heat map explains one image; ask for JSON (format=json) to explain "
                          "several", NULL);
         n = -1;
@@ -227,24 +227,12 @@ static int decode_images(api_request *r, enum MHD_Result *ret)
 /* The body is complete (or the request came back from the explainer). */
 static enum MHD_Result explain_finish(api_request *r)
 {
-    const mnistd_config *cfg = r->srv->cfg;
-    if (r->suspended) {
-        r->suspended = 0;
-        return respond(r);
-    }
-    if (r->started)
-        return MHD_YES;
-    r->started = 1;
-    if (r->too_large) {
-        char detail[128];
-        snprintf(detail, sizeof(detail), "the body is over the limit (--max-body-bytes) of %llu bytes",
-                 (unsigned long long)cfg->max_body_bytes);
-        return api_error(r, 413, "body too large", detail, NULL);
-    }
-    if (r->len == 0)
-        return api_error(r, 400, "empty body", "send a PNG image as the body", NULL);
-    uint64_t t0 = clock_mono_ns();
     enum MHD_Result ret;
+    if (api_infer_finish_once(r, respond, "body too large", &ret))
+        return ret;
+    if (r->len == 0)
+        return api_reject(r, MREJ_BAD_REQUEST, 400, "empty body", "send a PNG image as the body", NULL);
+    uint64_t t0 = clock_mono_ns();
     if (decode_images(r, &ret) != 0)
         return ret;
     r->decode_ns = clock_mono_ns() - t0;
@@ -259,5 +247,6 @@ enum MHD_Result api_explain_submit(api_request *r)
 
 enum MHD_Result api_explain(api_request *r)
 {
+    r->explain = 1;
     return r->body_done ? explain_finish(r) : explain_begin(r);
 }

@@ -234,14 +234,41 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     pthread_mutex_unlock(&srv->conn_mu);
 }
 
+/* What libmicrohttpd says about a TLS handshake that failed. */
+#define TLS_HANDSHAKE_FAILED "Error: received handshake message out of context."
+
+/* A failed handshake costs a client nothing, so one line each would let a
+ * port scanner flood the log: each is counted
+ * (mnistd_tls_handshake_failures_total), and one line at most every
+ * TLS_FAIL_LOG_S seconds says how many failed since the last line. */
+#define TLS_FAIL_LOG_S 60
+
+static void tls_handshake_failed(api_server *s)
+{
+    uint64_t total = metrics_tls_handshake_failed();
+    atomic_fetch_add_explicit(&s->tls_fail_unlogged, 1, memory_order_relaxed);
+    uint64_t now = clock_mono_ns(), last = atomic_load_explicit(&s->tls_fail_logged_ns, memory_order_relaxed);
+    if (last && now - last < TLS_FAIL_LOG_S * 1000000000ull)
+        return;
+    if (!atomic_compare_exchange_strong_explicit(&s->tls_fail_logged_ns, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;  /* another thread writes this line */
+    uint64_t n = atomic_exchange_explicit(&s->tls_fail_unlogged, 0, memory_order_relaxed);
+    log_event(LOG_WARN, "TLS handshakes failed", LOG_UINT("failed", n), LOG_UINT("total", total),
+              LOG_INT("next_line_after_s", TLS_FAIL_LOG_S));
+}
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    if (strcmp(msg, TLS_HANDSHAKE_FAILED) == 0) {
+        tls_handshake_failed(cls);
+        return;
+    }
     log_event(LOG_ERROR, msg, LOG_STR("source", "libmicrohttpd"));
 }
 
@@ -262,6 +289,8 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, expl
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->bg_cv, NULL);
     atomic_init(&s->quiescing, 0);
+    atomic_init(&s->tls_fail_unlogged, 0);
+    atomic_init(&s->tls_fail_logged_ns, 0);
     s->listen_fd = -1;
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_cond_init(&s->conn_cv, NULL);

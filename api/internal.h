@@ -25,6 +25,8 @@ struct api_server {
     lifecycle *lc;       /* the model repository (or the single model file) */
     struct MHD_Daemon *mhd;
     api_tls *tls;        /* HTTPS: the certificates (NULL: plain HTTP) */
+    _Atomic uint64_t tls_fail_unlogged;  /* failed handshakes not yet in a log line */
+    _Atomic uint64_t tls_fail_logged_ns; /* when the last line about them was written */
     int port;
     _Atomic int quiescing;
     /* The listening socket is ours: an acceptor thread hands each
@@ -76,12 +78,14 @@ typedef struct api_request {
     int submit_error;    /* WORKQ_FULL / WORKQ_STOPPED when the submit failed */
     uint64_t decode_ns;
     /* explain: its options, one job and one field per image (nimages) */
+    int explain;         /* an explanation: refusals count under explain */
     explain_opts xopts;
     struct explain_job *xjobs;
     img_field *xfields;
     /* a background operation (POST /evaluate, GET /samples.png): the
      * connection is suspended while it runs; its result waits here */
-    int bg_state;        /* 0 none, 1 running, 2 done (result below) */
+    _Atomic int bg_state; /* 0 none, 1 running, 2 done (result below; released by
+                             the operation's thread, acquired by the handler) */
     int bg_status;
     char *bg_body;       /* malloc'd, handed to libmicrohttpd */
     size_t bg_len;

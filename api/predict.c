@@ -43,7 +43,7 @@ const int api_predict_nreasons = MREJ_COUNT;
 enum MHD_Result api_reject(api_request *r, reject_reason why, int status, const char *error,
                            const char *detail, const char *const *headers)
 {
-    metrics_rejected(why);
+    metrics_rejected(r->explain, why);
     return api_error(r, status, error, detail, headers);
 }
 

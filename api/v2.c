@@ -397,5 +397,6 @@ enum MHD_Result api_v2_infer(api_request *r)
 
 enum MHD_Result api_v2_explain(api_request *r)
 {
+    r->explain = 1;
     return r->body_done ? v2_finish(r, V2_EXPLAIN) : v2_answer(r, V2_EXPLAIN);
 }

@@ -48,9 +48,10 @@ static struct {
     histogram compute;
     histogram batch_size;
     _Atomic uint64_t images;
-    _Atomic uint64_t rejected[METRICS_MAX_REASONS];
+    _Atomic uint64_t rejected[2][METRICS_MAX_REASONS]; /* predict, explain */
     _Atomic uint64_t activations[MACT_COUNT];
     _Atomic uint64_t promotions[2];     /* not promoted, promoted */
+    _Atomic uint64_t tls_failures;
     double start_time;
 } M;
 
@@ -100,12 +101,14 @@ void metrics_init(const metrics_labels *labels)
     hist_init(&M.compute, latency_bounds, NB(latency_bounds));
     hist_init(&M.batch_size, batch_bounds, NB(batch_bounds));
     atomic_store_explicit(&M.images, 0, memory_order_relaxed);
-    for (int i = 0; i < METRICS_MAX_REASONS; i++)
-        atomic_store_explicit(&M.rejected[i], 0, memory_order_relaxed);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < METRICS_MAX_REASONS; i++)
+            atomic_store_explicit(&M.rejected[k][i], 0, memory_order_relaxed);
     for (int i = 0; i < MACT_COUNT; i++)
         atomic_store_explicit(&M.activations[i], 0, memory_order_relaxed);
     for (int i = 0; i < 2; i++)
         atomic_store_explicit(&M.promotions[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&M.tls_failures, 0, memory_order_relaxed);
     M.start_time = clock_wall();
 }
 
@@ -144,10 +147,15 @@ void metrics_promotion(int promoted)
     atomic_fetch_add_explicit(&M.promotions[promoted ? 1 : 0], 1, memory_order_relaxed);
 }
 
-void metrics_rejected(int reason)
+uint64_t metrics_tls_handshake_failed(void)
+{
+    return atomic_fetch_add_explicit(&M.tls_failures, 1, memory_order_relaxed) + 1;
+}
+
+void metrics_rejected(int explain, int reason)
 {
     if (reason >= 0 && reason < M.nreasons)
-        atomic_fetch_add_explicit(&M.rejected[reason], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&M.rejected[explain ? 1 : 0][reason], 1, memory_order_relaxed);
 }
 
 uint64_t metrics_request_count(int route, int status)
@@ -285,11 +293,20 @@ void metrics_render(strbuf *sb, const metrics_live *live)
     family(sb, "mnistd_inference_images_total", "counter", "Images classified.");
     sb_printf(sb, "mnistd_inference_images_total %llu\n",
               (unsigned long long)atomic_load_explicit(&M.images, memory_order_relaxed));
-    family(sb, "mnistd_predict_rejected_total", "counter",
-           "Prediction requests refused, by reason.");
-    for (int i = 0; i < M.nreasons; i++)
-        sb_printf(sb, "mnistd_predict_rejected_total{reason=\"%s\"} %llu\n", M.reasons[i],
-                  (unsigned long long)atomic_load_explicit(&M.rejected[i], memory_order_relaxed));
+    static const char *const rejected[2][2] = {
+        {"mnistd_predict_rejected_total", "Prediction requests refused, by reason."},
+        {"mnistd_explain_rejected_total", "Explanation requests refused, by reason."},
+    };
+    for (int k = 0; k < 2; k++) {
+        family(sb, rejected[k][0], "counter", rejected[k][1]);
+        for (int i = 0; i < M.nreasons; i++)
+            sb_printf(sb, "%s{reason=\"%s\"} %llu\n", rejected[k][0], M.reasons[i],
+                      (unsigned long long)atomic_load_explicit(&M.rejected[k][i], memory_order_relaxed));
+    }
+    family(sb, "mnistd_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed (HTTPS only).");
+    sb_printf(sb, "mnistd_tls_handshake_failures_total %llu\n",
+              (unsigned long long)atomic_load_explicit(&M.tls_failures, memory_order_relaxed));
 
     if (live) {
         family(sb, "mnistd_inference_queue_depth", "gauge", "Images waiting for a worker now.");

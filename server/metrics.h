@@ -21,8 +21,8 @@
 /* The label values of the request series, given by the layer that serves
  * the requests at startup: route="..." of the HTTP request families (routes[0]
  * is rendered even before its first request, so that dashboards always find
- * the family), reason="..." of mnistd_predict_rejected_total (each always
- * rendered). The strings must outlive the metrics. At most
+ * the family), reason="..." of mnistd_predict_rejected_total and
+ * mnistd_explain_rejected_total (each always rendered). The strings must outlive the metrics. At most
  * METRICS_MAX_ROUTES routes and METRICS_MAX_REASONS reasons are kept. */
 #define METRICS_MAX_ROUTES 32
 #define METRICS_MAX_REASONS 16
@@ -83,9 +83,12 @@ void metrics_request(int route, int status, double seconds);
 void metrics_queue_wait(double seconds);
 /* One forward pass over size images that took seconds. */
 void metrics_batch(int size, double seconds);
-/* One refused prediction request: reason is an index into labels->reasons
- * (others are ignored). */
-void metrics_rejected(int reason);
+/* One refused prediction request, or explanation request (explain 1):
+ * reason is an index into labels->reasons (others are ignored). */
+void metrics_rejected(int explain, int reason);
+/* A TLS handshake failed (a client that does not trust the certificate, a
+ * port scanner, plain HTTP on the HTTPS port); returns the total so far. */
+uint64_t metrics_tls_handshake_failed(void);
 /* The served model changed. */
 void metrics_activation(metrics_activation_reason reason);
 /* A successful training job's model was promoted (1) or not (0). */

@@ -92,6 +92,20 @@ req POST /explain -H 'Content-Type: text/plain' --data-binary @"$I/d0.png"
 expect_error test_explain_415 415
 req GET /explain
 expect_error test_explain_405 405 Allow
+req POST /explain -H 'Content-Type: image/png'
+expect_error test_explain_411 411
+# Those refusals count under mnistd_explain_rejected_total, not under the
+# predictions' family (this daemon has answered no prediction).
+refusals() {
+  local f r out=
+  for f in explain predict; do
+    for r in "$@"; do out+="$f:$r=$(metric "mnistd_${f}_rejected_total{reason=\"$r\"}") "; done
+  done
+  echo "$out"
+}
+got=$(refusals length_required unsupported_media_type too_many_images)
+check test_explain_refusals_counted_as_explanations "$got" test "$got" = \
+  "explain:length_required=1 explain:unsupported_media_type=1 explain:too_many_images=1 predict:length_required=0 predict:unsupported_media_type=0 predict:too_many_images=0 "
 # ---- the Open Inference Protocol's explain extension ------------------------------
 # v2 requests: test digit 0 as FP32 pixels, and digits 0 and 1 as PNG files.
 python3 - "$I" <<'PY'
@@ -169,5 +183,8 @@ check test_explain_predict_while_explaining "predict $predict_status, A already 
 wait "$APID"
 check test_explain_504_deadline "A answered $(cat "$WORK/a.status"): $(head -c 200 "$WORK/a.body")" \
   test "$(cat "$WORK/a.status")" = 504
+got=$(refusals queue_full deadline)
+check test_explain_queue_refusals_counted_as_explanations "$got" test "$got" = \
+  "explain:queue_full=1 explain:deadline=1 predict:queue_full=0 predict:deadline=0 "
 stop_daemon || fail test_explain_queue_stop "exit status $?"
 [ "$FAILS" -eq 0 ]

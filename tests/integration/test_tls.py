@@ -17,7 +17,8 @@ client certificates made at test time by tests/tools/mkcerts.sh (openssl).
 - a real Prometheus scrapes /metrics over HTTPS (tls_config with ca_file);
 - a garbage handshake, plain HTTP on the TLS port, a slow-loris inside the
   handshake and a TLS 1.2 renegotiation each leave the daemon serving, and
-  each connection is closed within --connection-timeout.
+  each connection is closed within --connection-timeout; failed handshakes
+  are counted (mnistd_tls_handshake_failures_total), not each logged.
 """
 import json
 import os
@@ -476,6 +477,20 @@ def test_bad_input(work, pki, model):
             data = b""
         dt = time.monotonic() - t0
         H.report("test_tls_idle_connection_closed", data == b"" and dt <= limit, "closed after %.2f s" % dt)
+    # a port scanner: 40 more failed handshakes (plain HTTP on the TLS port)
+    # are counted, and the log says so in one line, not one line each
+    for _ in range(40):
+        s = H.raw_connect(port)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        H.read_until_closed(s, limit + 5)
+        s.close()
+    rc, code, body = curl(pki, port, "/metrics")
+    failed = [int(l.split()[1]) for l in body.splitlines() if l.startswith("mnistd_tls_handshake_failures_total ")]
+    lines = [l for l in d.text().splitlines() if "handshake" in l.lower()]
+    H.report("test_tls_failed_handshakes_counted_not_each_logged",
+             code == 200 and failed and failed[0] >= 40 and 1 <= len(lines) <= 2,
+             "mnistd_tls_handshake_failures_total %s, %d log lines about handshakes: %s"
+             % (failed, len(lines), lines[:3]))
     st, c = https_predict(port, tls_ctx(pki))
     c.close()
     H.report("test_tls_serving_after_abuse", st == 200 and d.proc.poll() is None, "predict %d" % st)

@@ -35,9 +35,10 @@ int main(void)
     metrics_batch(3, 0.001);
     metrics_batch(64, 0.004);
     metrics_queue_wait(0.0005);
-    metrics_rejected(0);
-    metrics_rejected(0);
-    metrics_rejected(7);                      /* unknown: ignored */
+    metrics_rejected(0, 0);
+    metrics_rejected(0, 0);
+    metrics_rejected(1, 0);                   /* an explanation's */
+    metrics_rejected(0, 7);                   /* unknown: ignored */
 
     metrics_live live = {
         .queue_depth = 5, .queue_capacity = 1024, .max_batch = 64, .workers = 2, .ready = 1,
