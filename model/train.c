@@ -317,6 +317,8 @@ int eval_run(const float *params, const mnist_set *set, int first, int n, int th
         return -1;
     }
     ctx = net_ctx_create(EVAL_BATCH, threads);
+    /* the weights are fixed for the whole run: rearranged once, not per batch */
+    net_ctx_prepare(ctx, params);
     x = mem_aligned(sizeof(float) * NET_IN_PIXELS * EVAL_BATCH);
     probs = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);
     logits = mem_aligned(sizeof(float) * 10 * EVAL_BATCH);

@@ -461,6 +461,7 @@ static void test_training(void)
     const char *dir = test_data_dir();
     if (!dir) {
         TEST_SKIP("short_training_learns", "MNISTD_DATA not set");
+        TEST_SKIP("eval_run_prepared_matches_forward", "MNISTD_DATA not set");
         TEST_SKIP("training_bit_reproducible", "MNISTD_DATA not set");
         TEST_SKIP("training_cancel", "MNISTD_DATA not set");
         return;
@@ -497,6 +498,29 @@ static void test_training(void)
         for (int j = 0; j < 10; j++)
             csum += ev.confusion[i][j];
     CHECK(csum == 10000 && ev.n == 10000, "confusion matrix sums to %d", csum);
+    TEST_END();
+    /* eval_run packs the fixed weights once (net_ctx_prepare) for all its
+     * batches: its confusion matrix is what the same batches of 256 on 2
+     * threads answer on a context that packs them on every call */
+    TEST_BEGIN("eval_run_prepared_matches_forward");
+    {
+        enum { EB = 256 };
+        net_ctx *c = net_ctx_create(EB, 2);
+        float *x = malloc(sizeof(float) * NET_IN_PIXELS * EB), *pr = malloc(sizeof(float) * 10 * EB);
+        int conf[10][10] = {{0}}, ok = c && x && pr;
+        for (int b = 0; ok && b < te.n; b += EB) {
+            int m = te.n - b < EB ? te.n - b : EB;
+            mnist_to_float(&te, b, m, x);
+            ok = net_forward(c, p, x, m, pr, NULL) == 0;
+            for (int i = 0; ok && i < m; i++)
+                conf[te.labels[b + i]][net_argmax(pr + 10 * i)]++;
+        }
+        CHECK(ok && memcmp(conf, ev.confusion, sizeof conf) == 0,
+              "eval_run's confusion matrix differs from forward passes that pack the weights each time");
+        net_ctx_free(c);
+        free(x);
+        free(pr);
+    }
     TEST_END();
     TEST_BEGIN("training_bit_reproducible");
     cfg.limit = 1000;
