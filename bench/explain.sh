@@ -15,18 +15,12 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
-BUILD=${BUILD:-build}
-BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
-MKPNG=$ROOT/$BUILD/tests/tools/mkpng
 N=${1:-40}
 REPS=${BENCH_EXPLAIN_REPS:-3}
 case "$REPS$N" in *[!0-9]*) echo "bench/explain.sh: counts must be positive integers" >&2; exit 2 ;; esac
+bench_setup bench-explain
 [ -n "${MNISTD_DATA:-}" ] || { echo "bench/explain.sh: set MNISTD_DATA (the test digits)" >&2; exit 2; }
 [ -x "$MKPNG" ] || { echo "bench/explain.sh: $MKPNG is missing (make bench builds it)" >&2; exit 2; }
-WORK=$(mktemp -d /tmp/mnistd-bench-explain.XXXXXX)
-DPID=
-cleanup() { bench_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
 
 for i in $(seq 0 19); do "$MKPNG" --mnist "$MNISTD_DATA" --index "$i" -o "$WORK/d$i.png"; done
 bench_start "$WORK/daemon.log" "$BIN" --model "$ROOT/models/mnist-cnn.safetensors" || exit 1

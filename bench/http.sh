@@ -25,18 +25,12 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
-BUILD=${BUILD:-build}
-BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
-MKPNG=$ROOT/$BUILD/tests/tools/mkpng
 DUR=${1:-10}
 REPS=${HTTP_REPS:-3}
 PARTS=" ${HTTP_PARTS:-1 2 3} "
 case "$REPS" in ''|*[!0-9]*|0) echo "bench/http.sh: HTTP_REPS must be a positive integer" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/mnistd-bench.XXXXXX)
-DPID=
-cleanup() { bench_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
+bench_setup bench
 
 MODEL=${MNISTD_MODEL:-$ROOT/models/mnist-cnn.safetensors}
 if [ ! -f "$MODEL" ]; then

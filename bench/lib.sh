@@ -1,5 +1,10 @@
 # bench/lib.sh -- helpers of the wrk benchmarks (sourced by bench/*.sh).
 #
+#   bench_setup NAME                sets BUILD (default build), BIN
+#                                   (MNISTD_BIN, default BUILD/mnistd) and
+#                                   MKPNG, makes the scratch folder WORK
+#                                   (/tmp/mnistd-NAME.*), and on exit stops
+#                                   the daemon (bench_stop) and removes WORK
 #   bench_start LOG BIN [serve flags...]   starts BIN serve on a free port of
 #                                   127.0.0.1, stderr in LOG; waits for its
 #                                   "listening" line; sets DPID, PORT and
@@ -10,6 +15,15 @@
 #                                   (requests/s) and ERRS (non-2xx + socket errors)
 #   bench_median FILE KEY [FIELD]   the median of field FIELD (default 2) of
 #                                   the lines of FILE whose first field is KEY
+
+bench_setup() {
+  BUILD=${BUILD:-build}
+  BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
+  MKPNG=$ROOT/$BUILD/tests/tools/mkpng
+  WORK=$(mktemp -d "/tmp/mnistd-$1.XXXXXX")
+  DPID=
+  trap 'bench_stop; rm -rf "$WORK"' EXIT
+}
 
 bench_start() {
   local log=$1 bin=$2; shift 2

@@ -23,16 +23,11 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
-BUILD=${BUILD:-build}
-BIN=${MNISTD_BIN:-$ROOT/$BUILD/mnistd}
 DUR=${1:-10}
 REPS=${BENCH_V2_REPS:-3}
 case "$REPS" in ''|*[!0-9]*|0) echo "bench/v2.sh: BENCH_V2_REPS must be a positive integer" >&2; exit 2 ;; esac
 command -v wrk >/dev/null || { echo "bench/v2.sh: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/mnistd-bench-v2.XXXXXX)
-DPID=
-cleanup() { bench_stop; rm -rf "$WORK"; }
-trap cleanup EXIT
+bench_setup bench-v2
 MODEL=$ROOT/models/mnist-cnn.safetensors
 
 # The request bodies and a wrk script for each.
