@@ -31,8 +31,6 @@
 /* The heat map's pixels per input pixel: 280x280, the web page's canvas. */
 #define HEATMAP_SCALE 10
 
-static const char *const retry1[] = {"Retry-After", "1", NULL};
-
 static const char *arg(api_request *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -125,34 +123,10 @@ static enum MHD_Result respond_png(api_request *r)
 
 int api_explain_failed(api_request *r, enum MHD_Result *ret)
 {
-    if (r->submit_error == EXPLAINER_FULL) {
-        *ret = api_reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
-                          "the explanation queue is full (--explain-queue); retry later", retry1);
-        return 1;
-    }
-    if (r->submit_error == EXPLAINER_STOPPED) {
-        *ret = api_reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
-        return 1;
-    }
-    for (int i = 0; i < r->nimages; i++) {
-        char detail[128];
-        switch (r->xjobs[i].status) {
-        case EJ_OK:
-            break;
-        case EJ_DEADLINE:
-            snprintf(detail, sizeof(detail), "not started within %d ms (--explain-timeout-ms)",
-                     r->srv->cfg->explain_timeout_ms);
-            *ret = api_reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
-            return 1;
-        case EJ_NO_MODEL:
-            *ret = api_reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
-            return 1;
-        default:
-            *ret = api_error(r, 500, "internal error", "the explanation failed", NULL);
-            return 1;
-        }
-    }
-    return 0;
+    const api_queue_words w = {"the explanation queue is full (--explain-queue); retry later",
+                               "not started", r->srv->cfg->explain_timeout_ms, "--explain-timeout-ms",
+                               "the explanation failed"};
+    return api_queue_failed(r, &r->xjobs->q, sizeof(*r->xjobs), &w, ret);
 }
 
 /* Back from the explainer: the answer, or the first failure. */

@@ -43,9 +43,8 @@ typedef enum {
  * the queue q with a deadline timeout_ms after the request's start; the
  * connection stays suspended until the last job is answered, and a refusal
  * (full, stopping) is kept in r->submit_error. api_submit_jobs: that, for
- * r->jobs on the batcher's queue (--request-timeout-ms). api_jobs_failed: after the batcher, answers the first failure
- * (queue full, deadline, no model) in *ret and returns 1; 0 when every job
- * succeeded. api_reject: an error answer counted as a refused prediction.
+ * r->jobs on the batcher's queue (--request-timeout-ms). api_reject: an
+ * error answer counted as a refused prediction (or explanation).
  * api_infer_finish_once: the start of an inference route's handler once the
  * body is complete: back from the batcher it answers with answer(r); on a
  * later call it does nothing; the first time it refuses a body over
@@ -61,6 +60,19 @@ int api_body_images(api_request *r, mp_part *parts, int max_images, const char *
 enum MHD_Result api_queue_jobs(api_request *r, workq *q, workq_job *first, size_t stride,
                                int timeout_ms);
 enum MHD_Result api_submit_jobs(api_request *r);
+/* api_queue_failed: after a queue (api_queue_jobs), answers the refusal of
+ * the submit or the first job that failed (deadline, no model, error) in
+ * *ret, in the words of that queue, and returns 1; 0 when every job
+ * succeeded. api_jobs_failed: that, for r->jobs on the batcher. */
+typedef struct {
+    const char *full;          /* the 503's detail when the queue was full */
+    const char *late;          /* "<late> within <timeout_ms> ms (<timeout_flag>)": the 504's */
+    int timeout_ms;
+    const char *timeout_flag;
+    const char *failed;        /* the 500's detail */
+} api_queue_words;
+int api_queue_failed(api_request *r, const workq_job *first, size_t stride, const api_queue_words *w,
+                     enum MHD_Result *ret);
 int api_jobs_failed(api_request *r, enum MHD_Result *ret);
 /* The explanation queue's (api/explain.c), for POST /explain and the v2
  * explain extension: api_explain_submit frees the body and hands r->xjobs

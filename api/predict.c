@@ -179,38 +179,46 @@ static void render_prediction(strbuf *sb, const batch_job *j, uint64_t decode_us
               (unsigned long long)total_us);
 }
 
-int api_jobs_failed(api_request *r, enum MHD_Result *ret)
+int api_queue_failed(api_request *r, const workq_job *first, size_t stride, const api_queue_words *w,
+                     enum MHD_Result *ret)
 {
     static const char *const retry1[] = {"Retry-After", "1", NULL};
-    if (r->submit_error == BATCHER_FULL) {
-        *ret = api_reject(r, MREJ_QUEUE_FULL, 503, "overloaded",
-                          "the inference queue is full (--max-queue); retry later", retry1);
+    if (r->submit_error == WORKQ_FULL) {
+        *ret = api_reject(r, MREJ_QUEUE_FULL, 503, "overloaded", w->full, retry1);
         return 1;
     }
-    if (r->submit_error == BATCHER_STOPPED) {
+    if (r->submit_error == WORKQ_STOPPED) {
         *ret = api_reject(r, MREJ_SHUTTING_DOWN, 503, "shutting down", "the daemon is stopping", retry1);
         return 1;
     }
     for (int i = 0; i < r->nimages; i++) {
-        switch (r->jobs[i].status) {
-        case BJ_OK:
+        const workq_job *j = (const workq_job *)(const void *)((const char *)first + (size_t)i * stride);
+        char detail[128];
+        switch (j->status) {
+        case WQ_OK:
             break;
-        case BJ_DEADLINE: {
-            char detail[128];
-            snprintf(detail, sizeof(detail), "not served within %d ms (--request-timeout-ms)",
-                     r->srv->cfg->request_timeout_ms);
+        case WQ_DEADLINE:
+            snprintf(detail, sizeof(detail), "%s within %d ms (%s)", w->late, w->timeout_ms,
+                     w->timeout_flag);
             *ret = api_reject(r, MREJ_DEADLINE, 504, "deadline exceeded", detail, retry1);
             return 1;
-        }
-        case BJ_NO_MODEL:
+        case WQ_NO_MODEL:
             *ret = api_reject(r, MREJ_NOT_READY, 503, "no model loaded", NULL, retry1);
             return 1;
         default:
-            *ret = api_error(r, 500, "internal error", "the forward pass failed", NULL);
+            *ret = api_error(r, 500, "internal error", w->failed, NULL);
             return 1;
         }
     }
     return 0;
+}
+
+int api_jobs_failed(api_request *r, enum MHD_Result *ret)
+{
+    const api_queue_words w = {"the inference queue is full (--max-queue); retry later", "not served",
+                               r->srv->cfg->request_timeout_ms, "--request-timeout-ms",
+                               "the forward pass failed"};
+    return api_queue_failed(r, &r->jobs->q, sizeof(*r->jobs), &w, ret);
 }
 
 /* Back from the batcher: answer with the predictions or the first failure. */

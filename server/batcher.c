@@ -46,7 +46,7 @@ static void run_batch(void *owner, int wi, workq_job **taken, int n)
         j->queue_us = (uint32_t)((t0 - j->q.enqueued_ns) / 1000);
         metrics_queue_wait((double)(t0 - j->q.enqueued_ns) / 1e9);
         if (workq_late(&j->q, t0)) {
-            j->status = BJ_DEADLINE;
+            j->q.status = WQ_DEADLINE;
             continue;
         }
         memcpy(w->x + (size_t)k * NET_IN_PIXELS, j->input, sizeof(j->input));
@@ -57,7 +57,7 @@ static void run_batch(void *owner, int wi, workq_job **taken, int n)
     served_model *m = modelstore_acquire(b->ms);
     if (!m) {
         for (int i = 0; i < k; i++)
-            w->run[i]->status = BJ_NO_MODEL;
+            w->run[i]->q.status = WQ_NO_MODEL;
         return;
     }
     int keep = m != w->prepared;
@@ -78,14 +78,14 @@ static void run_batch(void *owner, int wi, workq_job **taken, int n)
     for (int i = 0; i < k; i++) {
         batch_job *j = w->run[i];
         if (r != 0) {
-            j->status = BJ_ERROR;
+            j->q.status = WQ_ERROR;
             continue;
         }
         memcpy(j->probs, w->probs + (size_t)i * NET_CLASSES, sizeof(j->probs));
         j->compute_us = (uint32_t)((c1 - c0) / 1000);
         j->batch_size = k;
         memcpy(j->model_version, m->version, sizeof(j->model_version));
-        j->status = BJ_OK;
+        j->q.status = WQ_OK;
     }
     if (!keep)
         model_release(m);

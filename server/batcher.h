@@ -35,23 +35,16 @@
 #include "server/modelstore.h"
 #include "server/workq.h"
 
-typedef enum {
-    BJ_PENDING = 0,
-    BJ_OK,          /* probs, timing and model_version are set */
-    BJ_DEADLINE,    /* the deadline passed before a worker reached the job */
-    BJ_NO_MODEL,    /* no model was loaded when its batch ran */
-    BJ_ERROR,       /* forward pass failed (an internal error) */
-} batch_status;
-
 typedef struct batch_job {
     float input[NET_IN_PIXELS];   /* set by the submitter */
-    float probs[NET_CLASSES];     /* set by the worker on BJ_OK */
-    batch_status status;          /* set by the worker before the callback */
+    float probs[NET_CLASSES];     /* set by the worker on WQ_OK (q.status) */
     uint32_t queue_us;            /* arrival in the queue -> batch start */
     uint32_t compute_us;          /* the batch's forward pass */
     int batch_size;               /* images in the forward pass it was part of */
     char model_version[32];
-    workq_job q;                  /* q.done and q.user set by the submitter */
+    workq_job q;                  /* q.done and q.user set by the submitter; q.status
+                                     WQ_OK: probs, timing and model_version are set,
+                                     WQ_ERROR: the forward pass failed */
 } batch_job;
 
 #define BATCHER_NICE 5

@@ -25,18 +25,18 @@ static void run_job(void *owner, int wi, workq_job **taken, int n)
     uint64_t t0 = clock_mono_ns();
     j->queue_us = (uint32_t)((t0 - j->q.enqueued_ns) / 1000);
     if (workq_late(&j->q, t0)) {
-        j->status = EJ_DEADLINE;
+        j->q.status = WQ_DEADLINE;
         return;
     }
     served_model *m = modelstore_acquire(e->ms);
     if (!m) {
-        j->status = EJ_NO_MODEL;
+        j->q.status = WQ_NO_MODEL;
         return;
     }
     int r = explain_ig(e->ctx[wi], m->params, j->input, j->target, j->steps, &j->result);
     j->compute_us = (uint32_t)((clock_mono_ns() - t0) / 1000);
     memcpy(j->model_version, m->version, sizeof(j->model_version));
-    j->status = r == 0 ? EJ_OK : EJ_ERROR;
+    j->q.status = r == 0 ? WQ_OK : WQ_ERROR;
     model_release(m);
 }
 

@@ -28,24 +28,17 @@
 
 #define EXPLAINER_NICE 8
 
-typedef enum {
-    EJ_PENDING = 0,
-    EJ_OK,        /* result, timing and model_version are set */
-    EJ_DEADLINE,  /* the deadline passed before a worker reached the job */
-    EJ_NO_MODEL,  /* no model was loaded when its turn came */
-    EJ_ERROR,     /* an internal error (a bad argument) */
-} explain_status;
-
 typedef struct explain_job {
     float input[NET_IN_PIXELS];  /* set by the submitter */
     int target;                  /* 0..9, or -1: the predicted class */
     int steps;                   /* 1..max_steps */
-    explain_result result;       /* set by the worker on EJ_OK */
-    explain_status status;       /* set by the worker before the callback */
+    explain_result result;       /* set by the worker on WQ_OK (q.status) */
     uint32_t queue_us;           /* arrival in the queue -> its worker starts it */
     uint32_t compute_us;         /* the explanation itself */
     char model_version[32];
-    workq_job q;                 /* q.done and q.user set by the submitter */
+    workq_job q;                 /* q.done and q.user set by the submitter; q.status
+                                    WQ_OK: result, timing and model_version are set,
+                                    WQ_ERROR: a bad argument */
 } explain_job;
 
 typedef struct explainer explainer;

@@ -23,7 +23,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What became of a job (workq_job.status), set before its callback. */
+typedef enum {
+    WQ_PENDING = 0,
+    WQ_OK,        /* the run function answered it: its results are set */
+    WQ_DEADLINE,  /* the deadline passed before a worker reached it */
+    WQ_NO_MODEL,  /* no model was loaded when its turn came */
+    WQ_ERROR,     /* an internal error */
+} workq_status;
+
 typedef struct workq_job {
+    workq_status status;   /* set by the run function */
     /* called once, by a worker, after the run function; it may free the job */
     void (*done)(struct workq_job *job, void *user);
     void *user;

@@ -1,6 +1,6 @@
 /* The inference batcher (server/batcher.c) with fake jobs on a real model:
  * every callback runs exactly once with the right probabilities, deadlines
- * (BJ_DEADLINE), no model (BJ_NO_MODEL), all-or-nothing BATCHER_FULL,
+ * (WQ_DEADLINE), no model (WQ_NO_MODEL), all-or-nothing BATCHER_FULL,
  * batcher_stop draining the queue and refusing new jobs, batches filled to
  * the share of open connections (batcher_connections), and a closed
  * connection waking a worker that waits for company.
@@ -26,7 +26,7 @@
 #define GUARD_SEC 60          /* a wait that takes longer is a failure */
 #define LONG_TIMEOUT_US 2000000000 /* 2000 s: a batch that waits this long fails the guard */
 #define NPATTERNS 16
-#define SENTINEL_STATUS ((batch_status)99)
+#define SENTINEL_STATUS ((workq_status)99)
 
 /* What the callbacks report to the test, under mu. */
 typedef struct {
@@ -96,7 +96,7 @@ static void fake_init(fake *f, tracker *t, int pattern)
     input_of(f->pattern, f->job.input);
     for (int c = 0; c < NET_CLASSES; c++)
         f->job.probs[c] = -1;
-    f->job.status = SENTINEL_STATUS;
+    f->job.q.status = SENTINEL_STATUS;
     f->job.q.done = on_done;
     f->job.q.user = f;
 }
@@ -199,15 +199,15 @@ static int submit_n(batcher *b, fake *f, int n, uint64_t deadline)
     return batcher_submit(b, &f->job, sizeof(fake), n, deadline);
 }
 
-/* Each of the n fakes was called `calls` times; with BJ_OK, its
+/* Each of the n fakes was called `calls` times; with WQ_OK, its
  * probabilities are the reference ones and its batch within 1..max_batch. */
-static int check_fakes(const fake *f, int n, int calls, batch_status st, int max_batch)
+static int check_fakes(const fake *f, int n, int calls, workq_status st, int max_batch)
 {
     int bad = 0;
     for (int i = 0; i < n && bad < 5; i++) {
         const batch_job *j = &f[i].job;
-        int ok = f[i].calls == calls && (calls == 0 ? j->status == SENTINEL_STATUS : j->status == st);
-        if (ok && calls && st == BJ_OK) {
+        int ok = f[i].calls == calls && (calls == 0 ? j->q.status == SENTINEL_STATUS : j->q.status == st);
+        if (ok && calls && st == WQ_OK) {
             ok = j->batch_size >= 1 && j->batch_size <= max_batch &&
                  strcmp(j->model_version, model_version) == 0;
             for (int c = 0; c < NET_CLASSES; c++)
@@ -217,7 +217,7 @@ static int check_fakes(const fake *f, int n, int calls, batch_status st, int max
         }
         if (!ok) {
             printf("  job %d: %d calls (want %d), status %d (want %d), batch %d, p0 %g (ref %g)\n",
-                   i, f[i].calls, calls, (int)j->status, calls ? (int)st : (int)SENTINEL_STATUS,
+                   i, f[i].calls, calls, (int)j->q.status, calls ? (int)st : (int)SENTINEL_STATUS,
                    j->batch_size, j->probs[0], ref_probs[f[i].pattern][0]);
             bad++;
         }
@@ -326,7 +326,7 @@ int main(void)
         batcher_connections(b, -NSUB);
         batcher_free(b);
         CHECK(t.done == NSUB * per_submitter, "callbacks %d", t.done);
-        CHECK(check_fakes(f, NSUB * per_submitter, 1, BJ_OK, 8) == 0, "jobs answered wrongly");
+        CHECK(check_fakes(f, NSUB * per_submitter, 1, WQ_OK, 8) == 0, "jobs answered wrongly");
         pthread_barrier_destroy(&start);
         free(f);
         tracker_destroy(&t);
@@ -348,11 +348,11 @@ int main(void)
             fake_init(&in_time[i], &t, i);
         CHECK(submit_n(b, late, 3, 1) == BATCHER_OK, "submit");  /* a deadline long past */
         CHECK(wait_done(&t, 3) == 0, "a job past its deadline was not answered at once");
-        CHECK(check_fakes(late, 3, 1, BJ_DEADLINE, 8) == 0, "late jobs");
+        CHECK(check_fakes(late, 3, 1, WQ_DEADLINE, 8) == 0, "late jobs");
         batcher_connections(b, -4);
         CHECK(submit_n(b, in_time, 2, clock_mono_ns() + 3600ull * 1000000000ull) == BATCHER_OK, "submit");
         CHECK(wait_done(&t, 5) == 0, "jobs within their deadline not answered");
-        CHECK(check_fakes(in_time, 2, 1, BJ_OK, 8) == 0, "jobs in time");
+        CHECK(check_fakes(in_time, 2, 1, WQ_OK, 8) == 0, "jobs in time");
         batcher_free(b);
         tracker_destroy(&t);
     }
@@ -368,7 +368,7 @@ int main(void)
         fake_init(&f[1], &t, 1);
         CHECK(submit_n(b, f, 2, 0) == BATCHER_OK, "submit");
         CHECK(wait_done(&t, 2) == 0, "not answered");
-        CHECK(check_fakes(f, 2, 1, BJ_NO_MODEL, 8) == 0, "status");
+        CHECK(check_fakes(f, 2, 1, WQ_NO_MODEL, 8) == 0, "status");
         batcher_free(b);
         tracker_destroy(&t);
     }
@@ -398,8 +398,8 @@ int main(void)
         open_gate(&t);
         CHECK(wait_done(&t, 9) == 0, "%d of 9 answered", t.done);
         batcher_free(b);  /* no callback may come after this */
-        CHECK(check_fakes(queued, 8, 1, BJ_OK, 4) == 0, "queued jobs");
-        CHECK(check_fakes(refused, 5, 0, BJ_OK, 4) == 0, "refused jobs were touched or called");
+        CHECK(check_fakes(queued, 8, 1, WQ_OK, 4) == 0, "queued jobs");
+        CHECK(check_fakes(refused, 5, 0, WQ_OK, 4) == 0, "refused jobs were touched or called");
         CHECK(gate.calls == 1 && t.done == 9, "callbacks %d", t.done);
         tracker_destroy(&t);
     }
@@ -431,12 +431,12 @@ int main(void)
         /* batcher_stop returned: every queued job has been answered. */
         int done = done_count(&t);
         CHECK(done == 8, "%d of 8 answered when batcher_stop returned", done);
-        CHECK(check_fakes(queued, 7, 1, BJ_OK, 2) == 0, "drained jobs");
+        CHECK(check_fakes(queued, 7, 1, WQ_OK, 2) == 0, "drained jobs");
         CHECK(batcher_queue_depth(b) == 0, "depth after stop");
         batcher_stop(b);  /* idempotent */
         CHECK(submit_one(b, &after, 0) == BATCHER_STOPPED, "submit after stop");
         batcher_free(b);
-        CHECK(check_fakes(&after, 1, 0, BJ_OK, 2) == 0, "a refused job was touched or called");
+        CHECK(check_fakes(&after, 1, 0, WQ_OK, 2) == 0, "a refused job was touched or called");
         tracker_destroy(&t);
     }
     TEST_END();
@@ -484,7 +484,7 @@ int main(void)
         CHECK(wait_done(&t, 13) == 0, "8 jobs of 20 connections not answered");
         for (int i = 5; i < 13; i++)
             CHECK(f[i].job.batch_size == 4, "job %d in a batch of %d, want 4", i, f[i].job.batch_size);
-        CHECK(check_fakes(f, 13, 1, BJ_OK, 4) == 0, "answers");
+        CHECK(check_fakes(f, 13, 1, WQ_OK, 4) == 0, "answers");
         batcher_connections(b, -20);
         batcher_free(b);
         tracker_destroy(&t);
@@ -512,7 +512,7 @@ int main(void)
               "the worker did not wait for the second connection (depth %d)", batcher_queue_depth(b));
         batcher_connections(b, -1);
         CHECK(wait_done(&t, 2) == 0, "a closed connection left the worker waiting for it");
-        CHECK(check_fakes(f, 2, 1, BJ_OK, 8) == 0 && f[1].job.batch_size == 1, "answers");
+        CHECK(check_fakes(f, 2, 1, WQ_OK, 8) == 0 && f[1].job.batch_size == 1, "answers");
         batcher_connections(b, -1);
         batcher_free(b);
         tracker_destroy(&t);
@@ -560,7 +560,7 @@ int main(void)
               g[0].job.batch_size, g[1].job.batch_size);
         open_gate(&t);
         CHECK(wait_done(&t, 7) == 0, "gate job");
-        CHECK(check_fakes(f, 4, 1, BJ_OK, 8) == 0 && check_fakes(g, 2, 1, BJ_OK, 8) == 0, "answers");
+        CHECK(check_fakes(f, 4, 1, WQ_OK, 8) == 0 && check_fakes(g, 2, 1, WQ_OK, 8) == 0, "answers");
         batcher_connections(b, -3);
         batcher_free(b);
         tracker_destroy(&t);

@@ -1,6 +1,6 @@
 /* The explanation queue (server/explainer.c) on the shipped model: every
  * callback once with the explanation explain_ig gives, all-or-nothing
- * EXPLAINER_FULL, deadlines (EJ_DEADLINE), no model (EJ_NO_MODEL), and
+ * EXPLAINER_FULL, deadlines (WQ_DEADLINE), no model (WQ_NO_MODEL), and
  * explainer_stop draining the queue while refusing new jobs.
  *
  * Nothing sleeps: the test holds the worker with a "gate" job whose callback
@@ -123,14 +123,14 @@ int main(void)
           "3 jobs in 3 places refused");
     CHECK(explainer_queue_depth(e) == 3, "depth %d", explainer_queue_depth(e));
     CHECK(explainer_submit(e, &jobs[3].job, sizeof(fake), 1, 0) == EXPLAINER_FULL, "a 4th job accepted");
-    CHECK(jobs[3].job.status == EJ_PENDING && jobs[3].calls == 0, "the refused job was touched");
+    CHECK(jobs[3].job.q.status == WQ_PENDING && jobs[3].calls == 0, "the refused job was touched");
     open_gate();
     CHECK(WAIT_UNTIL(T.done == 4) == 0, "%d of 4 callbacks", T.done);
     for (int i = 0; i < 3; i++) {
         explain_result r;
         explain_ig(ref, m->params, jobs[i].job.input, jobs[i].job.target, STEPS, &r);
-        CHECK(jobs[i].calls == 1 && jobs[i].job.status == EJ_OK, "job %d: %d calls, status %d", i,
-              jobs[i].calls, jobs[i].job.status);
+        CHECK(jobs[i].calls == 1 && jobs[i].job.q.status == WQ_OK, "job %d: %d calls, status %d", i,
+              jobs[i].calls, jobs[i].job.q.status);
         CHECK(memcmp(r.attr, jobs[i].job.result.attr, sizeof r.attr) == 0 &&
               jobs[i].job.result.target == (i == 1 ? 3 : r.predicted) &&
               strcmp(jobs[i].job.model_version, m->version) == 0,
@@ -144,12 +144,12 @@ int main(void)
     init_job(&jobs[0], -1, 0, 1);
     CHECK(explainer_submit(e, &jobs[0].job, sizeof(fake), 1, 1) == EXPLAINER_OK, "refused");  /* due long ago */
     CHECK(WAIT_UNTIL(T.done == 1) == 0, "no callback");
-    CHECK(jobs[0].job.status == EJ_DEADLINE, "status %d", jobs[0].job.status);
+    CHECK(jobs[0].job.q.status == WQ_DEADLINE, "status %d", jobs[0].job.q.status);
     modelstore_publish(&ms, NULL);
     init_job(&jobs[1], -1, 0, 2);
     CHECK(explainer_submit(e, &jobs[1].job, sizeof(fake), 1, 0) == EXPLAINER_OK, "refused");
     CHECK(WAIT_UNTIL(T.done == 2) == 0, "no callback");
-    CHECK(jobs[1].job.status == EJ_NO_MODEL, "status %d", jobs[1].job.status);
+    CHECK(jobs[1].job.q.status == WQ_NO_MODEL, "status %d", jobs[1].job.q.status);
     TEST_END();
 
     TEST_BEGIN("explainer_stop_drains_and_refuses");
@@ -176,8 +176,8 @@ int main(void)
     pthread_join(th, NULL);
     CHECK(T.done == 4 && jobs[3].calls == 0, "after stop: %d callbacks", T.done);
     for (int i = 0; i < 3; i++)
-        CHECK(jobs[i].calls == 1 && jobs[i].job.status == EJ_OK, "job %d: %d calls, status %d", i,
-              jobs[i].calls, jobs[i].job.status);
+        CHECK(jobs[i].calls == 1 && jobs[i].job.q.status == WQ_OK, "job %d: %d calls, status %d", i,
+              jobs[i].calls, jobs[i].job.q.status);
     TEST_END();
 
     explainer_free(e);
