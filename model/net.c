@@ -444,15 +444,21 @@ static void train_job(net_train_ctx *c, const float *params, const float *x,
     conv3x3_pack(c->wt2, params + net_tensors[2].offset, 32, 64, 0, 288);
 }
 
+/* One thread's share of a job, a mini-batch at a time: the forward pass,
+ * then either (net_input_grads: c->dx) the gradient of the target logits
+ * with respect to the input, or (net_train_grads) the loss and its
+ * gradient into this thread's accumulator. */
 static void train_task(void *arg, int tid, int n)
 {
     net_train_ctx *c = arg;
     workspace *w = &c->b.ws[tid];
-    net_params p, g;
+    net_params p, g = {0};
     net_params_map(&p, (float *)c->params);
-    float *gflat = tid == 0 ? c->grads : w->grads;
-    memset(gflat, 0, sizeof(float) * NET_NUM_PARAMS);
-    net_params_map(&g, gflat);
+    float *gflat = c->dx ? NULL : tid == 0 ? c->grads : w->grads;
+    if (gflat) {
+        memset(gflat, 0, sizeof(float) * NET_NUM_PARAMS);
+        net_params_map(&g, gflat);
+    }
     const float scale = 1.0f / (float)c->B;
     int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
     w->loss = 0.0;
@@ -461,10 +467,17 @@ static void train_task(void *arg, int tid, int n)
         int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN, ok = 0;
         const float *x = c->x + (size_t)s * NET_IN_PIXELS;
         forward_mb(w, &p, c->wt2, x, m);
-        w->loss += softmax_xent_forward(w->probs, w->logits, c->labels + s, m, &ok);
-        w->correct += ok;
         if (c->logits)
             memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
+        if (c->dx) {
+            memset(w->dlog, 0, sizeof(float) * 10 * m);
+            for (int i = 0; i < m; i++)
+                w->dlog[i * 10 + c->labels[s + i]] = 1.0f;
+            backward_input_mb(w, &p, c->dx + (size_t)s * NET_IN_PIXELS, m);
+            continue;
+        }
+        w->loss += softmax_xent_forward(w->probs, w->logits, c->labels + s, m, &ok);
+        w->correct += ok;
         softmax_xent_backward(w->dlog, w->probs, c->labels + s, m, scale);
         backward_mb(w, &p, &g, x, m);
     }
@@ -491,6 +504,7 @@ float net_train_grads(net_train_ctx *c, const float *params, const float *x,
         return NAN;
     train_job(c, params, x, labels, B, logits);
     c->grads = grads;
+    c->dx = NULL;
     pool_run(c->b.pool, train_task, c);
     if (pool_size(c->b.pool) > 1)
         pool_run(c->b.pool, reduce_task, c);
@@ -505,25 +519,6 @@ float net_train_grads(net_train_ctx *c, const float *params, const float *x,
     return (float)(loss / B);
 }
 
-static void input_grad_task(void *arg, int tid, int n)
-{
-    net_train_ctx *c = arg;
-    workspace *w = &c->b.ws[tid];
-    net_params p;
-    net_params_map(&p, (float *)c->params);
-    int lo = (int)((long)c->B * tid / n), hi = (int)((long)c->B * (tid + 1) / n);
-    for (int s = lo; s < hi; s += MB_TRAIN) {
-        int m = hi - s < MB_TRAIN ? hi - s : MB_TRAIN;
-        forward_mb(w, &p, c->wt2, c->x + (size_t)s * NET_IN_PIXELS, m);
-        if (c->logits)
-            memcpy(c->logits + (size_t)s * 10, w->logits, sizeof(float) * 10 * m);
-        memset(w->dlog, 0, sizeof(float) * 10 * m);
-        for (int i = 0; i < m; i++)
-            w->dlog[i * 10 + c->labels[s + i]] = 1.0f;
-        backward_input_mb(w, &p, c->dx + (size_t)s * NET_IN_PIXELS, m);
-    }
-}
-
 int net_input_grads(net_train_ctx *c, const float *params, const float *x, const uint8_t *target,
                     int B, float *dx, float *logits)
 {
@@ -534,7 +529,7 @@ int net_input_grads(net_train_ctx *c, const float *params, const float *x, const
             return -1;
     train_job(c, params, x, target, B, logits);
     c->dx = dx;
-    pool_run(c->b.pool, input_grad_task, c);
+    pool_run(c->b.pool, train_task, c);
     return 0;
 }
 
