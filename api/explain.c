@@ -162,12 +162,8 @@ static enum MHD_Result respond(api_request *r)
 static int decode_images(api_request *r, enum MHD_Result *ret)
 {
     const mnistd_config *cfg = r->srv->cfg;
-    mp_part *parts = calloc((size_t)cfg->explain_max_images, sizeof(*parts));
-    if (!parts) {
-        *ret = api_error(r, 500, "out of memory", NULL, NULL);
-        return -1;
-    }
-    int n = api_body_images(r, parts, cfg->explain_max_images, "--explain-max-images", ret);
+    mp_part one, *parts;
+    int n = api_body_images(r, &one, &parts, cfg->explain_max_images, "--explain-max-images", ret);
     if (n > 1 && r->xopts.format == EXPLAIN_PNG) {
         *ret = api_reject(r, MREJ_BAD_REQUEST, 400, "one image per heat map",
                          "a PNG heat map explains one image; ask for JSON (format=json) to explain "
@@ -191,7 +187,7 @@ static int decode_images(api_request *r, enum MHD_Result *ret)
         r->xjobs[i].target = r->xopts.target;
         r->xjobs[i].steps = r->xopts.steps;
     }
-    free(parts);
+    api_body_images_free(parts, &one);
     if (n < 0)
         return -1;
     r->nimages = n;

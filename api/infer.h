@@ -36,9 +36,10 @@ typedef enum {
  * NULL); returns 0, or answers the error (naming part when > 0) in *ret and
  * returns -1. api_body_images: the PNGs of a complete body, as /predict
  * takes them (r->multipart: each part, at most max_images, else the whole
- * body), into parts (max_images places, pointing into the body); returns
- * how many, or answers the error (413 naming limit_flag, 400, 415) in *ret
- * and returns -1. api_queue_jobs: frees the body and hands the request's
+ * body), pointing into the body: *parts is one for a raw body, else an
+ * array of max_images places that api_body_images_free(*parts, one)
+ * releases (on both paths, error or not); returns how many, or answers the
+ * error (413 naming limit_flag, 400, 415, 500) in *ret and returns -1. api_queue_jobs: frees the body and hands the request's
  * nimages jobs (their workq_job members stride bytes apart from first) to
  * the queue q with a deadline timeout_ms after the request's start; the
  * connection stays suspended until the last job is answered, and a refusal
@@ -55,8 +56,9 @@ int api_infer_refused(api_request *r);
 enum MHD_Result api_body_begin(api_request *r);
 int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input, img_field *field,
                    int part, enum MHD_Result *ret);
-int api_body_images(api_request *r, mp_part *parts, int max_images, const char *limit_flag,
-                    enum MHD_Result *ret);
+int api_body_images(api_request *r, mp_part *one, mp_part **parts, int max_images,
+                    const char *limit_flag, enum MHD_Result *ret);
+void api_body_images_free(mp_part *parts, mp_part *one);
 enum MHD_Result api_queue_jobs(api_request *r, workq *q, workq_job *first, size_t stride,
                                int timeout_ms);
 enum MHD_Result api_submit_jobs(api_request *r);

@@ -270,16 +270,30 @@ int api_infer_finish_once(api_request *r, enum MHD_Result (*answer)(api_request 
     return 1;
 }
 
-int api_body_images(api_request *r, mp_part *parts, int max_images, const char *limit_flag,
-                    enum MHD_Result *ret)
+void api_body_images_free(mp_part *parts, mp_part *one)
+{
+    if (parts != one)
+        free(parts);
+}
+
+int api_body_images(api_request *r, mp_part *one, mp_part **partsp, int max_images,
+                    const char *limit_flag, enum MHD_Result *ret)
 {
     char err[256];
+    *partsp = one;
     if (!r->multipart) {
-        parts[0] = (mp_part){0};
-        parts[0].data = r->body;
-        parts[0].len = r->len;
+        *one = (mp_part){0};
+        one->data = r->body;
+        one->len = r->len;
         return 1;
     }
+    /* mp_parse fills each part it returns: no need to zero the array */
+    mp_part *parts = malloc((size_t)max_images * sizeof(*parts));
+    if (!parts) {
+        *ret = api_error(r, 500, "out of memory", NULL, NULL);
+        return -1;
+    }
+    *partsp = parts;
     char boundary[MP_MAX_BOUNDARY + 1];
     const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (mp_boundary(ct, boundary, err, sizeof(err)) != MP_OK) {
@@ -324,10 +338,8 @@ static enum MHD_Result predict_finish(api_request *r)
 
     uint64_t t0 = clock_mono_ns();
     ret = MHD_YES;
-    mp_part *parts = calloc((size_t)cfg->max_images, sizeof(*parts));
-    if (!parts)
-        return api_error(r, 500, "out of memory", NULL, NULL);
-    int n = api_body_images(r, parts, cfg->max_images, "--max-images", &ret);
+    mp_part one, *parts;
+    int n = api_body_images(r, &one, &parts, cfg->max_images, "--max-images", &ret);
     if (n > 0 && !(r->jobs = calloc((size_t)n, sizeof(*r->jobs)))) {
         ret = api_error(r, 500, "out of memory", NULL, NULL);
         n = -1;
@@ -339,7 +351,7 @@ static enum MHD_Result predict_finish(api_request *r)
             break;
         }
     }
-    free(parts);
+    api_body_images_free(parts, &one);
     if (n < 0)
         return ret;
     r->nimages = n;
