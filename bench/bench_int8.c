@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     if (quant_scales_parse(ckpt_meta_get(meta, QUANT_SCALES_KEY), scales, err, sizeof err) != 0) {
         from = "calibrated";
         if (mnist_load_dir(&train, dir, "train", err, sizeof err) != 0 ||
-            quant_calibrate_set(params, &train, scales, err, sizeof err) != 0) {
+            quant_calibrate_set(params, &train, 0, scales, err, sizeof err) != 0) {
             fprintf(stderr, "bench_int8: %s\n", err);
             return 1;
         }

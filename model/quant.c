@@ -3,6 +3,7 @@
 #include "model/quant.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,14 +130,14 @@ static void fill_steps(qsteps *st, const net_params *p, const float *s, const fl
 
 /* ---- calibration ----------------------------------------------------------- */
 
-int quant_calibrate(const float *params, const float *x, int n, float scales[QUANT_NSCALES], char *err,
-                    size_t errlen)
+/* The largest value of each calibrated activation over n images, into mx
+ * (0 for an image-less call). 0, or -1 with err set. */
+static int calib_max(const float *params, const float *x, int n, float mx[QUANT_NSCALES], char *err,
+                     size_t errlen)
 {
     enum { M = 8 };
-    if (n < 1) {
-        err_set(err, errlen, "calibration needs at least one image");
-        return -1;
-    }
+    for (int i = 0; i < QUANT_NSCALES; i++)
+        mx[i] = 0.0f;
     net_params p;
     net_params_map(&p, (float *)params);
     float *p1 = mem_aligned(sizeof(float) * M * 13 * 13 * 32);
@@ -149,7 +150,6 @@ int quant_calibrate(const float *params, const float *x, int n, float scales[QUA
         err_set(err, errlen, "out of memory calibrating the int8 scales");
         goto done;
     }
-    float mx[QUANT_NSCALES] = {0};
     for (int s = 0; s < n; s += M) {
         const int m = n - s < M ? n - s : M;
         conv1_pool_forward(p1, NULL, x + (size_t)s * NET_IN_PIXELS, p.conv1_w, p.conv1_b, m);
@@ -162,13 +162,6 @@ int quant_calibrate(const float *params, const float *x, int n, float scales[QUA
             for (int j = 0; j < len[i]; j++)
                 mx[i] = t[i][j] > mx[i] ? t[i][j] : mx[i];
     }
-    for (int i = 0; i < QUANT_NSCALES; i++) {
-        if (!(mx[i] > 0.0f) || !isfinite(mx[i])) {
-            err_set(err, errlen, "calibration: activation %d is zero on every image", i + 1);
-            goto done;
-        }
-        scales[i] = mx[i] / 255.0f;
-    }
     rc = 0;
 done:
     mem_free(p1);
@@ -179,8 +172,92 @@ done:
     return rc;
 }
 
-int quant_calibrate_set(const float *params, const mnist_set *train, float scales[QUANT_NSCALES],
-                        char *err, size_t errlen)
+static int scales_of_max(const float mx[QUANT_NSCALES], float scales[QUANT_NSCALES], char *err,
+                         size_t errlen)
+{
+    for (int i = 0; i < QUANT_NSCALES; i++) {
+        if (!(mx[i] > 0.0f) || !isfinite(mx[i])) {
+            err_set(err, errlen, "calibration: activation %d is zero on every image", i + 1);
+            return -1;
+        }
+        scales[i] = mx[i] / 255.0f;
+    }
+    return 0;
+}
+
+int quant_calibrate(const float *params, const float *x, int n, float scales[QUANT_NSCALES], char *err,
+                    size_t errlen)
+{
+    float mx[QUANT_NSCALES];
+    if (n < 1) {
+        err_set(err, errlen, "calibration needs at least one image");
+        return -1;
+    }
+    if (calib_max(params, x, n, mx, err, errlen) != 0)
+        return -1;
+    return scales_of_max(mx, scales, err, errlen);
+}
+
+/* One thread's share of a calibration: a run of the images. */
+typedef struct {
+    const float *params, *x;
+    int n, rc;
+    float mx[QUANT_NSCALES];
+    char err[160];
+} calib_part;
+
+static void *calib_part_run(void *arg)
+{
+    calib_part *c = arg;
+    c->rc = calib_max(c->params, c->x, c->n, c->mx, c->err, sizeof c->err);
+    return NULL;
+}
+
+/* quant_calibrate on up to `threads` threads (0 = all cores): each takes a
+ * run of the images, and the maxima are combined (the same scales as one
+ * thread, to the bit). */
+static int calibrate_threads(const float *params, const float *x, int n, int threads,
+                             float scales[QUANT_NSCALES], char *err, size_t errlen)
+{
+    enum { MAX_PARTS = 8 };
+    if (threads <= 0)
+        threads = pool_ncores();
+    int parts = threads < MAX_PARTS ? threads : MAX_PARTS;
+    if (parts > n)
+        parts = n;
+    if (parts <= 1)
+        return quant_calibrate(params, x, n, scales, err, errlen);
+    calib_part c[MAX_PARTS];
+    pthread_t tid[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (int t = 0; t < parts; t++) {
+        const int a = (int)((long)n * t / parts), b = (int)((long)n * (t + 1) / parts);
+        c[t] = (calib_part){params, x + (size_t)a * NET_IN_PIXELS, b - a, -1, {0}, {0}};
+        /* the caller takes the last part */
+        if (t < parts - 1)
+            started[t] = pthread_create(&tid[t], NULL, calib_part_run, &c[t]) == 0;
+    }
+    calib_part_run(&c[parts - 1]);
+    for (int t = 0; t < parts - 1; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            calib_part_run(&c[t]);  /* no thread: run it here */
+    }
+    float mx[QUANT_NSCALES] = {0};
+    for (int t = 0; t < parts; t++) {
+        if (c[t].rc != 0) {
+            err_set(err, errlen, "%s", c[t].err);
+            return -1;
+        }
+        for (int i = 0; i < QUANT_NSCALES; i++)
+            mx[i] = c[t].mx[i] > mx[i] ? c[t].mx[i] : mx[i];
+    }
+    return scales_of_max(mx, scales, err, errlen);
+}
+
+int quant_calibrate_set(const float *params, const mnist_set *train, int threads,
+                        float scales[QUANT_NSCALES], char *err, size_t errlen)
 {
     if (!train || train->n < 1 || train->rows * train->cols != NET_IN_PIXELS) {
         err_set(err, errlen, "calibration needs 28x28 training images");
@@ -193,7 +270,7 @@ int quant_calibrate_set(const float *params, const mnist_set *train, float scale
         return -1;
     }
     mnist_to_float(train, 0, n, x);
-    int rc = quant_calibrate(params, x, n, scales, err, errlen);
+    int rc = calibrate_threads(params, x, n, threads, scales, err, errlen);
     mem_free(x);
     return rc;
 }
@@ -433,7 +510,7 @@ int quant_fill_meta(ckpt_meta *meta, const float *params, const mnist_set *train
     float scales[QUANT_NSCALES];
     double acc = -1;
     char sbuf[96], abuf[32];
-    if (quant_calibrate_set(params, train, scales, err, errlen) != 0 ||
+    if (quant_calibrate_set(params, train, threads, scales, err, errlen) != 0 ||
         (test && quant_accuracy(params, scales, test, threads, &acc, err, errlen) != 0))
         return -1;
     quant_scales_format(scales, sbuf, sizeof sbuf);

@@ -51,9 +51,10 @@ void quant_scales_format(const float scales[QUANT_NSCALES], char *buf, size_t le
 int quant_calibrate(const float *params, const float *x, int n, float scales[QUANT_NSCALES],
                     char *err, size_t errlen);
 
-/* The same on the first QUANT_CALIB_IMAGES images of a training set. */
-int quant_calibrate_set(const float *params, const mnist_set *train, float scales[QUANT_NSCALES],
-                        char *err, size_t errlen);
+/* The same on the first QUANT_CALIB_IMAGES images of a training set, on up
+ * to threads threads (0 = all cores); the scales do not depend on threads. */
+int quant_calibrate_set(const float *params, const mnist_set *train, int threads,
+                        float scales[QUANT_NSCALES], char *err, size_t errlen);
 
 /* Accuracy of params in int8 with scales on the whole set (threads as for
  * qnet_ctx_create). 0 with *accuracy set, or -1 with err set. */

@@ -2,7 +2,8 @@
  * kernel of the level in use (MNISTD_KERNELS; tests/run.sh runs this once
  * per level) against naive integer loops, exactly; the whole int8 network
  * against its naive reference, bit for bit, for every batch size and thread
- * count; the scales' parser; and, with MNISTD_DATA, the shipped model in
+ * count; the scales' parser; and, with MNISTD_DATA, the calibration on
+ * several threads against one (the same scales, to the bit) and the shipped model in
  * int8 against FP32 on the test set. */
 #include <stdint.h>
 
@@ -199,8 +200,15 @@ static void test_set(void)
 #else
     const int n = te.n;
 #endif
-    float scales[QUANT_NSCALES];
-    CHECK(quant_calibrate_set(params, &tr, scales, err, sizeof err) == 0, "%s", err);
+    float scales[QUANT_NSCALES], one[QUANT_NSCALES], three[QUANT_NSCALES];
+    CHECK(quant_calibrate_set(params, &tr, 2, scales, err, sizeof err) == 0, "%s", err);
+    /* the threads' maxima combine to the one thread's scales, to the bit */
+    CHECK(quant_calibrate_set(params, &tr, 1, one, err, sizeof err) == 0, "%s", err);
+    CHECK(quant_calibrate_set(params, &tr, 3, three, err, sizeof err) == 0, "%s", err);
+    CHECK(memcmp(scales, one, sizeof one) == 0 && memcmp(three, one, sizeof one) == 0,
+          "scales on 2 / 3 threads (%g %g %g / %g %g %g) differ from 1 thread's (%g %g %g)",
+          (double)scales[0], (double)scales[1], (double)scales[2], (double)three[0], (double)three[1],
+          (double)three[2], (double)one[0], (double)one[1], (double)one[2]);
     enum { BS = 100 };
     float *x = malloc(sizeof(float) * BS * NET_IN_PIXELS), p32[BS * 10], p8[BS * 10];
     net_ctx *c32 = net_ctx_create(BS, 2);
