@@ -157,21 +157,22 @@ check test_explain_v2_extension_listed "$(cat "$body")" grep -q '"explain"' "$bo
 stop_daemon || fail test_explain_stop "exit status $?"
 
 # ---- the explanation queue -------------------------------------------------------
-# One worker, 16 places, explanations of 1024 steps (each keeps the worker
-# busy for a quarter of a second or more), 1500 ms for an image to start:
-# request A's 16 images fill the queue, so B's two do not fit: 503 at once.
-# A prediction is answered meanwhile, while A still runs (its images need
-# 4 s and more); then A's images not started within 1500 ms make A a 504.
-start_daemon queue --model "$MODEL" --explain-threads 1 --explain-queue 16 --explain-max-images 16 \
+# One worker, 64 places, explanations of 1024 steps (each keeps the worker
+# busy for about 0.1 s on an idle AVX-512 core, more anywhere else), 1500 ms
+# for an image to start: request A's 64 images fill the queue, so B's two do
+# not fit: 503 at once. A prediction is answered meanwhile, while A still
+# runs (its images need 6 s and more, four times the deadline); then A's
+# images not started within 1500 ms make A a 504.
+start_daemon queue --model "$MODEL" --explain-threads 1 --explain-queue 64 --explain-max-images 64 \
   --explain-max-steps 1024 --explain-timeout-ms 1500 || { fail test_explain_queue_start "no daemon"; exit 1; }
 parts=()
-for i in $(seq 8); do parts+=(-F image=@"$I/d0.png" -F image=@"$I/d1.png"); done
+for i in $(seq 32); do parts+=(-F image=@"$I/d0.png" -F image=@"$I/d1.png"); done
 curl -s -o "$WORK/a.body" -w '%{http_code}' "${parts[@]}" \
   "http://127.0.0.1:$PORT/explain?steps=1024" >"$WORK/a.status" &
 APID=$!
 # B is sent once A's images are queued (one may be running already): then
 # at most one place is free, and B's two images do not fit.
-wait_until 10 bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^mnistd_explain_queue_depth 1[5-6]$'" ||
+wait_until 10 bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -qE '^mnistd_explain_queue_depth 6[3-4]$'" ||
   fail test_explain_queue_filled "A's images never showed in mnistd_explain_queue_depth"
 req POST '/explain?steps=1024' -F image=@"$I/d0.png" -F image=@"$I/d1.png"
 expect_error test_explain_503_queue_full 503 Retry-After
