@@ -142,9 +142,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     api_server *srv = cls;
     api_request *r = *con_cls;
     if (!r) {
+        /* Counted before the check, so that api_stop either waits for this
+         * request or this request sees the close coming (both atomics are
+         * sequentially consistent). */
+        atomic_fetch_add(&open_requests, 1);
+        if (atomic_load(&srv->closing)) {
+            atomic_fetch_sub(&open_requests, 1);
+            atomic_fetch_add(&srv->requests_not_taken, 1);
+            return MHD_NO;  /* closes the connection before any answer */
+        }
         r = calloc(1, sizeof(*r));
-        if (!r)
+        if (!r) {
+            atomic_fetch_sub(&open_requests, 1);
             return MHD_NO;  /* closes the connection: nothing better without memory */
+        }
         r->srv = srv;
         r->conn = conn;
         r->start_ns = clock_mono_ns();
@@ -152,7 +163,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->path, sizeof(r->path), "%s", url);
         atomic_init(&r->pending, 0);
         *con_cls = r;
-        atomic_fetch_add(&open_requests, 1);
         api_route_find(r, url, method);
         if (r->row)
             r->body_max = r->row->body_max == API_BODY_SETTING ? srv->cfg->max_body_bytes : r->row->body_max;
@@ -194,11 +204,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     double secs = (double)(clock_mono_ns() - r->start_ns) / 1e9;
-    /* 499: the client went away before an answer (nginx's convention);
-     * counted in the log, not in the metrics' status codes. */
-    int status = r->status ? r->status : 499;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
-        status = 499;
+    /* 499: the client did not get an answer (nginx's convention): it went
+     * away before one, or the connection ended before the queued answer
+     * was sent. Logged so; the metrics count the answer given. */
+    int status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status ? r->status : 499;
     if (r->status)
         metrics_request(r->route, r->status, secs);
     log_request(r, status, secs * 1e3);
@@ -289,6 +298,8 @@ api_server *api_start(const mnistd_config *cfg, modelstore *ms, batcher *b, expl
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->bg_cv, NULL);
     atomic_init(&s->quiescing, 0);
+    atomic_init(&s->closing, 0);
+    atomic_init(&s->requests_not_taken, 0);
     atomic_init(&s->tls_fail_unlogged, 0);
     atomic_init(&s->tls_fail_logged_ns, 0);
     s->listen_fd = -1;
@@ -397,6 +408,15 @@ void api_quiesce(api_server *s)
     api_acceptor_stop(s);
 }
 
+/* Waits, until `end` at most, for every open request to complete. */
+static void wait_requests_done(uint64_t end)
+{
+    while (atomic_load(&open_requests) > 0 && clock_mono_ns() < end) {
+        struct timespec step = {0, 2 * 1000 * 1000};
+        nanosleep(&step, NULL);
+    }
+}
+
 void api_stop(api_server *s)
 {
     if (!s)
@@ -414,10 +434,18 @@ void api_stop(api_server *s)
     api_acceptor_stop(s);
     if (drain) {
         uint64_t end = clock_mono_ns() + ((uint64_t)s->cfg->request_timeout_ms + 2000) * 1000000ull;
-        while (atomic_load(&open_requests) > 0 && clock_mono_ns() < end) {
-            struct timespec step = {0, 2 * 1000 * 1000};
-            nanosleep(&step, NULL);
-        }
+        wait_requests_done(end);
+        /* A keep-alive client may send its next request at any moment, and
+         * one arriving now would be cut off by the close with its answer
+         * unsent: from here on a new request is not taken (the client sees
+         * the connection close before any answer, so it knows nothing was
+         * done), and those already started are waited for once more. */
+        atomic_store(&s->closing, 1);
+        wait_requests_done(end);
+        uint64_t cut = atomic_load(&s->requests_not_taken);
+        if (cut)
+            log_event(LOG_INFO, "shutdown: requests that arrived after the drain were not taken",
+                      LOG_UINT("requests", cut));
     }
     MHD_stop_daemon(s->mhd);
     close(s->listen_fd);

@@ -29,6 +29,11 @@ struct api_server {
     _Atomic uint64_t tls_fail_logged_ns; /* when the last line about them was written */
     int port;
     _Atomic int quiescing;
+    /* The last step of the drain: a request that starts now is not taken
+     * (its connection is closed unanswered, as if it had come after the
+     * listener closed), so that no answer is cut off by the close. */
+    _Atomic int closing;
+    _Atomic uint64_t requests_not_taken;
     /* The listening socket is ours: an acceptor thread hands each
      * connection to libmicrohttpd, which spreads them over its threads (see
      * listen.c). It holds connections back while max_connections are open. */

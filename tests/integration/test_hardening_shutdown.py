@@ -8,7 +8,8 @@
    daemon logged was answered to its client (the log has no 499, and its
    count of /predict answers equals what the clients received). A connection
    refused, or one reset before any answer that the daemon never logged
-   (still in the kernel's listen queue when the listener closed), is fine.
+   (still in the kernel's listen queue when the listener closed, or a
+   keep-alive request that came after the drain), is fine.
 2. A running training job (many epochs) and SIGTERM with the default
    --shutdown-timeout-s 0: the daemon cancels it and exits 0 within a few
    seconds; the model file keeps its bytes and no temporary file is left.
