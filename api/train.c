@@ -130,6 +130,17 @@ static cJSON *job_json(const job_info *in)
         cJSON_AddStringToObject(o, "promotion", in->promotion);
     else
         cJSON_AddNullToObject(o, "promotion");
+    /* Where the job's time went: each phase once it has ended, and the
+     * whole from the POST to the end. */
+    cJSON *tm = cJSON_AddObjectToObject(o, "timings");
+    for (int ph = 0; tm && ph < JOB_NPHASES; ph++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_seconds", job_phase_name((job_phase)ph));
+        add_num_or_null(tm, key, in->phase_seconds[ph] >= 0 ? in->phase_seconds[ph] : NAN);
+    }
+    if (tm)
+        add_num_or_null(tm, "total_seconds",
+                        in->finished_at > 0 ? in->finished_at - in->created_at : NAN);
     return o;
 }
 

@@ -131,7 +131,10 @@ static void fill_steps(qsteps *st, const net_params *p, const float *s, const fl
 /* ---- calibration ----------------------------------------------------------- */
 
 /* The largest value of each calibrated activation over n images, into mx
- * (0 for an image-less call). 0, or -1 with err set. */
+ * (0 for an image-less call). The activations are those of FP32 inference
+ * (model/net.c), by the same kernels: conv2 and conv3 direct on their
+ * packed weights, conv2 on the 10x10 pixels its pooling reads. 0, or -1
+ * with err set. */
 static int calib_max(const float *params, const float *x, int n, float mx[QUANT_NSCALES], char *err,
                      size_t errlen)
 {
@@ -140,22 +143,30 @@ static int calib_max(const float *params, const float *x, int n, float mx[QUANT_
         mx[i] = 0.0f;
     net_params p;
     net_params_map(&p, (float *)params);
+    float *wt2 = mem_aligned(sizeof(float) * 288 * 64);
+    float *wt3 = mem_aligned(sizeof(float) * 576 * 64);
     float *p1 = mem_aligned(sizeof(float) * M * 13 * 13 * 32);
-    float *col = mem_aligned(sizeof(float) * M * 121 * 288);
-    float *a2 = mem_aligned(sizeof(float) * M * 121 * 64);
+    float *col = mem_aligned(sizeof(float) * 100 * 288);
+    float *a2 = mem_aligned(sizeof(float) * M * 100 * 64);
     float *p2 = mem_aligned(sizeof(float) * M * 25 * 64);
     float *a3 = mem_aligned(sizeof(float) * M * 9 * 64);
     int rc = -1;
-    if (!p1 || !col || !a2 || !p2 || !a3) {
+    if (!wt2 || !wt3 || !p1 || !col || !a2 || !p2 || !a3) {
         err_set(err, errlen, "out of memory calibrating the int8 scales");
         goto done;
     }
+    conv3x3_pack(wt2, p.conv2_w, 32, 64, 0, 288);
+    conv3x3_pack(wt3, p.conv3_w, 64, 64, 0, 576);
     for (int s = 0; s < n; s += M) {
         const int m = n - s < M ? n - s : M;
         conv1_pool_forward(p1, NULL, x + (size_t)s * NET_IN_PIXELS, p.conv1_w, p.conv1_b, m);
-        conv3x3_forward(a2, col, p1, p.conv2_w, p.conv2_b, m, 13, 13, 32, 64, 1);
-        maxpool2_forward(p2, NULL, a2, m, 11, 11, 64);
-        conv3x3_forward(a3, col, p2, p.conv3_w, p.conv3_b, m, 5, 5, 64, 64, 1);
+        for (int b = 0; b < m; b++)
+            conv3x3_rows_forward(a2 + b * 100 * 64, 64, col, p1 + b * 13 * 13 * 32, 13, 13, 32, wt2, 64,
+                                 p.conv2_b, 64, 0, 10, 10, 1);
+        maxpool2_forward(p2, NULL, a2, m, 10, 10, 64);
+        for (int b = 0; b < m; b++)
+            conv3x3_rows_forward(a3 + b * 9 * 64, 64, col, p2 + b * 25 * 64, 5, 5, 64, wt3, 64, p.conv3_b, 64,
+                                 0, 3, 3, 1);
         const float *t[QUANT_NSCALES] = {p1, p2, a3};
         const int len[QUANT_NSCALES] = {m * 13 * 13 * 32, m * 25 * 64, m * 9 * 64};
         for (int i = 0; i < QUANT_NSCALES; i++)
@@ -164,6 +175,8 @@ static int calib_max(const float *params, const float *x, int n, float mx[QUANT_
     }
     rc = 0;
 done:
+    mem_free(wt2);
+    mem_free(wt3);
     mem_free(p1);
     mem_free(col);
     mem_free(a2);

@@ -50,6 +50,23 @@ struct jobs {
     int have_train, have_test;
 };
 
+const char *job_phase_name(job_phase p)
+{
+    static const char *const names[JOB_NPHASES] = {"queued", "load", "train", "evaluate", "quantize", "save"};
+    return p >= 0 && p < JOB_NPHASES ? names[p] : "unknown";
+}
+
+/* Records that phase p of a job ended now, having begun at *t0; moves *t0
+ * to now. */
+static void phase_end(jobs *j, job *jb, job_phase p, double *t0)
+{
+    double now = clock_wall();
+    pthread_mutex_lock(&j->mu);
+    jb->info.phase_seconds[p] = now - *t0;
+    pthread_mutex_unlock(&j->mu);
+    *t0 = now;
+}
+
 const char *job_status_name(job_status s)
 {
     switch (s) {
@@ -273,7 +290,12 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
     if (st == JOB_SUCCEEDED)
         log_event(LOG_INFO, "training job succeeded", LOG_INT("job_id", in.id), LOG_STR("reason", in.reason),
                   LOG_STR("model_version", in.model_version), LOG_DBL("test_accuracy", in.test_accuracy),
-                  LOG_DBL("seconds", in.finished_at - in.started_at));
+                  LOG_DBL("seconds", in.finished_at - in.started_at),
+                  LOG_DBL("load_s", in.phase_seconds[JOB_PHASE_LOAD]),
+                  LOG_DBL("train_s", in.phase_seconds[JOB_PHASE_TRAIN]),
+                  LOG_DBL("evaluate_s", in.phase_seconds[JOB_PHASE_EVALUATE]),
+                  LOG_DBL("quantize_s", in.phase_seconds[JOB_PHASE_QUANTIZE]),
+                  LOG_DBL("save_s", in.phase_seconds[JOB_PHASE_SAVE]));
     else
         log_event(st == JOB_FAILED ? LOG_ERROR : LOG_INFO,
                   st == JOB_FAILED ? "training job failed" : "training job cancelled", LOG_INT("job_id", in.id),
@@ -300,6 +322,8 @@ static void *job_run(void *arg)
     pthread_mutex_lock(&j->mu);
     jb->info.status = JOB_RUNNING;
     jb->info.started_at = clock_wall();
+    jb->info.phase_seconds[JOB_PHASE_QUEUED] = jb->info.started_at - jb->info.created_at;
+    double t_phase = jb->info.started_at;
     train_config cfg = jb->info.cfg;
     pthread_mutex_unlock(&j->mu);
     log_event(LOG_INFO, "training job started", LOG_INT("job_id", jb->info.id), LOG_STR("reason", jb->info.reason),
@@ -316,6 +340,7 @@ static void *job_run(void *arg)
         finish(j, jb, JOB_FAILED, err);
         return NULL;
     }
+    phase_end(j, jb, JOB_PHASE_LOAD, &t_phase);
     int total = cfg.limit > 0 && cfg.limit < train->n ? cfg.limit : train->n;
     pthread_mutex_lock(&j->mu);
     jb->info.val_samples = (int)((double)total * cfg.validation_split);
@@ -328,6 +353,7 @@ static void *job_run(void *arg)
         return NULL;
     }
     double t0 = clock_wall();
+    t_phase = t0;
     int rc = train_run(params, train, &cfg, job_cb, &a, NULL, 0, err, sizeof err);
     if (rc == TRAIN_CANCELLED) {
         free(params);
@@ -340,6 +366,7 @@ static void *job_run(void *arg)
         return NULL;
     }
     double train_secs = clock_wall() - t0;
+    phase_end(j, jb, JOB_PHASE_TRAIN, &t_phase);
     eval_result ev;
     if (eval_run(params, test, 0, 0, cfg.threads, &ev, err, sizeof err) != 0) {
         free(params);
@@ -351,6 +378,7 @@ static void *job_run(void *arg)
         finish(j, jb, JOB_CANCELLED, "cancelled");
         return NULL;
     }
+    phase_end(j, jb, JOB_PHASE_EVALUATE, &t_phase);
 
     ckpt_meta meta;
     char buf[128];
@@ -366,6 +394,7 @@ static void *job_run(void *arg)
     train_fill_meta(&meta, &cfg, buf, train_secs, have_last ? &last : NULL, &ev);
     if (quant_fill_meta(&meta, params, train, test, cfg.threads, err, sizeof err) != 0)
         log_event(LOG_WARN, "the trained model has no int8 scales", LOG_STR("error", err));
+    phase_end(j, jb, JOB_PHASE_QUANTIZE, &t_phase);
     snprintf(buf, sizeof buf, "%d", jb->info.id);
     ckpt_meta_set(&meta, "job_id", buf);
     snprintf(buf, sizeof buf, "training job %d", jb->info.id);
@@ -375,6 +404,7 @@ static void *job_run(void *arg)
     rc = lifecycle_job_model(j->lc, params, &meta, buf, policy, ev.accuracy, test, cfg.threads, &out, err,
                              sizeof err);
     free(params);
+    phase_end(j, jb, JOB_PHASE_SAVE, &t_phase);
     pthread_mutex_lock(&j->mu);
     snprintf(jb->info.model_version, sizeof jb->info.model_version, "%s", out.version);
     if (rc == 0) {
@@ -433,6 +463,8 @@ int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, pr
     jb->info.eta = -1;
     jb->info.promote = promote;
     jb->info.promoted = -1;
+    for (int p = 0; p < JOB_NPHASES; p++)
+        jb->info.phase_seconds[p] = -1;
     a->j = j;
     a->jb = jb;
     int e = pthread_create(&j->thread, NULL, job_run, a);

@@ -33,6 +33,23 @@ typedef enum {
 /* Name of a status as the API spells it ("queued", "running", ...). */
 const char *job_status_name(job_status s);
 
+/* Where a job's time goes, in order: waiting for its thread, loading the
+ * data sets (the first job of a process), training, the test-set
+ * evaluation, the int8 calibration and int8 test accuracy, saving and
+ * promotion. */
+typedef enum {
+    JOB_PHASE_QUEUED = 0,
+    JOB_PHASE_LOAD,
+    JOB_PHASE_TRAIN,
+    JOB_PHASE_EVALUATE,
+    JOB_PHASE_QUANTIZE,
+    JOB_PHASE_SAVE,
+    JOB_NPHASES
+} job_phase;
+
+/* Name of a phase as the API spells it ("queued", "load", ...). */
+const char *job_phase_name(job_phase p);
+
 /* A snapshot of one job. */
 typedef struct {
     int id;
@@ -55,6 +72,7 @@ typedef struct {
     promote_policy promote;     /* what happens to its model */
     int promoted;               /* 1 / 0, -1 until known */
     char promotion[512];        /* why (or not), with both accuracies */
+    double phase_seconds[JOB_NPHASES]; /* < 0: the phase has not ended */
 } job_info;
 
 typedef struct jobs jobs;

@@ -90,6 +90,9 @@ int jobstore_save(const char *dir, const job_info *in, char *err, size_t errlen)
     cJSON_AddStringToObject(o, "promote", promote_policy_name(in->promote));
     num(o, "promoted", in->promoted);
     cJSON_AddStringToObject(o, "promotion", in->promotion);
+    cJSON *ph = cJSON_AddObjectToObject(o, "phase_seconds");
+    for (int p = 0; ph && p < JOB_NPHASES; p++)
+        num(ph, job_phase_name((job_phase)p), in->phase_seconds[p]);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text) {
@@ -183,6 +186,10 @@ static int parse_record(const char *text, job_info *in)
     if (promote_policy_parse(pol, &in->promote) != 0)
         in->promote = PROMOTE_IF_BETTER;
     in->promoted = (int)getnum(o, "promoted", -1);
+    /* Records written before phases were timed have none: not known. */
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(o, "phase_seconds");
+    for (int p = 0; p < JOB_NPHASES; p++)
+        in->phase_seconds[p] = getnum(ph, job_phase_name((job_phase)p), -1);
     getstr(o, "promotion", in->promotion, sizeof in->promotion);
     cJSON_Delete(o);
     return 0;

@@ -112,6 +112,7 @@ for _ in $(seq 1 600); do
   req GET "/train/$id"
   st=$(jget "$body" 'd["status"]')
   if [ "$st" = running ] && [ "$(jget "$body" 'd["progress"]["batch"]')" -gt 0 ] 2>/dev/null; then
+    [ "$seen_running" = 1 ] || cp "$body" "$WORK/running.json"
     seen_running=1
   fi
   case "$st" in succeeded|failed|cancelled) break ;; esac
@@ -126,6 +127,32 @@ acc=$(jget "$body" 'd["test"]["accuracy"]')
 tloss=$(jget "$body" 'd["test"]["loss"]')
 v1=$(jget "$body" 'd["model_version"]')
 check test_train_job_accuracy "test accuracy $acc" python3 -c "import sys; sys.exit(not $acc > 0.6)"
+# where the job's time went: while it runs, the phases that have ended are
+# timed, in order (the first snapshot is taken during training), and the
+# whole is not; at the end every phase is, and they add up to (at most) the
+# whole, which matches the record's own times and covers the epoch
+check test_train_job_timings_running "$(jget "$WORK/running.json" 'd["timings"]' 2>&1)" python3 - "$WORK/running.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["timings"]
+p = [t[k + "_seconds"] for k in ("queued", "load", "train", "evaluate", "quantize", "save")]
+ended = len([x for x in p if x is not None])
+sys.exit(not (ended >= 2 and all(x is not None and x >= 0 for x in p[:ended]) and
+              all(x is None for x in p[ended:]) and t["total_seconds"] is None))
+PY
+check test_train_job_timings "$(jget "$body" 'd["timings"]') history $(jget "$body" 'd["history"]')" python3 - "$body" <<'PY'
+import json, sys, datetime
+d = json.load(open(sys.argv[1]))
+t = d["timings"]
+phases = [t[k + "_seconds"] for k in ("queued", "load", "train", "evaluate", "quantize", "save")]
+ts = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").timestamp()
+total = t["total_seconds"]
+ok = (all(isinstance(p, (int, float)) and p >= 0 for p in phases) and
+      sum(phases) <= total + 1e-3 and total - sum(phases) < 0.5 and
+      abs(total - (ts(d["finished_at"]) - ts(d["created_at"]))) <= 1.0 and
+      t["train_seconds"] >= d["history"][0]["seconds"] and t["evaluate_seconds"] > 0 and
+      t["quantize_seconds"] > 0)
+sys.exit(not ok)
+PY
 check test_train_job_no_augment "config $(jget "$body" 'd["config"]')" \
   test "$(jget "$body" '"augment" in d["config"]')" = False
 touch "$WORK/stop"; wait "$LOOP"

@@ -183,6 +183,8 @@ int main(void)
     in.promoted = 0;
     snprintf(in.promotion, sizeof in.promotion, "why \"quoted\"");
     snprintf(in.model_version, sizeof in.model_version, "%s", v[0]);
+    const double phases[JOB_NPHASES] = {0.001, 0.5, 2.75, 0.25, -1, -1};
+    memcpy(in.phase_seconds, phases, sizeof phases);
     const char *jd = repo_jobs_dir(r);
     CHECK(jobstore_save(jd, &in, err, sizeof err) == 0, "%s", err);
     in.id = 3;
@@ -200,10 +202,22 @@ int main(void)
               o->n_history == 2 && o->history[1].epoch == 2 && isnan(o->history[1].val_loss) &&
               o->test_accuracy == 0.9876 && o->promote == PROMOTE_NEVER && o->promoted == 0 &&
               strcmp(o->promotion, in.promotion) == 0 && strcmp(o->model_version, v[0]) == 0 &&
-              memcmp(&o->cfg.augment, &in.cfg.augment, sizeof in.cfg.augment) == 0,
+              memcmp(&o->cfg.augment, &in.cfg.augment, sizeof in.cfg.augment) == 0 &&
+              memcmp(o->phase_seconds, phases, sizeof phases) == 0,
               "fields differ after a round trip");
     }
     free(all);
+    /* a record written before phases were timed: every phase unknown */
+    snprintf(junk, sizeof junk, "%s/5.json", jd);
+    write_file(junk, "{\"id\": 5, \"status\": 2, \"created_at\": 1700000000}");
+    n = 0;
+    CHECK(jobstore_load(jd, &all, &n) == 0 && n == 3, "loaded %d", n);
+    for (int k = 0; k < n; k++)
+        if (all[k].id == 5)
+            for (int ph = 0; ph < JOB_NPHASES; ph++)
+                CHECK(all[k].phase_seconds[ph] == -1, "an old record's phase %d: %g", ph, all[k].phase_seconds[ph]);
+    free(all);
+    jobstore_remove(jd, 5);
     jobstore_remove(jd, 12);
     jobstore_load(jd, &all, &n);
     CHECK(n == 1, "removed record still loads (%d)", n);
