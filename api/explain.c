@@ -46,17 +46,7 @@ static enum MHD_Result explain_begin(api_request *r)
     if (explain_opts_parse(arg(r, "steps"), arg(r, "target"), arg(r, "format"), accept,
                            r->srv->cfg->explain_max_steps, &r->xopts, err, sizeof(err)) != 0)
         return api_reject(r, MREJ_BAD_REQUEST, 400, "invalid parameter", err, NULL);
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && mp_media_type_is(ct, "multipart/form-data"))
-        r->multipart = 1;
-    else if (ct && !mp_media_type_is(ct, "image/png") && !mp_media_type_is(ct, "application/octet-stream") &&
-             !mp_media_type_is(ct, "application/x-www-form-urlencoded")) {
-        char detail[256];
-        snprintf(detail, sizeof(detail), "Content-Type '%.100s' is not accepted: send image/png, "
-                 "application/octet-stream or multipart/form-data", ct);
-        return api_reject(r, MREJ_MEDIA_TYPE, 415, "unsupported media type", detail, NULL);
-    }
-    return api_body_begin(r);
+    return api_image_body_begin(r);
 }
 
 /* One explanation object. */

@@ -54,6 +54,11 @@ typedef enum {
  * handler is done, 0 when it goes on with the body. */
 int api_infer_refused(api_request *r);
 enum MHD_Result api_body_begin(api_request *r);
+/* The body of /predict and /explain: one image (image/png,
+ * application/octet-stream, curl -d's application/x-www-form-urlencoded, or
+ * no type) or a multipart/form-data upload (r->multipart set); any other
+ * Content-Type is answered 415. Then api_body_begin. */
+enum MHD_Result api_image_body_begin(api_request *r);
 int api_decode_png(api_request *r, const uint8_t *png, size_t len, float *input, img_field *field,
                    int part, enum MHD_Result *ret);
 int api_body_images(api_request *r, mp_part *one, mp_part **parts, int max_images,

@@ -58,6 +58,11 @@ static enum MHD_Result predict_begin(api_request *r)
 {
     if (api_infer_refused(r))
         return MHD_YES;
+    return api_image_body_begin(r);
+}
+
+enum MHD_Result api_image_body_begin(api_request *r)
+{
     const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct && mp_media_type_is(ct, "multipart/form-data"))
         r->multipart = 1;

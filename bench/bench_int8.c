@@ -15,29 +15,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
 #include "model/quant.h"
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* One forward pass of either precision. */
 typedef struct {
@@ -144,12 +126,13 @@ int main(int argc, char **argv)
     const int nb = test.n / BATCH, per = 100;
     for (int r = 0; r < rounds; r++)
         for (int int8 = 0; int8 < 2; int8++) {
-            double t0 = now_sec();
+            double t0 = clock_mono_s();
             for (int i = 0; i < per; i++)
                 forward(&e, int8, x + (size_t)((r * per + i) % nb) * BATCH * NET_IN_PIXELS, BATCH, p32);
-            (int8 ? r8 : r32)[r] = (double)per * BATCH / (now_sec() - t0);
+            (int8 ? r8 : r32)[r] = (double)per * BATCH / (clock_mono_s() - t0);
         }
-    printf("int8.fp32_images_per_s=%.0f\nint8.int8_images_per_s=%.0f\n", median(r32, rounds), median(r8, rounds));
+    printf("int8.fp32_images_per_s=%.0f\nint8.int8_images_per_s=%.0f\n", bench_median(r32, rounds),
+           bench_median(r8, rounds));
 
     /* one image: calls alternating between the precisions */
     for (int i = 0; i < 200; i++)
@@ -157,12 +140,12 @@ int main(int argc, char **argv)
             forward(&e1, int8, x + (size_t)(i % test.n) * NET_IN_PIXELS, 1, p32);
     for (int i = 0; i < calls; i++)
         for (int int8 = 0; int8 < 2; int8++) {
-            double t0 = now_sec();
+            double t0 = clock_mono_s();
             forward(&e1, int8, x + (size_t)(i % test.n) * NET_IN_PIXELS, 1, p32);
-            (int8 ? l8 : l32)[i] = now_sec() - t0;
+            (int8 ? l8 : l32)[i] = clock_mono_s() - t0;
         }
-    printf("int8.fp32_latency_us=%.2f\nint8.int8_latency_us=%.2f\n", median(l32, calls) * 1e6,
-           median(l8, calls) * 1e6);
+    printf("int8.fp32_latency_us=%.2f\nint8.int8_latency_us=%.2f\n", bench_median(l32, calls) * 1e6,
+           bench_median(l8, calls) * 1e6);
     net_ctx_free(e.f32);
     net_ctx_free(e1.f32);
     qnet_ctx_free(e.q8);

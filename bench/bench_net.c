@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/benchutil.h"
 #include "model/checkpoint.h"
 #include "model/mnist.h"
 #include "model/net.h"
@@ -39,26 +40,6 @@ typedef struct {
     int epochs, reps, threads, rounds, latency_calls, train, infer;
     uint64_t seed;
 } bench_opts;
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n values (sorts v in place). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void usage(FILE *f)
 {
@@ -213,7 +194,7 @@ static double fma_peak_gflops(int threads)
         pthread_t th[64];
         double flops[64] = {0}, total = 0;
         int n = 0;
-        double t0 = now_sec();
+        double t0 = clock_mono_s();
         for (; n < threads && n < 64; n++)
             if (pthread_create(&th[n], NULL, fma_thread, &flops[n]) != 0)
                 break;
@@ -221,7 +202,7 @@ static double fma_peak_gflops(int threads)
             pthread_join(th[i], NULL);
             total += flops[i];
         }
-        double g = total / (now_sec() - t0) / 1e9;
+        double g = total / (clock_mono_s() - t0) / 1e9;
         best = g > best ? g : best;
     }
     return best;
@@ -255,9 +236,9 @@ static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist
     int nval = (int)((double)train->n * cfg.validation_split);
     int ntrain = train->n - nval;
 
-    double t0 = now_sec();
+    double t0 = clock_mono_s();
     int rc = train_run(params, train, &cfg, NULL, NULL, hist, MAX_HIST, err, sizeof err);
-    double t1 = now_sec();
+    double t1 = clock_mono_s();
     if (rc != TRAIN_OK) {
         fprintf(stderr, "bench_net: training failed: %s\n", err);
         return -1;
@@ -266,7 +247,7 @@ static int bench_recipe(const bench_opts *o, const mnist_set *train, const mnist
         fprintf(stderr, "bench_net: evaluation failed: %s\n", err);
         return -1;
     }
-    double t2 = now_sec();
+    double t2 = clock_mono_s();
     printf("ours.epochs=%d\n", o->epochs);
     printf("ours.train_samples=%d\n", ntrain);
     printf("ours.train_seconds=%.3f\n", t1 - t0);
@@ -318,14 +299,14 @@ static int bench_infer(const bench_opts *o, const mnist_set *test, const float *
     /* Each round is about 0.3 s at the target speed: 120 batches. */
     const int per_round = 120;
     for (int r = 0; r < o->rounds; r++) {
-        double t0 = now_sec();
+        double t0 = clock_mono_s();
         for (int i = 0; i < per_round; i++) {
             int b = (r * per_round + i) % nbatches;
             net_forward(ctx, params, x + (size_t)b * BATCH * NET_IN_PIXELS, BATCH, probs, NULL);
         }
-        round_ips[r] = (double)per_round * BATCH / (now_sec() - t0);
+        round_ips[r] = (double)per_round * BATCH / (clock_mono_s() - t0);
     }
-    const double ips = median(round_ips, o->rounds);
+    const double ips = bench_median(round_ips, o->rounds);
     printf("ours.infer_images_per_s=%.0f\n", ips);
     printf("ours.infer_peak_fraction=%.3f\n", ips * FLOPS_FWD / (peak * 1e9));
 
@@ -333,11 +314,11 @@ static int bench_infer(const bench_opts *o, const mnist_set *test, const float *
         net_forward(ctx1, params, x + (size_t)(i % test->n) * NET_IN_PIXELS, 1, probs, NULL);
     for (int i = 0; i < o->latency_calls; i++) {
         const float *xi = x + (size_t)(i % test->n) * NET_IN_PIXELS;
-        double t0 = now_sec();
+        double t0 = clock_mono_s();
         net_forward(ctx1, params, xi, 1, probs, NULL);
-        lat[i] = now_sec() - t0;
+        lat[i] = clock_mono_s() - t0;
     }
-    double med = median(lat, o->latency_calls);
+    double med = bench_median(lat, o->latency_calls);
     int p99 = (int)ceil(0.99 * o->latency_calls) - 1;
     printf("ours.latency_us_median=%.1f\n", med * 1e6);
     printf("ours.latency_us_p99=%.1f\n", lat[p99] * 1e6);
@@ -416,13 +397,13 @@ int main(int argc, char **argv)
     }
     if (probs)
         return dump_probs(dir, argv[2], argv[3]);
-    double t0 = now_sec();
+    double t0 = clock_mono_s();
     if (mnist_load_dir(&train, dir, "train", err, sizeof err) != 0 ||
         mnist_load_dir(&test, dir, "t10k", err, sizeof err) != 0) {
         fprintf(stderr, "bench_net: %s\n", err);
         goto out;
     }
-    double load_s = now_sec() - t0;
+    double load_s = clock_mono_s() - t0;
     params = malloc(sizeof(float) * NET_NUM_PARAMS);
     if (!params) {
         fprintf(stderr, "bench_net: out of memory\n");

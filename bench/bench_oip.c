@@ -10,20 +10,8 @@
 #include <time.h>
 
 #include "api/oip.h"
+#include "bench/benchutil.h"
 #include "model/net.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef int (*parse_fn)(const uint8_t *, size_t, const char *, const oip_limits *, oip_request *, char *, size_t);
 
@@ -36,7 +24,7 @@ static double time_parse(parse_fn fn, const uint8_t *body, size_t len, const cha
     for (int r = 0; r < rounds; r++) {
         oip_request req;
         char err[256];
-        double t0 = now_us();
+        double t0 = clock_mono_s() * 1e6;
         if (fn(body, len, ihcl, &lim, &req, err, sizeof err) != 0) {
             fprintf(stderr, "bench_oip: parse failed: %s\n", err);
             exit(1);
@@ -44,10 +32,9 @@ static double time_parse(parse_fn fn, const uint8_t *body, size_t len, const cha
         for (int i = 0; i < req.n; i++)
             oip_request_pixels(&req, i, x);
         oip_request_free(&req);
-        t[r] = now_us() - t0;
+        t[r] = clock_mono_s() * 1e6 - t0;
     }
-    qsort(t, (size_t)rounds, sizeof *t, cmp);
-    double m = t[rounds / 2];
+    double m = bench_median(t, rounds);
     free(t);
     return m;
 }
@@ -89,12 +76,11 @@ int main(int argc, char **argv)
     float probs[N * NET_CLASSES];
     double *t = malloc(sizeof(double) * (size_t)rounds);
     for (int r = 0; r < rounds; r++) {
-        double t0 = now_us();
+        double t0 = clock_mono_s() * 1e6;
         net_forward(ctx, params, pix, N, probs, NULL);
-        t[r] = now_us() - t0;
+        t[r] = clock_mono_s() * 1e6 - t0;
     }
-    qsort(t, (size_t)rounds, sizeof *t, cmp);
-    double fwd = t[rounds / 2];
+    double fwd = bench_median(t, rounds);
     printf("oip.json_bytes=%zu\n", n);
     printf("oip.parse_json_fast_us=%.1f\n", fast);
     printf("oip.parse_json_cjson_us=%.1f\n", slow);
