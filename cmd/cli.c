@@ -1,6 +1,7 @@
-/* cmd/cli.c -- `mnistd train`, `mnistd evaluate`, `mnistd predict`: the
- * engine without the server, for people who want to train or check a model
- * from a shell. Every flag is validated; errors exit 2 (usage) or 1. */
+/* cmd/cli.c -- `mnistd train`, `mnistd quantize`, `mnistd evaluate`,
+ * `mnistd predict`: the engine without the server, for people who want to
+ * train or check a model from a shell. Every flag is validated; errors exit
+ * 2 (usage) or 1. */
 #include "cmd/cli.h"
 
 #include <errno.h>
@@ -28,6 +29,36 @@
 static int train_range(int field, double v)
 {
     return train_field_check((train_field)field, v, NULL, 0);
+}
+
+/* flags_parse for the command `mnistd cmd`, saying what went wrong: returns
+ * -1 to go on (*at as flags_parse leaves it), else the exit code: 0 after
+ * --help (usage printed to stdout), 2 after a bad flag (the reason on
+ * stderr). */
+static int cli_flags(const char *cmd, int argc, char **argv, const flag_def *defs, int n, int positional,
+                     int *at, void (*usage)(FILE *))
+{
+    int which = 0;
+    flags_status fs = flags_parse(argc, argv, defs, n, positional, at, &which);
+    switch (fs) {
+    case FLAGS_OK:
+        return -1;
+    case FLAGS_HELP:
+        usage(stdout);
+        return 0;
+    case FLAGS_UNKNOWN:
+        fprintf(stderr, "mnistd %s: unknown flag '%s' (see --help)\n", cmd, argv[*at]);
+        return 2;
+    case FLAGS_MISSING:
+    case FLAGS_BAD:
+        /* A number that is missing is a bad number. */
+        if (fs == FLAGS_MISSING && defs[which].type == FLAG_STRING)
+            fprintf(stderr, "mnistd %s: %s needs a value\n", cmd, argv[*at]);
+        else
+            fprintf(stderr, "mnistd %s: bad value for %s (see --help for the range)\n", cmd, argv[*at]);
+        return 2;
+    }
+    return 2;
 }
 
 /* ---- train --------------------------------------------------------------- */
@@ -129,28 +160,10 @@ int cli_train(int argc, char **argv)
         {"--augment-thicken", NULL, FLAG_DOUBLE, &thicken, 0, train_range, TRAIN_FIELD_AUG_THICKEN},
         {"--augment-thin", NULL, FLAG_DOUBLE, &thin, 0, train_range, TRAIN_FIELD_AUG_THIN},
     };
-    int at, which;
-    flags_status fs = flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
-                                  &which);
-    switch (fs) {
-    case FLAGS_OK:
-        break;
-    case FLAGS_HELP:
-        train_usage(stdout);
-        return 0;
-    case FLAGS_UNKNOWN:
-        fprintf(stderr, "mnistd train: unknown flag '%s' (see --help)\n", argv[at]);
-        return 2;
-    case FLAGS_MISSING:
-    case FLAGS_BAD:
-        /* A number that is missing is a bad number. */
-        if (fs == FLAGS_MISSING && defs[which].type == FLAG_STRING)
-            fprintf(stderr, "mnistd train: %s needs a value\n", argv[at]);
-        else
-            fprintf(stderr, "mnistd train: bad value for %s (see --help for the range)\n",
-                    argv[at]);
-        return 2;
-    }
+    int at, code = cli_flags("train", argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
+                             train_usage);
+    if (code >= 0)
+        return code;
     cfg.epochs = (int)epochs;
     cfg.batch_size = (int)batch;
     cfg.learning_rate = (float)lr;
@@ -255,21 +268,10 @@ int cli_quantize(int argc, char **argv)
         {"--out", NULL, FLAG_STRING, &out, 0, NULL, 0},
         {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
     };
-    int at;
-    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at, NULL)) {
-    case FLAGS_OK:
-        break;
-    case FLAGS_HELP:
-        quantize_usage(stdout);
-        return 0;
-    case FLAGS_UNKNOWN:
-        fprintf(stderr, "mnistd quantize: unknown flag '%s' (see --help)\n", argv[at]);
-        return 2;
-    case FLAGS_MISSING:
-    case FLAGS_BAD:
-        fprintf(stderr, "mnistd quantize: bad or missing value for %s\n", argv[at]);
-        return 2;
-    }
+    int at, code = cli_flags("quantize", argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
+                             quantize_usage);
+    if (code >= 0)
+        return code;
     if (!data || !*data) {
         fprintf(stderr, "mnistd quantize: no data directory: give --data DIR or set MNISTD_DATA\n");
         return 2;
@@ -337,21 +339,10 @@ int cli_evaluate(int argc, char **argv)
         {"--set", NULL, FLAG_STRING, &set, 1, NULL, 0},
         {"--threads", NULL, FLAG_LONG, &threads, 0, train_range, TRAIN_FIELD_THREADS},
     };
-    int at;
-    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at, NULL)) {
-    case FLAGS_OK:
-        break;
-    case FLAGS_HELP:
-        eval_usage(stdout);
-        return 0;
-    case FLAGS_UNKNOWN:
-        fprintf(stderr, "mnistd evaluate: unknown flag '%s' (see --help)\n", argv[at]);
-        return 2;
-    case FLAGS_MISSING:
-    case FLAGS_BAD:
-        fprintf(stderr, "mnistd evaluate: bad or missing value for %s\n", argv[at]);
-        return 2;
-    }
+    int at, code = cli_flags("evaluate", argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 0, &at,
+                             eval_usage);
+    if (code >= 0)
+        return code;
     unsigned sets;
     if (robust_set_parse(set, &sets) != 0) {
         fprintf(stderr, "mnistd evaluate: unknown set '%s' (one of " ROBUST_SET_NAMES ")\n", set);
@@ -479,22 +470,12 @@ int cli_predict(int argc, char **argv)
         {"--probs", NULL, FLAG_SWITCH, &probs_out, 0, NULL, 0},
         {"--model", NULL, FLAG_STRING, &model, 0, NULL, 0},
     };
-    switch (flags_parse(argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 1, &first, NULL)) {
-    case FLAGS_OK:
-        if (first == argc)
-            first = 0;
-        break;
-    case FLAGS_HELP:
-        predict_usage(stdout);
-        return 0;
-    case FLAGS_UNKNOWN:
-        fprintf(stderr, "mnistd predict: unknown flag '%s' (see --help)\n", argv[first]);
-        return 2;
-    case FLAGS_MISSING:
-    case FLAGS_BAD:
-        fprintf(stderr, "mnistd predict: --model needs a value\n");
-        return 2;
-    }
+    int code = cli_flags("predict", argc, argv, defs, (int)(sizeof defs / sizeof defs[0]), 1, &first,
+                         predict_usage);
+    if (code >= 0)
+        return code;
+    if (first == argc)
+        first = 0;
     if (!first) {
         fprintf(stderr, "mnistd predict: no PNG files given (see --help)\n");
         return 2;
