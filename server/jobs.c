@@ -50,12 +50,6 @@ struct jobs {
     int have_train, have_test;
 };
 
-const char *job_phase_name(job_phase p)
-{
-    static const char *const names[JOB_NPHASES] = {"queued", "load", "train", "evaluate", "quantize", "save"};
-    return p >= 0 && p < JOB_NPHASES ? names[p] : "unknown";
-}
-
 /* Records that phase p of a job ended now, having begun at *t0; moves *t0
  * to now. */
 static void phase_end(jobs *j, job *jb, job_phase p, double *t0)
@@ -65,18 +59,6 @@ static void phase_end(jobs *j, job *jb, job_phase p, double *t0)
     jb->info.phase_seconds[p] = now - *t0;
     pthread_mutex_unlock(&j->mu);
     *t0 = now;
-}
-
-const char *job_status_name(job_status s)
-{
-    switch (s) {
-    case JOB_QUEUED: return "queued";
-    case JOB_RUNNING: return "running";
-    case JOB_SUCCEEDED: return "succeeded";
-    case JOB_FAILED: return "failed";
-    case JOB_CANCELLED: return "cancelled";
-    }
-    return "unknown";
 }
 
 jobs *jobs_create(modelstore *store, const char *model_path, const char *data_dir, int threads,

@@ -139,18 +139,6 @@ void api_rfc3339(double unix_seconds, char *buf, size_t len)
 
 /* ---- server/jobs.c ---------------------------------------------------- */
 
-const char *job_status_name(job_status s)
-{
-    switch (s) {
-    case JOB_QUEUED: return "queued";
-    case JOB_RUNNING: return "running";
-    case JOB_SUCCEEDED: return "succeeded";
-    case JOB_FAILED: return "failed";
-    case JOB_CANCELLED: return "cancelled";
-    }
-    return "unknown";
-}
-
 int jobs_submit_promote(jobs *j, const train_config *cfg, const char *reason, promote_policy promote,
                         int *id, char *err, size_t errlen)
 {
