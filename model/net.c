@@ -71,16 +71,18 @@ void net_init(float *params, uint64_t seed)
 /* Micro-batches: the number of samples a thread pushes through all layers
  * at once. Training keeps every activation of a micro-batch for the
  * backward pass (MB_TRAIN); inference reuses its buffers layer to layer
- * (MB). Both are 8: conv2's im2col buffer alone is 139 KB per sample, and at
- * 16 samples (2.2 MB) it no longer fits a 2 MB L2 cache, which cost 5% per
- * image. Buffers are sized for MB. */
+ * (MB). Both are 8, so that a micro-batch's activations stay in a 2 MB L2
+ * cache. Buffers are sized for MB, except conv2's: it runs one image at a
+ * time on the 10x10 pixels its pooling reads (conv3x3_rows_forward), so its
+ * output holds 100 pixels per sample and its scratch (used only where the
+ * level has no direct kernel) one image's im2col. */
 #define MB 8
 #define MB_TRAIN 8
 _Static_assert(MB_TRAIN <= MB, "the workspace buffers are sized for MB samples");
 
 /* Sizes per sample. */
 enum {
-    P1 = 13 * 13 * 32, COL2 = 121 * 288, A2 = 121 * 64,
+    P1 = 13 * 13 * 32, COL2 = 100 * 288, A2 = 100 * 64,
     P2 = 5 * 5 * 64, COL3 = 9 * 576, A3 = 576, H1 = 64, LG = 10,
 };
 
@@ -98,7 +100,7 @@ static int ws_alloc(workspace *w, int training, int own_grads)
 {
     memset(w, 0, sizeof(*w));
     w->p1 = mem_aligned(sizeof(float) * MB * P1);
-    w->col2 = mem_aligned(sizeof(float) * MB * COL2);
+    w->col2 = mem_aligned(sizeof(float) * COL2);  /* one image (above) */
     w->a2 = mem_aligned(sizeof(float) * MB * A2);
     w->p2 = mem_aligned(sizeof(float) * MB * P2);
     w->col3 = mem_aligned(sizeof(float) * MB * COL3);
@@ -146,7 +148,7 @@ static void forward_mb(workspace *w, const net_params *p, const float *wt2, cons
 {
     conv1_pool_forward(w->p1, w->idx1, x, p->conv1_w, p->conv1_b, m);
     for (int b = 0; b < m; b++)
-        conv3x3_rows_forward(w->a2 + b * 100 * 64, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
+        conv3x3_rows_forward(w->a2 + b * A2, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
                              wt2, 64, p->conv2_b, 64, 0, 10, 10, 1);
     maxpool2_forward(w->p2, w->idx2, w->a2, m, 10, 10, 64);
     conv3x3_forward(w->a3, w->col3, w->p2, p->conv3_w, p->conv3_b, m, 5, 5, 64, 64, 1);
@@ -165,7 +167,7 @@ static void infer_mb(workspace *w, const net_params *p, const float *wt2, const 
 {
     conv1_pool_forward(w->p1, NULL, x, p->conv1_w, p->conv1_b, m);
     for (int b = 0; b < m; b++)
-        conv3x3_rows_forward(w->a2 + b * 100 * 64, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
+        conv3x3_rows_forward(w->a2 + b * A2, 64, w->col2, w->p1 + b * P1, 13, 13, 32,
                              wt2, 64, p->conv2_b, 64, 0, 10, 10, 1);
     maxpool2_forward(w->p2, NULL, w->a2, m, 10, 10, 64);
     for (int b = 0; b < m; b++)
