@@ -87,11 +87,19 @@ KERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/kernels-%.o)
 # the errno branch kept that loop from being vectorised.
 KERNEL_FLAGS := -fno-math-errno
 # The integer kernels of int8 inference (model/qkernels.h), the same way;
-# the avx512 one also uses AVX512-VNNI, and runs only where the CPU has it.
+# the avx512 one also uses AVX512-VNNI, and runs only where the CPU has it,
+# and avxvnni AVX-VNNI (VEX) at the avx2 level where the CPU has that.
+# avxvnni_evex is avxvnni's code in AVX512-VNNI's encoding, for the tests.
+QKERNEL_LEVELS := $(KERNEL_LEVELS)
+ifneq ($(filter avx2,$(KERNEL_LEVELS)),)
+QKERNEL_LEVELS += avxvnni avxvnni_evex
+endif
 QISA_portable :=
 QISA_avx2     := -march=x86-64-v3
+QISA_avxvnni  := -march=x86-64-v3 -mavxvnni -DQK_VNNI256
+QISA_avxvnni_evex := -march=x86-64-v4 -mavx512vnni -DQK_VNNI256 -DQK_VNNI256_EVEX
 QISA_avx512   := -march=x86-64-v4 -mavx512vnni
-QKERNEL_OBJ := $(KERNEL_LEVELS:%=$(BUILD)/obj/model/isa/qkernels-%.o)
+QKERNEL_OBJ := $(QKERNEL_LEVELS:%=$(BUILD)/obj/model/isa/qkernels-%.o)
 MODEL_OBJ  := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o) $(KERNEL_OBJ) $(QKERNEL_OBJ)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ    := $(API_SRC:%.c=$(BUILD)/obj/%.o)

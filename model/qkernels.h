@@ -1,13 +1,15 @@
 /* model/qkernels.h -- the integer kernel of int8 inference (model/quant.h),
  * one table per instruction set, like model/kernels.h.
  *
- * Each table comes from model/isa/qkernels.c compiled once per level: the
- * build's baseline (plain C), x86-64-v3 (AVX2: u8 and s8 widened to 16 bits,
- * vpmaddwd) and x86-64-v4 with AVX512-VNNI (vpdpbusd, four u8 x s8 products
- * per 32-bit lane). qkernels() follows the FP32 level in use (kernels()):
- * avx512 takes the VNNI table when the CPU has AVX512-VNNI and the avx2
- * table otherwise. Every table computes the same integers: the sums are
- * exact in 32 bits (|sum| <= K * 255 * 127 < 2^31 for K <= 66,000). */
+ * Each table comes from model/isa/qkernels.c compiled once: the build's
+ * baseline (plain C), x86-64-v3 (AVX2: u8 and s8 widened to 16 bits,
+ * vpmaddwd), x86-64-v3 with AVX-VNNI (vpdpbusd on 256-bit vectors, VEX) and
+ * x86-64-v4 with AVX512-VNNI (vpdpbusd, four u8 x s8 products per 32-bit
+ * lane). qkernels() follows the FP32 level in use (kernels()): avx512 takes
+ * the AVX512-VNNI table when the CPU has AVX512-VNNI; avx512 without it, and
+ * avx2, take the AVX-VNNI table when the CPU has AVX-VNNI, the avx2 table
+ * otherwise. Every table computes the same integers: the sums are exact in
+ * 32 bits (|sum| <= K * 255 * 127 < 2^31 for K <= 66,000). */
 #ifndef MNISTD_QKERNELS_H
 #define MNISTD_QKERNELS_H
 
@@ -56,5 +58,9 @@ static inline int32_t qk_u8(float v)
 
 /* The table for the FP32 level in use (see above). */
 const qkernel_ops *qkernels(void);
+
+/* For tests: makes qkernels() answer k from now on (NULL: the CPU's choice
+ * again). Contexts take their table when they are created and prepared. */
+void qkernels_force(const qkernel_ops *k);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +20,30 @@
 extern const qkernel_ops qkernels_portable;
 #if defined(MNISTD_KERNELS_X86)
 extern const qkernel_ops qkernels_avx2;
+extern const qkernel_ops qkernels_avxvnni;
 extern const qkernel_ops qkernels_avx512;
 #endif
 
+static const qkernel_ops *_Atomic forced_qkernels;
+
+void qkernels_force(const qkernel_ops *k)
+{
+    atomic_store(&forced_qkernels, k);
+}
+
 const qkernel_ops *qkernels(void)
 {
+    const qkernel_ops *forced = atomic_load(&forced_qkernels);
+    if (forced)
+        return forced;
 #if defined(MNISTD_KERNELS_X86)
     const char *level = kernels()->name;
-    if (strcmp(level, "avx512") == 0) {
+    if (strcmp(level, "avx512") == 0 || strcmp(level, "avx2") == 0) {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512vnni") ? &qkernels_avx512 : &qkernels_avx2;
+        if (strcmp(level, "avx512") == 0 && __builtin_cpu_supports("avx512vnni"))
+            return &qkernels_avx512;
+        return __builtin_cpu_supports("avxvnni") ? &qkernels_avxvnni : &qkernels_avx2;
     }
-    if (strcmp(level, "avx2") == 0)
-        return &qkernels_avx2;
 #endif
     return &qkernels_portable;
 }

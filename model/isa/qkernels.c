@@ -1,13 +1,17 @@
 /* model/isa/qkernels.c -- the integer kernel of model/qkernels.h, compiled
- * once per level by the Makefile: QKERNELS_ISA names it (portable, avx2,
- * avx512) and -march its instruction set (the baseline, x86-64-v3, and
- * x86-64-v4 plus AVX512-VNNI). Everything is static but the one table. */
+ * once per table by the Makefile: QKERNELS_ISA names it (portable, avx2,
+ * avxvnni, avx512) and -march its instruction set (the baseline, x86-64-v3,
+ * x86-64-v3 plus AVX-VNNI, and x86-64-v4 plus AVX512-VNNI). A fifth copy,
+ * avxvnni_evex, is the avxvnni table's code with the EVEX form of the same
+ * instruction (AVX512-VNNI on 256-bit vectors), so that machines without
+ * AVX-VNNI but with AVX512-VNNI can test it. Everything is static but the
+ * one table. */
 #include <stdint.h>
 #include <string.h>
 
 #include "model/qkernels.h"
 
-#if defined(__AVX512VNNI__) || defined(__AVX2__)
+#if defined(__AVX512VNNI__) || defined(__AVX2__) || defined(QK_VNNI256)
 #include <immintrin.h>
 #endif
 
@@ -24,7 +28,69 @@ static inline int32_t load_u32(const uint8_t *p)
     return v;
 }
 
-#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+#if defined(QK_VNNI256)
+/* AVX-VNNI: vpdpbusd on 256-bit vectors, with 16 of them. Layout as the
+ * avx512-vnni table's: wp[g][oc][4], so the 32 channels of a half are 128
+ * bytes of each group's row of 256, four vectors of 8 channels. */
+#define QK_PACK_GROUP4
+#if defined(QK_VNNI256_EVEX)
+#define QK_NAME "avx-vnni (EVEX twin)"
+#define QK_DPBUSD(acc, a, w) _mm256_dpbusd_epi32(acc, a, w)
+#else
+#define QK_NAME "avx-vnni"
+#define QK_DPBUSD(acc, a, w) _mm256_dpbusd_avx_epi32(acc, a, w)
+#endif
+
+/* N <= 2 pixels x the 32 channels of one half (8 accumulators, 4 weight
+ * vectors and the broadcast input: 13 of 16 registers); wp starts at the
+ * half's first channel in the first group's row. */
+static inline __attribute__((always_inline)) void vnni256_block(int32_t *out, const uint8_t *const *base,
+                                                                const int N, const int *tapoff, int ntaps,
+                                                                int G, const int8_t *wp)
+{
+    __m256i acc[2][4];
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < 4; j++)
+            acc[n][j] = _mm256_setzero_si256();
+    const int8_t *w = wp;
+    for (int t = 0; t < ntaps; t++) {
+        const uint8_t *p[2];
+        for (int n = 0; n < N; n++)
+            p[n] = base[n] + tapoff[t];
+        for (int g = 0; g < G; g++, w += 4 * QK_OC) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
+            const __m256i w2 = _mm256_loadu_si256((const __m256i *)(w + 64));
+            const __m256i w3 = _mm256_loadu_si256((const __m256i *)(w + 96));
+            for (int n = 0; n < N; n++) {
+                const __m256i a = _mm256_set1_epi32(load_u32(p[n] + 4 * g));
+                acc[n][0] = QK_DPBUSD(acc[n][0], a, w0);
+                acc[n][1] = QK_DPBUSD(acc[n][1], a, w1);
+                acc[n][2] = QK_DPBUSD(acc[n][2], a, w2);
+                acc[n][3] = QK_DPBUSD(acc[n][3], a, w3);
+            }
+        }
+    }
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_si256((__m256i *)(out + n * QK_OC + 8 * j), acc[n][j]);
+}
+
+static void qdot(int32_t *out, const uint8_t *const *base, int np, const int *tapoff, int ntaps,
+                 int C, const void *wp)
+{
+    const int G = C / 4;
+    for (int h = 0; h < 2; h++) {
+        const int8_t *w = (const int8_t *)wp + h * 4 * 32;
+        int p = 0;
+        for (; p + 2 <= np; p += 2)
+            vnni256_block(out + p * QK_OC + h * 32, base + p, 2, tapoff, ntaps, G, w);
+        if (p < np)
+            vnni256_block(out + p * QK_OC + h * 32, base + p, 1, tapoff, ntaps, G, w);
+    }
+}
+
+#elif defined(__AVX512VNNI__) && defined(__AVX512F__)
 /* Layout: for each group g of 4 consecutive k, the 64 output channels' 4
  * bytes in a row: wp[g][oc][4], so one 64-byte load holds 16 channels and
  * vpdpbusd multiplies them with 4 input channels broadcast to every lane. */

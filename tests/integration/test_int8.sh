@@ -14,6 +14,18 @@ check int8_bad_precision_flag "exit $rc: $(cat "$WORK/o")" test "$rc" = 2 -a -n 
 MNISTD_PRECISION=INT8 "$B" serve --port 0 >"$WORK/o" 2>&1
 rc=$?
 check int8_bad_precision_env "exit $rc: $(cat "$WORK/o")" test "$rc" = 2 -a -n "$(grep 'MNISTD_PRECISION' "$WORK/o")"
+# The AVX-VNNI table runs vpdpbusd in its VEX form only (AVX-VNNI): the EVEX
+# form (AVX512-VNNI) would fault on a CPU with AVX-VNNI and no AVX-512.
+o="$(dirname "$B")/obj/model/isa/qkernels-avxvnni.o"
+if [ -f "$o" ] && command -v objdump >/dev/null; then
+  objdump -d "$o" >"$WORK/avxvnni.s"
+  vex=$(grep -c '{vex} vpdpbusd' "$WORK/avxvnni.s"); all=$(grep -c 'vpdpbusd' "$WORK/avxvnni.s")
+  evex=$(grep -cE '%zmm|%[xy]mm(1[6-9]|2[0-9]|3[01])\b|%k[0-7]' "$WORK/avxvnni.s")
+  check int8_avxvnni_vex_encoding "vpdpbusd $all times, VEX $vex; AVX-512-only registers $evex" \
+    test "$vex" -gt 0 -a "$vex" = "$all" -a "$evex" = 0
+else
+  skip int8_avxvnni_vex_encoding "no $o (not an x86-64 build) or no objdump"
+fi
 "$B" serve --help >"$WORK/help" 2>&1
 check int8_help "no --precision in serve --help" grep -q -- '--precision .*MNISTD_PRECISION' "$WORK/help"
 

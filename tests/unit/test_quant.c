@@ -67,9 +67,9 @@ static void conv_exact(const char *name, int H, int W, int C, int OH, int OW)
     TEST_END();
 }
 
-static void dense_exact(void)
+static void dense_exact(const char *name)
 {
-    TEST_BEGIN("qdot_dense_exact");
+    TEST_BEGIN(name);
     enum { IN = 576, BMAX = 13 };
     uint8_t *in = malloc(BMAX * IN);
     int8_t *w = malloc(64 * IN);
@@ -99,7 +99,7 @@ static void fake_images(float *x, int n)
         x[i] = rng_float(&R) < 0.2f ? rng_float(&R) : 0.0f;
 }
 
-static void network_exact(void)
+static void network_exact(const char *calibrate_name, const char *name)
 {
     enum { N = 19 };
     float *params = malloc(sizeof(float) * NET_NUM_PARAMS);
@@ -109,12 +109,12 @@ static void network_exact(void)
     char err[256];
     net_init(params, 7);
     fake_images(x, N);
-    TEST_BEGIN("qnet_calibrate");
+    TEST_BEGIN(calibrate_name);
     CHECK(quant_calibrate(params, x, N, scales, err, sizeof err) == 0, "%s", err);
     for (int i = 0; i < QUANT_NSCALES; i++)
         CHECK(scales[i] > 0.0f && isfinite(scales[i]), "scale %d = %g", i, (double)scales[i]);
     TEST_END();
-    TEST_BEGIN("qnet_forward_equals_reference");
+    TEST_BEGIN(name);
     CHECK(qnet_forward_ref(params, scales, x, N, want) == 0, "reference failed");
     int classes = 0;
     for (int b = 0; b < N; b++)
@@ -241,6 +241,55 @@ static void test_set(void)
     mnist_free(&te);
 }
 
+#if defined(MNISTD_KERNELS_X86)
+extern const qkernel_ops qkernels_avxvnni, qkernels_avxvnni_evex;
+#endif
+
+/* The AVX-VNNI table, and its EVEX twin (the same code, AVX512-VNNI's
+ * encoding of the same instruction on 256-bit vectors) where the CPU has
+ * no AVX-VNNI: the same exactness checks with qkernels() forced to each.
+ * In the avx2 level's run, where the AVX-VNNI table serves. */
+static void avx_vnni_tables(void)
+{
+    if (strcmp(kernels()->name, "avx2") != 0)
+        return;
+#if defined(MNISTD_KERNELS_X86)
+    __builtin_cpu_init();
+    const struct {
+        const qkernel_ops *k;
+        const char *tag, *why_not;
+        int runs;
+    } t[] = {
+        {&qkernels_avxvnni, "avxvnni", "this CPU has no AVX-VNNI (the EVEX twin checks its code)",
+         __builtin_cpu_supports("avxvnni")},
+        {&qkernels_avxvnni_evex, "avxvnni_evex", "this CPU has no AVX512-VNNI with AVX512VL",
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char n[6][80];
+        snprintf(n[0], sizeof n[0], "qdot_conv2_exact_%s", t[i].tag);
+        snprintf(n[1], sizeof n[1], "qdot_conv3_exact_%s", t[i].tag);
+        snprintf(n[2], sizeof n[2], "qdot_dense_exact_%s", t[i].tag);
+        snprintf(n[3], sizeof n[3], "qnet_calibrate_%s", t[i].tag);
+        snprintf(n[4], sizeof n[4], "qnet_forward_equals_reference_%s", t[i].tag);
+        snprintf(n[5], sizeof n[5], "qkernels_%s", t[i].tag);
+        if (!t[i].runs) {
+            TEST_SKIP(n[5], "%s", t[i].why_not);
+            continue;
+        }
+        qkernels_force(t[i].k);
+        TEST_BEGIN(n[5]);
+        CHECK(qkernels() == t[i].k, "qkernels_force did not take");
+        TEST_END();
+        conv_exact(n[0], 13, 13, 32, 10, 10);
+        conv_exact(n[1], 5, 5, 64, 3, 3);
+        dense_exact(n[2]);
+        network_exact(n[3], n[4]);
+        qkernels_force(NULL);
+    }
+#endif
+}
+
 int main(void)
 {
     rng_seed(&R, 11);
@@ -248,8 +297,9 @@ int main(void)
     conv_exact("qdot_conv2_exact", 13, 13, 32, 10, 10);
     conv_exact("qdot_conv2_full_exact", 13, 13, 32, 11, 9);
     conv_exact("qdot_conv3_exact", 5, 5, 64, 3, 3);
-    dense_exact();
-    network_exact();
+    dense_exact("qdot_dense_exact");
+    network_exact("qnet_calibrate", "qnet_forward_equals_reference");
+    avx_vnni_tables();
     scales_parse();
     test_set();
     TEST_EXIT();
