@@ -9,7 +9,7 @@
 #           as a client would (so it sees the end up to 100 ms late);
 #   engine  bench_net --epochs 1 --no-infer: train_run's epoch and the
 #           test-set evaluation, in one process without HTTP.
-# BENCH_JOB_REPS rounds (default 7) of one each, on the same daemon (its
+# BENCH_JOB_REPS rounds (default 9) of one each, on the same daemon (its
 # first job also loads the MNIST files; the medians hide that). Prints
 # "job.KEY=VALUE" lines, then the medians and the ratios job / engine.
 # With BENCH_RESULTS=FILE (bench/run.sh passes its results file) the raw
@@ -24,7 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 BIN=$ROOT/$BUILD/mnistd
 ENGINE=$ROOT/$BUILD/bench/bench_net
-REPS=${BENCH_JOB_REPS:-7}
+REPS=${BENCH_JOB_REPS:-9}
 case "$REPS" in ''|*[!0-9]*|0) echo "train_job: BENCH_JOB_REPS must be a positive integer" >&2; exit 2 ;; esac
 [ -d "${MNISTD_DATA:-}" ] || { echo "train_job: set MNISTD_DATA" >&2; exit 2; }
 . "$ROOT/bench/lib.sh"
