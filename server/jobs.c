@@ -50,11 +50,11 @@ struct jobs {
     int have_train, have_test;
 };
 
-/* Records that phase p of a job ended now, having begun at *t0; moves *t0
- * to now. */
+/* Records that phase p of a job ended now, having begun at *t0 (monotonic
+ * seconds); moves *t0 to now. */
 static void phase_end(jobs *j, job *jb, job_phase p, double *t0)
 {
-    double now = clock_wall();
+    double now = clock_mono_s();
     pthread_mutex_lock(&j->mu);
     jb->info.phase_seconds[p] = now - *t0;
     pthread_mutex_unlock(&j->mu);
@@ -305,7 +305,7 @@ static void *job_run(void *arg)
     jb->info.status = JOB_RUNNING;
     jb->info.started_at = clock_wall();
     jb->info.phase_seconds[JOB_PHASE_QUEUED] = jb->info.started_at - jb->info.created_at;
-    double t_phase = jb->info.started_at;
+    double t_phase = clock_mono_s();
     train_config cfg = jb->info.cfg;
     pthread_mutex_unlock(&j->mu);
     log_event(LOG_INFO, "training job started", LOG_INT("job_id", jb->info.id), LOG_STR("reason", jb->info.reason),
@@ -335,7 +335,6 @@ static void *job_run(void *arg)
         return NULL;
     }
     double t0 = clock_wall();
-    t_phase = t0;
     int rc = train_run(params, train, &cfg, job_cb, &a, NULL, 0, err, sizeof err);
     if (rc == TRAIN_CANCELLED) {
         free(params);
