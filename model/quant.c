@@ -3,7 +3,6 @@
 #include "model/quant.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,60 +222,49 @@ int quant_calibrate(const float *params, const float *x, int n, float scales[QUA
     return scales_of_max(mx, scales, err, errlen);
 }
 
-/* One thread's share of a calibration: a run of the images. */
+/* A calibration on the threads of a pool: thread tid takes a run of the
+ * images, and the maxima are combined (the same scales as one thread, to
+ * the bit). */
+enum { CALIB_MAX_PARTS = 8 };
 typedef struct {
     const float *params, *x;
-    int n, rc;
-    float mx[QUANT_NSCALES];
-    char err[160];
-} calib_part;
+    int n;
+    int rc[CALIB_MAX_PARTS];
+    float mx[CALIB_MAX_PARTS][QUANT_NSCALES];
+    char err[CALIB_MAX_PARTS][160];
+} calib_job;
 
-static void *calib_part_run(void *arg)
+static void calib_part(void *arg, int tid, int nt)
 {
-    calib_part *c = arg;
-    c->rc = calib_max(c->params, c->x, c->n, c->mx, c->err, sizeof c->err);
-    return NULL;
+    calib_job *c = arg;
+    const int a = (int)((long)c->n * tid / nt), b = (int)((long)c->n * (tid + 1) / nt);
+    c->rc[tid] = calib_max(c->params, c->x + (size_t)a * NET_IN_PIXELS, b - a, c->mx[tid], c->err[tid],
+                           sizeof c->err[tid]);
 }
 
-/* quant_calibrate on up to `threads` threads (0 = all cores): each takes a
- * run of the images, and the maxima are combined (the same scales as one
- * thread, to the bit). */
+/* quant_calibrate on up to `threads` threads (0 = all cores). */
 static int calibrate_threads(const float *params, const float *x, int n, int threads,
                              float scales[QUANT_NSCALES], char *err, size_t errlen)
 {
-    enum { MAX_PARTS = 8 };
     if (threads <= 0)
         threads = pool_ncores();
-    int parts = threads < MAX_PARTS ? threads : MAX_PARTS;
+    int parts = threads < CALIB_MAX_PARTS ? threads : CALIB_MAX_PARTS;
     if (parts > n)
         parts = n;
-    if (parts <= 1)
+    pool *p = parts > 1 ? pool_create(parts) : NULL;
+    if (!p)  /* one thread, or no thread could be started */
         return quant_calibrate(params, x, n, scales, err, errlen);
-    calib_part c[MAX_PARTS];
-    pthread_t tid[MAX_PARTS];
-    int started[MAX_PARTS] = {0};
-    for (int t = 0; t < parts; t++) {
-        const int a = (int)((long)n * t / parts), b = (int)((long)n * (t + 1) / parts);
-        c[t] = (calib_part){params, x + (size_t)a * NET_IN_PIXELS, b - a, -1, {0}, {0}};
-        /* the caller takes the last part */
-        if (t < parts - 1)
-            started[t] = pthread_create(&tid[t], NULL, calib_part_run, &c[t]) == 0;
-    }
-    calib_part_run(&c[parts - 1]);
-    for (int t = 0; t < parts - 1; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            calib_part_run(&c[t]);  /* no thread: run it here */
-    }
+    calib_job c = {.params = params, .x = x, .n = n};
+    pool_run(p, calib_part, &c);
+    pool_free(p);
     float mx[QUANT_NSCALES] = {0};
     for (int t = 0; t < parts; t++) {
-        if (c[t].rc != 0) {
-            err_set(err, errlen, "%s", c[t].err);
+        if (c.rc[t] != 0) {
+            err_set(err, errlen, "%s", c.err[t]);
             return -1;
         }
         for (int i = 0; i < QUANT_NSCALES; i++)
-            mx[i] = c[t].mx[i] > mx[i] ? c[t].mx[i] : mx[i];
+            mx[i] = c.mx[t][i] > mx[i] ? c.mx[t][i] : mx[i];
     }
     return scales_of_max(mx, scales, err, errlen);
 }

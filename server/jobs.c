@@ -284,8 +284,6 @@ static void finish(jobs *j, job *jb, job_status st, const char *error)
                   LOG_STR("reason", in.reason), LOG_STR("error", in.error));
 }
 
-static void *job_run(void *arg);
-
 /* Load data, train, evaluate, save, publish. */
 static void *job_run(void *arg)
 {
